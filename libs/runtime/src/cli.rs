@@ -1,0 +1,119 @@
+//! The command line every binary shares (`--config`, `--check-config`,
+//! `--dump-config`) and the process lifecycle around a service's `serve`:
+//! runtime, telemetry, signals, graceful drain and exit codes.
+//!
+//! Exit codes: 0 after a clean shutdown, 64 for a bad config (with one
+//! message on stderr), 1 when the service fails while running.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ghstats_config::{Config, ConfigError};
+
+use crate::{ServeError, Shutdown};
+
+/// Exit status for a bad config (EX_USAGE).
+pub const EXIT_CONFIG: u8 = 64;
+
+/// Config flags, flattened into each binary's own clap parser.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// YAML config file; without it, defaults plus GHSTATS__* overrides.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Validate the config, print a one-line summary and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    /// Print the effective config (secrets redacted) and exit.
+    #[arg(long, conflicts_with = "check_config")]
+    pub dump_config: bool,
+}
+
+/// What to do after reading the flags.
+#[derive(Debug)]
+pub enum Loaded {
+    Run(Box<Config>),
+    Exit(ExitCode),
+}
+
+impl ConfigArgs {
+    /// Loads the config and answers `--check-config` / `--dump-config`.
+    /// `extra_check` adds what this binary needs beyond the schema.
+    pub fn load(&self, extra_check: impl FnOnce(&Config) -> Result<(), ConfigError>) -> Loaded {
+        let loaded = match &self.config {
+            Some(path) => ghstats_config::load_file(path),
+            None => ghstats_config::load_str("", "defaults", std::env::vars()),
+        }
+        .and_then(|c| extra_check(&c).map(|()| c));
+        let config = match loaded {
+            Ok(c) => c,
+            Err(e) => return Loaded::Exit(config_error(&e)),
+        };
+        if self.check_config {
+            println!("config ok: {}", config.summary());
+            return Loaded::Exit(ExitCode::SUCCESS);
+        }
+        if self.dump_config {
+            print!("{}", config.to_redacted_yaml());
+            return Loaded::Exit(ExitCode::SUCCESS);
+        }
+        Loaded::Run(Box::new(config))
+    }
+}
+
+/// Prints a config error the one way and returns exit status 64.
+pub fn config_error(e: &ConfigError) -> ExitCode {
+    eprintln!("config error: {e}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// Runs `service` to completion: builds the runtime, starts telemetry and
+/// the signal listener, awaits `serve`, then drains tracked tasks within
+/// `server.shutdown_grace_period`.
+pub fn run<F, Fut>(service: &str, config: Config, serve: F) -> ExitCode
+where
+    F: FnOnce(Config, Shutdown) -> Fut,
+    Fut: Future<Output = Result<(), ServeError>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let telemetry = match crate::telemetry::init(service, &config) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(service, version = env!("CARGO_PKG_VERSION"), config = %config.summary(), "starting");
+        let grace = config.server.shutdown_grace_period.get();
+        let shutdown = Shutdown::new();
+        shutdown.listen_for_signals();
+        let result = serve(config, shutdown.clone()).await;
+        shutdown.trigger();
+        shutdown.drain(grace).await;
+        let code = match result {
+            Ok(()) => {
+                tracing::info!(service, "stopped");
+                ExitCode::SUCCESS
+            }
+            Err(ServeError::Config(e)) => {
+                tracing::error!(service, error = %e, "bad config");
+                config_error(&e)
+            }
+            Err(e) => {
+                tracing::error!(service, error = %e, "stopped with an error");
+                eprintln!("{service}: {e}");
+                ExitCode::FAILURE
+            }
+        };
+        telemetry.shutdown();
+        code
+    })
+}

@@ -1,0 +1,148 @@
+//! Graceful shutdown: one cancellation token for the process, every
+//! background task spawned through [`Shutdown::spawn`] with a name so it is
+//! tracked, logged when it fails, and awaited (within the grace period) on
+//! the way out.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Shared by every task of a process; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    token: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A shutdown that ends when `self` ends, or earlier on its own
+    /// [`trigger`](Self::trigger): for a part of the process (one org's
+    /// controller, the leader-only loops) that stops on its own.
+    pub fn child(&self) -> Self {
+        Self {
+            token: self.token.child_token(),
+            tracker: self.tracker.clone(),
+        }
+    }
+
+    /// Starts the shutdown.
+    pub fn trigger(&self) {
+        self.token.cancel();
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Completes when the shutdown starts.
+    pub async fn triggered(&self) {
+        self.token.cancelled().await;
+    }
+
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// Spawns a tracked task named `name`. Its error is logged; a task that
+    /// must stop the process on failure calls [`trigger`](Self::trigger).
+    pub fn spawn<F, E>(&self, name: &'static str, task: F)
+    where
+        F: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        self.tracker.spawn(async move {
+            tracing::debug!(task = name, "task started");
+            match task.await {
+                Ok(()) => tracing::debug!(task = name, "task finished"),
+                Err(e) => tracing::error!(task = name, error = %e, "task failed"),
+            }
+        });
+    }
+
+    /// Cancels on SIGTERM or SIGINT (a tracked task).
+    pub fn listen_for_signals(&self) {
+        let token = self.token.clone();
+        self.spawn("signal_listener", async move {
+            tokio::select! {
+                signal = wait_for_signal() => {
+                    tracing::info!(signal = signal?, "shutdown requested");
+                    token.cancel();
+                }
+                () = token.cancelled() => {}
+            }
+            Ok::<(), std::io::Error>(())
+        });
+    }
+
+    /// Waits for every tracked task, at most `grace`; returns whether they
+    /// all finished in time.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        self.tracker.close();
+        let finished = tokio::time::timeout(grace, self.tracker.wait()).await.is_ok();
+        if !finished {
+            tracing::warn!(
+                grace_seconds = grace.as_secs_f64(),
+                remaining = self.tracker.len(),
+                "tasks still running after the shutdown grace period"
+            );
+        }
+        finished
+    }
+}
+
+async fn wait_for_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn drain_waits_for_tasks_that_stop_on_trigger() {
+        let shutdown = Shutdown::new();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let s = shutdown.clone();
+        shutdown.spawn("worker", async move {
+            s.triggered().await;
+            tx.send(()).map_err(|_| "receiver gone")
+        });
+        shutdown.trigger();
+        assert!(shutdown.drain(Duration::from_secs(5)).await);
+        rx.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_gives_up_after_the_grace_period() {
+        let shutdown = Shutdown::new();
+        shutdown.spawn("stubborn", async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<(), String>(())
+        });
+        shutdown.trigger();
+        assert!(!shutdown.drain(Duration::from_secs(1)).await);
+    }
+
+    #[tokio::test]
+    async fn child_stops_with_parent_but_not_the_reverse() {
+        let parent = Shutdown::new();
+        let child = parent.child();
+        child.trigger();
+        assert!(!parent.is_triggered());
+        let other = parent.child();
+        parent.trigger();
+        assert!(other.is_triggered());
+    }
+}
