@@ -5,8 +5,13 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["backfill.proto", "scheduler.proto", "worker.proto", "gateway.proto"]
-        .map(|f| proto_root.join("ghstats/v1").join(f));
+    let files = [
+        "backfill.proto",
+        "scheduler.proto",
+        "worker.proto",
+        "gateway.proto",
+    ]
+    .map(|f| proto_root.join("ghstats/v1").join(f));
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }

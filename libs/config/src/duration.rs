@@ -77,7 +77,9 @@ impl FromStr for Duration {
             if digits == 0 {
                 return Err(fail("expected a number"));
             }
-            let value: u64 = rest[..digits].parse().map_err(|_| fail("number too large"))?;
+            let value: u64 = rest[..digits]
+                .parse()
+                .map_err(|_| fail("number too large"))?;
             rest = &rest[digits..];
             let unit_len = rest
                 .find(|c: char| c.is_ascii_digit())
@@ -168,7 +170,11 @@ mod tests {
             ("0", 0),
         ];
         for (text, ms) in cases {
-            assert_eq!(text.parse::<Duration>().unwrap(), Duration::from_millis(ms), "{text}");
+            assert_eq!(
+                text.parse::<Duration>().unwrap(),
+                Duration::from_millis(ms),
+                "{text}"
+            );
         }
     }
 
@@ -189,7 +195,12 @@ mod tests {
 
     #[test]
     fn displays_the_shortest_exact_form() {
-        for (ms, text) in [(0, "0s"), (90_000, "1m30s"), (604_800_000, "1w"), (1500, "1s500ms")] {
+        for (ms, text) in [
+            (0, "0s"),
+            (90_000, "1m30s"),
+            (604_800_000, "1w"),
+            (1500, "1s500ms"),
+        ] {
             let d = Duration::from_millis(ms);
             assert_eq!(d.to_string(), text);
             assert_eq!(text.parse::<Duration>().unwrap(), d);

@@ -15,8 +15,8 @@ mod env;
 mod error;
 mod load;
 mod locate;
-mod sections;
 mod secret;
+mod sections;
 
 use serde::{Deserialize, Serialize};
 

@@ -93,9 +93,10 @@ fn parse(mut doc: Value, overrides: &[EnvOverride]) -> Result<Config, (String, S
             Err(err) => {
                 let key = render_path(err.path());
                 let message = err.inner().to_string();
-                let retry = overrides.iter().find(|o| o.path == key).filter(|o| {
-                    matches!(get(&doc, &o.path), Some(v) if !v.is_string())
-                });
+                let retry = overrides
+                    .iter()
+                    .find(|o| o.path == key)
+                    .filter(|o| matches!(get(&doc, &o.path), Some(v) if !v.is_string()));
                 match retry {
                     Some(o) => set_string(&mut doc, &o.path, &o.raw),
                     None => return Err((key, clean_message(&message))),
@@ -120,7 +121,11 @@ fn render_path(path: &serde_path_to_error::Path) -> String {
             Segment::Unknown => {}
         }
     }
-    if out.is_empty() { "(top level)".into() } else { out }
+    if out.is_empty() {
+        "(top level)".into()
+    } else {
+        out
+    }
 }
 
 /// serde_yaml appends positions that mean nothing for a re-parsed value.

@@ -89,14 +89,14 @@ impl MarkedEventReceiver for Walker {
     fn on_event(&mut self, event: Event, mark: Marker) {
         match event {
             Event::Scalar(value, ..) => {
-                if let Some(Frame::Map { key, want_key }) = self.stack.last_mut() {
-                    if *want_key {
-                        *key = Some(value);
-                        *want_key = false;
-                        let path = self.path();
-                        self.lines.entry(path).or_insert(mark.line());
-                        return;
-                    }
+                if let Some(Frame::Map { key, want_key }) = self.stack.last_mut()
+                    && *want_key
+                {
+                    *key = Some(value);
+                    *want_key = false;
+                    let path = self.path();
+                    self.lines.entry(path).or_insert(mark.line());
+                    return;
                 }
                 self.begin_value(&mark);
                 self.end_value();

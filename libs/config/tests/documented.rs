@@ -1,6 +1,8 @@
 //! `docs/configuration.md` documents every key of the schema, and only keys
 //! that exist.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -22,7 +24,11 @@ fn walk(node: &Value, path: String, keys: &mut BTreeSet<String>) {
         Value::Mapping(map) => {
             for (k, v) in map {
                 let k = k.as_str().unwrap();
-                let child = if path.is_empty() { k.to_owned() } else { format!("{path}.{k}") };
+                let child = if path.is_empty() {
+                    k.to_owned()
+                } else {
+                    format!("{path}.{k}")
+                };
                 walk(v, child, keys);
             }
         }
@@ -48,8 +54,14 @@ fn documented_keys() -> BTreeSet<String> {
 
 #[test]
 fn every_key_is_documented() {
-    let missing: Vec<_> = schema_keys().difference(&documented_keys()).cloned().collect();
-    assert!(missing.is_empty(), "keys missing from docs/configuration.md: {missing:#?}");
+    let missing: Vec<_> = schema_keys()
+        .difference(&documented_keys())
+        .cloned()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "keys missing from docs/configuration.md: {missing:#?}"
+    );
 }
 
 #[test]
@@ -62,6 +74,12 @@ fn every_documented_key_exists() {
                 .iter()
                 .any(|k| k.starts_with(&format!("{key}.")) || k.starts_with(&format!("{key}[]")))
     };
-    let unknown: Vec<_> = documented_keys().into_iter().filter(|k| !exists(k)).collect();
-    assert!(unknown.is_empty(), "docs/configuration.md documents unknown keys: {unknown:#?}");
+    let unknown: Vec<_> = documented_keys()
+        .into_iter()
+        .filter(|k| !exists(k))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "docs/configuration.md documents unknown keys: {unknown:#?}"
+    );
 }

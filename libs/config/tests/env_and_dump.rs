@@ -1,7 +1,9 @@
 //! Environment overrides reach every kind of key, and `--dump-config`'s YAML
 //! never contains a secret.
 
-use ghstats_config::{load_str, Duration, SecretSource};
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ghstats_config::{Duration, SecretSource, load_str};
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -29,7 +31,10 @@ fn overrides_reach_scalars_lists_and_list_items() {
     .unwrap();
     assert_eq!(c.store.redis_addr.as_str(), "10.0.0.5:6380");
     assert_eq!(c.backfill.consumer_count, 12);
-    assert_eq!(c.backfill.requeue_delays, vec![Duration::from_secs(1), Duration::from_secs(2)]);
+    assert_eq!(
+        c.backfill.requeue_delays,
+        vec![Duration::from_secs(1), Duration::from_secs(2)]
+    );
     assert!(!c.leader_election.enabled);
     assert_eq!(c.github.orgs[0].scrape_interval, Duration::from_secs(600));
 }
@@ -39,7 +44,10 @@ fn a_numeric_looking_value_for_a_text_key_stays_text() {
     let c = load_str(
         "",
         "t.yaml",
-        env(&[("GHSTATS__STORE__KEY_PREFIX", "12345"), ("GHSTATS__AMQP__QUEUE", "true")]),
+        env(&[
+            ("GHSTATS__STORE__KEY_PREFIX", "12345"),
+            ("GHSTATS__AMQP__QUEUE", "true"),
+        ]),
     )
     .unwrap();
     assert_eq!(c.store.key_prefix, "12345");
@@ -49,14 +57,21 @@ fn a_numeric_looking_value_for_a_text_key_stays_text() {
 #[test]
 fn dump_redacts_every_secret_and_reloads() {
     let yaml = "amqp:\n  url: amqp://ghs:amqp-hunter2@rabbit:5672/\nstore:\n  redis_password: redis-hunter2\n";
-    let c = load_str(yaml, "t.yaml", env(&[("GHSTATS__SERVICES__ADMIN_TOKEN_ENV", "ADMIN")]))
-        .unwrap();
+    let c = load_str(
+        yaml,
+        "t.yaml",
+        env(&[("GHSTATS__SERVICES__ADMIN_TOKEN_ENV", "ADMIN")]),
+    )
+    .unwrap();
     let dump = c.to_redacted_yaml();
     for secret in ["amqp-hunter2", "redis-hunter2"] {
         assert!(!dump.contains(secret), "{secret} leaked:\n{dump}");
     }
     assert!(dump.contains("redis_password: <redacted>"), "{dump}");
-    assert!(dump.contains("amqp://ghs:<redacted>@rabbit:5672/"), "{dump}");
+    assert!(
+        dump.contains("amqp://ghs:<redacted>@rabbit:5672/"),
+        "{dump}"
+    );
     // The name of the variable is not a secret and is shown.
     assert!(dump.contains("admin_token_env: ADMIN"), "{dump}");
     // Debug output is just as careful.
@@ -73,7 +88,11 @@ fn secrets_resolve_from_env_and_file_and_say_what_is_missing() {
     std::fs::write(&file, "from-file\n").unwrap();
     let yaml = format!("store:\n  redis_password_file: {}\n", file.display());
     let c = load_str(&yaml, "t.yaml", Vec::new()).unwrap();
-    let secret = c.store.redis_password_source().resolve("store.redis_password").unwrap();
+    let secret = c
+        .store
+        .redis_password_source()
+        .resolve("store.redis_password")
+        .unwrap();
     assert_eq!(secret.unwrap().expose(), "from-file");
 
     let missing = SecretSource::Env("GHSTATS_TEST_SURELY_UNSET_VARIABLE".into());
@@ -83,8 +102,14 @@ fn secrets_resolve_from_env_and_file_and_say_what_is_missing() {
         "secret services.admin_token: environment variable GHSTATS_TEST_SURELY_UNSET_VARIABLE is not set"
     );
     let gone = SecretSource::File(dir.path().join("nope"));
-    let err = gone.resolve("github.orgs[0].token").unwrap_err().to_string();
-    assert!(err.starts_with("secret github.orgs[0].token: cannot read "), "{err}");
+    let err = gone
+        .resolve("github.orgs[0].token")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("secret github.orgs[0].token: cannot read "),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! The specification's example config and its three ConfigMap configs load
 //! and validate, with the values they state.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
-use ghstats_config::{load_str, Duration, ElectionBackend, RedisMode};
+use ghstats_config::{Duration, ElectionBackend, RedisMode, load_str};
 
 fn example(name: &str) -> ghstats_config::Config {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,14 +24,20 @@ fn spec_example_loads() {
     assert_eq!(c.backfill.requeue_delays.len(), 4);
     assert_eq!(c.loc.large_repo_cooldown, "7d".parse::<Duration>().unwrap());
     assert!(c.telemetry.otel_enabled);
-    assert_eq!(c.telemetry.otlp_endpoint_url(), "http://otel-collector:4317");
+    assert_eq!(
+        c.telemetry.otlp_endpoint_url(),
+        "http://otel-collector:4317"
+    );
 }
 
 #[test]
 fn base_configmap_loads() {
     let c = example("configmap-base.yaml");
     assert_eq!(c.store.index_shards, 128);
-    assert_eq!(c.leader_election.effective_backend(), ElectionBackend::Kubernetes);
+    assert_eq!(
+        c.leader_election.effective_backend(),
+        ElectionBackend::Kubernetes
+    );
     assert_eq!(
         c.amqp.url.to_string(),
         "amqp://githubstats:<redacted>@rabbitmq.github-stats.svc.cluster.local:5672/"
@@ -82,5 +90,8 @@ fn empty_file_gives_the_documented_defaults() {
     assert_eq!(c.github.user_denylist, vec!["*[bot]".to_owned()]);
     assert_eq!(c.backfill.requeue_delays[3], Duration::from_secs(7200));
     assert_eq!(c.store.key_prefix, "ghm:");
-    assert_eq!(c.services.scheduler.grpc_listen_addr.socket_addr().port(), 9091);
+    assert_eq!(
+        c.services.scheduler.grpc_listen_addr.socket_addr().port(),
+        9091
+    );
 }

@@ -17,7 +17,12 @@ pub use error::ContractError;
 pub use role::Role;
 
 /// Generated code for package `ghstats.v1`.
-#[allow(missing_docs, clippy::all, clippy::pedantic, missing_debug_implementations)]
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    missing_debug_implementations
+)]
 pub mod v1 {
     tonic::include_proto!("ghstats.v1");
 }

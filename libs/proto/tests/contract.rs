@@ -1,6 +1,8 @@
 //! Round trips and rejections of the backfill job contract, in protobuf and
 //! in JSON.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{TimeZone, Utc};
 use ghstats_proto::{BackfillJob, BackfillReason, ContractError, Role, TimeWindow, v1};
 use prost::Message;
@@ -33,7 +35,11 @@ fn protobuf_round_trip_keeps_every_field() {
 fn every_reason_survives_the_wire() {
     for reason in BackfillReason::ALL {
         let wire = v1::BackfillReason::from(reason);
-        assert_ne!(wire, v1::BackfillReason::Unspecified, "{reason} has no twin");
+        assert_ne!(
+            wire,
+            v1::BackfillReason::Unspecified,
+            "{reason} has no twin"
+        );
         assert_eq!(BackfillReason::try_from(wire as i32).unwrap(), reason);
         assert_eq!(reason.as_str().parse::<BackfillReason>().unwrap(), reason);
     }
@@ -62,14 +68,20 @@ fn json_in_the_specification_shape_is_accepted() {
     }"#;
     let job = BackfillJob::from_json(json).unwrap();
     assert_eq!(job.reason, BackfillReason::ScrapeError);
-    assert_eq!(job.window.end() - job.window.start(), chrono::Duration::minutes(5));
+    assert_eq!(
+        job.window.end() - job.window.start(),
+        chrono::Duration::minutes(5)
+    );
 }
 
 #[test]
 fn missing_org_is_rejected_on_both_wires() {
     let mut msg = v1::BackfillJob::from(&sample_job());
     msg.org.clear();
-    assert_eq!(BackfillJob::try_from(msg), Err(ContractError::MissingField("org")));
+    assert_eq!(
+        BackfillJob::try_from(msg),
+        Err(ContractError::MissingField("org"))
+    );
 
     let mut json: serde_json::Value = serde_json::from_slice(&sample_job().to_json()).unwrap();
     json.as_object_mut().unwrap().remove("org");
@@ -83,7 +95,10 @@ fn window_end_before_start_is_rejected() {
     let mut msg = v1::BackfillJob::from(&sample_job());
     std::mem::swap(&mut msg.window_start, &mut msg.window_end);
     let err = BackfillJob::try_from(msg).unwrap_err();
-    assert!(matches!(err, ContractError::InvertedWindow { .. }), "{err:?}");
+    assert!(
+        matches!(err, ContractError::InvertedWindow { .. }),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
         "window_end (2026-02-18T00:00:00Z) is not after window_start (2026-02-18T00:15:00Z)"
@@ -127,10 +142,19 @@ fn unspecified_reason_and_zero_attempt_are_rejected() {
 #[test]
 fn out_of_range_timestamp_is_rejected() {
     let mut msg = v1::BackfillJob::from(&sample_job());
-    msg.created_at = Some(prost_types::Timestamp { seconds: i64::MAX, nanos: 0 });
+    msg.created_at = Some(prost_types::Timestamp {
+        seconds: i64::MAX,
+        nanos: 0,
+    });
     let err = BackfillJob::try_from(msg).unwrap_err();
     assert!(
-        matches!(err, ContractError::InvalidField { field: "created_at", .. }),
+        matches!(
+            err,
+            ContractError::InvalidField {
+                field: "created_at",
+                ..
+            }
+        ),
         "{err:?}"
     );
 }

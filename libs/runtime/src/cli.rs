@@ -39,13 +39,14 @@ pub enum Loaded {
 
 impl ConfigArgs {
     /// Loads the config and answers `--check-config` / `--dump-config`.
-    /// `extra_check` adds what this binary needs beyond the schema.
-    pub fn load(&self, extra_check: impl FnOnce(&Config) -> Result<(), ConfigError>) -> Loaded {
+    /// `prepare` checks what this binary needs beyond the schema and may
+    /// adjust the config; checks and dumps show the prepared config.
+    pub fn load(&self, prepare: impl FnOnce(Config) -> Result<Config, ConfigError>) -> Loaded {
         let loaded = match &self.config {
             Some(path) => ghstats_config::load_file(path),
             None => ghstats_config::load_str("", "defaults", std::env::vars()),
         }
-        .and_then(|c| extra_check(&c).map(|()| c));
+        .and_then(prepare);
         let config = match loaded {
             Ok(c) => c,
             Err(e) => return Loaded::Exit(config_error(&e)),
@@ -76,7 +77,10 @@ where
     F: FnOnce(Config, Shutdown) -> Fut,
     Fut: Future<Output = Result<(), ServeError>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -116,4 +120,52 @@ where
         telemetry.shutdown();
         code
     })
+}
+
+/// The whole `main` of a service binary: flags, config, listeners, `serve`.
+pub fn run_service<Fut>(
+    service: &'static str,
+    args: &ConfigArgs,
+    extra_check: impl FnOnce(&Config) -> Result<(), ConfigError>,
+    listen_addrs: fn(&Config) -> (std::net::SocketAddr, std::net::SocketAddr),
+    serve: fn(Config, crate::ServiceListeners, Shutdown) -> Fut,
+) -> ExitCode
+where
+    Fut: Future<Output = Result<(), ServeError>>,
+{
+    let config = match args.load(|c| extra_check(&c).map(|()| c)) {
+        Loaded::Run(c) => *c,
+        Loaded::Exit(code) => return code,
+    };
+    run(service, config, move |config, shutdown| async move {
+        let (http, grpc) = listen_addrs(&config);
+        let listeners = crate::ServiceListeners::bind(http, grpc).await?;
+        serve(config, listeners, shutdown).await
+    })
+}
+
+/// Writes the `main` of a service binary whose lib crate `$krate` exports
+/// `SERVICE`, `check_config`, `listen_addrs` and `serve`. The calling crate
+/// depends on `clap`.
+#[macro_export]
+macro_rules! service_main {
+    ($krate:ident, $bin:literal, $about:literal) => {
+        #[derive(Debug, clap::Parser)]
+        #[command(name = $bin, version, about = $about)]
+        struct Cli {
+            #[command(flatten)]
+            config: $crate::cli::ConfigArgs,
+        }
+
+        fn main() -> std::process::ExitCode {
+            let cli = <Cli as clap::Parser>::parse();
+            $crate::cli::run_service(
+                $krate::SERVICE,
+                &cli.config,
+                $krate::check_config,
+                $krate::listen_addrs,
+                $krate::serve,
+            )
+        }
+    };
 }

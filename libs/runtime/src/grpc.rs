@@ -4,9 +4,9 @@
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::server::Router;
+use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::server::HealthReporter;
-use tonic_health::ServingStatus;
 
 use crate::health::{ComponentStatus, HealthRegistry};
 use crate::{ServeError, Shutdown};
@@ -60,7 +60,11 @@ fn serving(up: bool) -> ServingStatus {
 }
 
 /// Serves `router` on `listener` until the shutdown starts.
-pub async fn serve(router: Router, listener: TcpListener, shutdown: Shutdown) -> Result<(), ServeError> {
+pub async fn serve(
+    router: Router,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
     let token = shutdown.token().clone();
     router
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {

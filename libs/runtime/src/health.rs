@@ -139,13 +139,18 @@ impl HealthRegistry {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         let blocking = |c: &Component| {
             c.readiness == Readiness::Required
-                && matches!(c.status, ComponentStatus::Starting | ComponentStatus::Unhealthy)
+                && matches!(
+                    c.status,
+                    ComponentStatus::Starting | ComponentStatus::Unhealthy
+                )
         };
         let ready = !state.components.values().any(blocking);
-        let impaired = state
-            .components
-            .values()
-            .any(|c| matches!(c.status, ComponentStatus::Degraded | ComponentStatus::Unhealthy));
+        let impaired = state.components.values().any(|c| {
+            matches!(
+                c.status,
+                ComponentStatus::Degraded | ComponentStatus::Unhealthy
+            )
+        });
         let mode = match (ready, impaired) {
             (false, _) => Mode::Unhealthy,
             (true, true) => Mode::Degraded,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -52,11 +52,17 @@ pub fn process_metrics_route(path: &str, metrics: Arc<ProcessMetrics>) -> Router
 async fn render_process_metrics(State(metrics): State<Arc<ProcessMetrics>>) -> Response {
     match metrics.render() {
         Ok(body) => (
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             body,
         )
             .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot render metrics: {e}\n"))
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot render metrics: {e}\n"),
+        )
             .into_response(),
     }
 }
@@ -67,7 +73,11 @@ pub fn with_fallback(router: Router) -> Router {
 }
 
 /// Serves `router` on `listener` until the shutdown starts.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: Shutdown) -> Result<(), ServeError> {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
     let token = shutdown.token().clone();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { token.cancelled().await })

@@ -4,15 +4,18 @@
 //! `/livez`, `/readyz`, `/healthz` and `grpc.health.v1`, and process metrics.
 
 pub mod cli;
-pub mod health;
-pub mod http;
 pub mod grpc;
+pub mod health;
+pub mod host;
+pub mod http;
 pub mod listeners;
 pub mod process_metrics;
+pub mod role;
 pub mod shutdown;
 pub mod telemetry;
 
 pub use health::{ComponentStatus, HealthRegistry, Mode, Readiness};
+pub use host::ServiceHost;
 pub use listeners::ServiceListeners;
 pub use shutdown::Shutdown;
 

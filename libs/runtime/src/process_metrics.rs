@@ -31,7 +31,11 @@ impl ProcessMetrics {
                 ("version".into(), env!("CARGO_PKG_VERSION").into()),
             ])
             .set(1);
-        registry.register("ghstats_build_info", "Build of this ghstats process", build_info);
+        registry.register(
+            "ghstats_build_info",
+            "Build of this ghstats process",
+            build_info,
+        );
         registry.register_collector(Box::new(ProcCollector));
         Self { registry }
     }
@@ -77,8 +81,13 @@ pub fn read_proc_stat() -> Option<ProcStat> {
     let boot_time = std::fs::read_to_string("/proc/stat")
         .ok()?
         .lines()
-        .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse::<u64>().ok()))?;
-    let open_fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(0);
+        .find_map(|l| {
+            l.strip_prefix("btime ")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })?;
+    let open_fds = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count() as u64)
+        .unwrap_or(0);
     Some(ProcStat {
         cpu_seconds: (utime + stime) as f64 / TICKS_PER_SECOND,
         resident_bytes: rss_pages * PAGE_SIZE,
@@ -90,7 +99,9 @@ pub fn read_proc_stat() -> Option<ProcStat> {
 
 impl Collector for ProcCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let Some(p) = read_proc_stat() else { return Ok(()) };
+        let Some(p) = read_proc_stat() else {
+            return Ok(());
+        };
         let cpu = ConstCounter::new(p.cpu_seconds);
         cpu.encode(encoder.encode_descriptor(
             "process_cpu",
@@ -99,10 +110,30 @@ impl Collector for ProcCollector {
             cpu.metric_type(),
         )?)?;
         let gauges: [(&str, &str, Option<&Unit>, f64); 4] = [
-            ("process_resident_memory", "Resident memory size", Some(&Unit::Bytes), p.resident_bytes as f64),
-            ("process_virtual_memory", "Virtual memory size", Some(&Unit::Bytes), p.virtual_bytes as f64),
-            ("process_start_time", "Start time since the Unix epoch", Some(&Unit::Seconds), p.start_time_seconds),
-            ("process_open_fds", "Open file descriptors", None, p.open_fds as f64),
+            (
+                "process_resident_memory",
+                "Resident memory size",
+                Some(&Unit::Bytes),
+                p.resident_bytes as f64,
+            ),
+            (
+                "process_virtual_memory",
+                "Virtual memory size",
+                Some(&Unit::Bytes),
+                p.virtual_bytes as f64,
+            ),
+            (
+                "process_start_time",
+                "Start time since the Unix epoch",
+                Some(&Unit::Seconds),
+                p.start_time_seconds,
+            ),
+            (
+                "process_open_fds",
+                "Open file descriptors",
+                None,
+                p.open_fds as f64,
+            ),
         ];
         for (name, help, unit, value) in gauges {
             let gauge = ConstGauge::new(value);
@@ -119,14 +150,23 @@ mod tests {
     #[test]
     fn renders_process_families_with_real_values() {
         let text = ProcessMetrics::new("worker").render().unwrap();
-        assert!(text.contains("ghstats_build_info{service=\"worker\",version=\""), "{text}");
-        assert!(text.contains("# TYPE process_cpu_seconds counter"), "{text}");
+        assert!(
+            text.contains("ghstats_build_info{service=\"worker\",version=\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE process_cpu_seconds counter"),
+            "{text}"
+        );
         let rss_line = text
             .lines()
             .find(|l| l.starts_with("process_resident_memory_bytes "))
             .unwrap_or_else(|| panic!("no rss line in {text}"));
         let rss: f64 = rss_line.split(' ').nth(1).unwrap().parse().unwrap();
-        assert!(rss > 1_000_000.0, "a test process uses more than 1 MB: {rss}");
+        assert!(
+            rss > 1_000_000.0,
+            "a test process uses more than 1 MB: {rss}"
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 }

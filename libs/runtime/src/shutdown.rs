@@ -84,7 +84,9 @@ impl Shutdown {
     /// all finished in time.
     pub async fn drain(&self, grace: Duration) -> bool {
         self.tracker.close();
-        let finished = tokio::time::timeout(grace, self.tracker.wait()).await.is_ok();
+        let finished = tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok();
         if !finished {
             tracing::warn!(
                 grace_seconds = grace.as_secs_f64(),
@@ -97,7 +99,7 @@ impl Shutdown {
 }
 
 async fn wait_for_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     Ok(tokio::select! {

@@ -8,10 +8,10 @@ use ghstats_config::{Config, LogFormat, LogLevel, TraceMode};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::Layer;
 
 use crate::ServeError;
 
@@ -23,10 +23,10 @@ pub struct TelemetryGuard {
 
 impl TelemetryGuard {
     pub fn shutdown(self) {
-        if let Some(provider) = self.provider {
-            if let Err(e) = provider.shutdown() {
-                tracing::warn!(error = %e, "trace exporter did not flush");
-            }
+        if let Some(provider) = self.provider
+            && let Err(e) = provider.shutdown()
+        {
+            tracing::warn!(error = %e, "trace exporter did not flush");
         }
     }
 }
@@ -72,7 +72,9 @@ pub fn init(service: &str, config: &Config) -> Result<TelemetryGuard, ServeError
         let (sampler, level) = match t.otel_trace_mode {
             TraceMode::Errors => (Sampler::AlwaysOn, LevelFilter::WARN),
             TraceMode::Sampled => (
-                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(t.otel_trace_sample_ratio))),
+                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                    t.otel_trace_sample_ratio,
+                ))),
                 LevelFilter::INFO,
             ),
             TraceMode::Detailed | TraceMode::Off => (Sampler::AlwaysOn, LevelFilter::DEBUG),
@@ -87,7 +89,9 @@ pub fn init(service: &str, config: &Config) -> Result<TelemetryGuard, ServeError
             )
             .build();
         let tracer = provider.tracer(format!("ghstats-{service}"));
-        let layer = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(level);
+        let layer = tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(level);
         (Some(layer), Some(provider))
     } else {
         (None, None)

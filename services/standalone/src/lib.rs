@@ -1,1 +1,69 @@
-//! placeholder
+//! `ghstats`, all in one process: the gateway, the scheduler and the worker
+//! started through their own `serve` functions, on memory backends and with
+//! a static leader, so a newcomer sees the product with one command and no
+//! accounts or servers.
+
+use ghstats_config::{Config, StoreBackend};
+use ghstats_runtime::{ServeError, ServiceListeners, Shutdown};
+
+pub const SERVICE: &str = "standalone";
+
+/// One pair of listeners per service.
+#[derive(Debug)]
+pub struct Listeners {
+    pub gateway: ServiceListeners,
+    pub scheduler: ServiceListeners,
+    pub worker: ServiceListeners,
+}
+
+impl Listeners {
+    /// Binds the addresses of `config`.
+    pub async fn bind(config: &Config) -> Result<Self, ServeError> {
+        let pair = |(http, grpc)| ServiceListeners::bind(http, grpc);
+        Ok(Self {
+            gateway: pair(ghstats_gateway::listen_addrs(config)).await?,
+            scheduler: pair(ghstats_scheduler::listen_addrs(config)).await?,
+            worker: pair(ghstats_worker::listen_addrs(config)).await?,
+        })
+    }
+
+    /// Every listener on `127.0.0.1` with a system-chosen port (tests).
+    pub async fn ephemeral() -> Result<Self, ServeError> {
+        Ok(Self {
+            gateway: ServiceListeners::ephemeral().await?,
+            scheduler: ServiceListeners::ephemeral().await?,
+            worker: ServiceListeners::ephemeral().await?,
+        })
+    }
+}
+
+/// The config the all-in-one process runs with: the given one with a
+/// memory store and a static role (no election backend to talk to).
+pub fn standalone_config(mut config: Config) -> Config {
+    config.store.backend = StoreBackend::Memory;
+    config.leader_election.enabled = false;
+    config
+}
+
+/// Serves the three services until `shutdown`; one failing stops all.
+pub async fn serve(
+    config: Config,
+    listeners: Listeners,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
+    let config = standalone_config(config);
+    tracing::info!(
+        metrics = %format!("http://{}/metrics", listeners.gateway.http_addr()),
+        health = %format!("http://{}/healthz", listeners.gateway.http_addr()),
+        "ghstats standalone is up"
+    );
+    let result = tokio::try_join!(
+        ghstats_gateway::serve(config.clone(), listeners.gateway, shutdown.clone()),
+        ghstats_scheduler::serve(config.clone(), listeners.scheduler, shutdown.clone()),
+        ghstats_worker::serve(config, listeners.worker, shutdown.clone()),
+    );
+    if result.is_err() {
+        shutdown.trigger();
+    }
+    result.map(|_| ())
+}

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::github::UserLabelMode;
-use crate::check::Check;
 use crate::Duration;
+use crate::check::Check;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -93,7 +93,10 @@ impl CopilotConfig {
         c.non_zero("copilot.request_timeout", self.request_timeout);
         c.non_zero("copilot.download_timeout", self.download_timeout);
         if self.download_host_allowlist.is_empty() {
-            c.fail("copilot.download_host_allowlist", "must list at least one host");
+            c.fail(
+                "copilot.download_host_allowlist",
+                "must list at least one host",
+            );
         }
         let e = &self.enterprise;
         if e.enabled {
@@ -101,12 +104,21 @@ impl CopilotConfig {
             c.positive("copilot.enterprise.app_id", e.app_id);
             c.positive("copilot.enterprise.installation_id", e.installation_id);
             if e.private_key_path.is_none() {
-                c.fail("copilot.enterprise.private_key_path", "is required when the enterprise scope is enabled");
+                c.fail(
+                    "copilot.enterprise.private_key_path",
+                    "is required when the enterprise scope is enabled",
+                );
             }
         } else {
             for (key, on) in [
-                ("copilot.include_enterprise_28d", self.include_enterprise_28d),
-                ("copilot.include_enterprise_users_28d", self.include_enterprise_users_28d),
+                (
+                    "copilot.include_enterprise_28d",
+                    self.include_enterprise_28d,
+                ),
+                (
+                    "copilot.include_enterprise_users_28d",
+                    self.include_enterprise_users_28d,
+                ),
             ] {
                 if on {
                     c.fail(key, "needs copilot.enterprise.enabled: true");

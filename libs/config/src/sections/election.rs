@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::Check;
 use crate::Duration;
+use crate::check::Check;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

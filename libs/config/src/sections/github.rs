@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::net::HttpUrl;
+use crate::Duration;
 use crate::check::Check;
 use crate::secret::SecretSource;
-use crate::Duration;
 
 /// How a user appears in the `user` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,10 +124,15 @@ impl OrgConfig {
                 private_key_path: path.clone(),
             });
         }
-        SecretSource::choose("token", None, self.token_env.as_deref(), self.token_file.as_ref())
-            .ok()
-            .filter(SecretSource::is_set)
-            .map(OrgAuth::Token)
+        SecretSource::choose(
+            "token",
+            None,
+            self.token_env.as_deref(),
+            self.token_file.as_ref(),
+        )
+        .ok()
+        .filter(SecretSource::is_set)
+        .map(OrgAuth::Token)
     }
 
     fn check(&self, key: &str, c: &mut Check) {
@@ -173,8 +178,14 @@ impl OrgConfig {
             }
         }
         c.non_zero(&format!("{key}.scrape_interval"), self.scrape_interval);
-        c.positive(&format!("{key}.per_org_concurrency"), self.per_org_concurrency.into());
-        for (list, patterns) in [("repo_allowlist", &self.repo_allowlist), ("repo_denylist", &self.repo_denylist)] {
+        c.positive(
+            &format!("{key}.per_org_concurrency"),
+            self.per_org_concurrency.into(),
+        );
+        for (list, patterns) in [
+            ("repo_allowlist", &self.repo_allowlist),
+            ("repo_denylist", &self.repo_denylist),
+        ] {
             check_patterns(&format!("{key}.{list}"), patterns, c);
         }
     }
@@ -196,7 +207,10 @@ impl GithubConfig {
 
     pub(crate) fn check(&self, c: &mut Check) {
         c.non_zero("github.request_timeout", self.request_timeout);
-        c.positive("github.unhealthy_failure_threshold", self.unhealthy_failure_threshold.into());
+        c.positive(
+            "github.unhealthy_failure_threshold",
+            self.unhealthy_failure_threshold.into(),
+        );
         c.non_zero("github.unhealthy_cooldown", self.unhealthy_cooldown);
         check_patterns("github.user_allowlist", &self.user_allowlist, c);
         check_patterns("github.user_denylist", &self.user_denylist, c);
@@ -211,7 +225,10 @@ impl GithubConfig {
             if let Some(first) = seen.get(&name) {
                 c.fail(
                     format!("{key}.org"),
-                    format!("duplicate org {:?} (already at github.orgs[{first}])", org.org),
+                    format!(
+                        "duplicate org {:?} (already at github.orgs[{first}])",
+                        org.org
+                    ),
                 );
             } else {
                 seen.insert(name, i);

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::Check;
 use crate::Duration;
+use crate::check::Check;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -110,7 +110,8 @@ impl LocConfig {
             );
             c.positive(
                 "loc.fallback_max_commit_detail_calls_per_org_per_hour",
-                self.fallback_max_commit_detail_calls_per_org_per_hour.into(),
+                self.fallback_max_commit_detail_calls_per_org_per_hour
+                    .into(),
             );
             c.positive(
                 "loc.large_repo_zero_detection_windows",

@@ -42,8 +42,11 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     } else {
         s.to_owned()
     };
-    full.parse()
-        .map_err(|_| format!("invalid listen address {s:?}: write host:port, e.g. \":8080\" or \"127.0.0.1:8080\""))
+    full.parse().map_err(|_| {
+        format!(
+            "invalid listen address {s:?}: write host:port, e.g. \":8080\" or \"127.0.0.1:8080\""
+        )
+    })
 }
 
 impl FromStr for ListenAddr {
@@ -119,7 +122,9 @@ impl FromStr for HttpUrl {
     fn from_str(s: &str) -> Result<Self, String> {
         let url = url::Url::parse(s).map_err(|e| format!("invalid URL {s:?}: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(format!("invalid URL {s:?}: must be http:// or https:// with a host"));
+            return Err(format!(
+                "invalid URL {s:?}: must be http:// or https:// with a host"
+            ));
         }
         Ok(Self(url))
     }

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::Check;
 use crate::Duration;
+use crate::check::Check;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -88,7 +88,10 @@ impl TelemetryConfig {
         if !(0.0..=1.0).contains(&self.otel_trace_sample_ratio) {
             c.fail(
                 "telemetry.otel_trace_sample_ratio",
-                format!("must be between 0 and 1, got {}", self.otel_trace_sample_ratio),
+                format!(
+                    "must be between 0 and 1, got {}",
+                    self.otel_trace_sample_ratio
+                ),
             );
         }
         if self.traces_on() {
@@ -104,7 +107,10 @@ impl TelemetryConfig {
             {
                 c.fail(
                     "telemetry.otel_exporter_otlp_endpoint",
-                    format!("invalid endpoint {:?}: write host:port or http://host:port", self.otel_exporter_otlp_endpoint),
+                    format!(
+                        "invalid endpoint {:?}: write host:port or http://host:port",
+                        self.otel_exporter_otlp_endpoint
+                    ),
                 );
             }
         }

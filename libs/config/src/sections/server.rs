@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::net::{HttpUrl, ListenAddr};
+use crate::Duration;
 use crate::check::Check;
 use crate::secret::SecretSource;
-use crate::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::net::HostPort;
+use crate::Duration;
 use crate::check::Check;
 use crate::secret::{Secret, SecretSource};
-use crate::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -97,7 +97,10 @@ impl StoreConfig {
     pub(crate) fn check(&self, c: &mut Check) {
         c.not_blank("store.key_prefix", &self.key_prefix);
         c.non_zero("store.retention", self.retention);
-        c.non_zero("store.metric_refresh_interval", self.metric_refresh_interval);
+        c.non_zero(
+            "store.metric_refresh_interval",
+            self.metric_refresh_interval,
+        );
         c.positive("store.index_shards", self.index_shards.into());
         c.positive("store.max_series_budget", self.max_series_budget);
         if let Err(e) = self.password() {
@@ -108,7 +111,10 @@ impl StoreConfig {
         }
         match self.redis_mode {
             RedisMode::Standalone if self.redis_addr.is_empty() => {
-                c.fail("store.redis_addr", "is required with redis_mode: standalone");
+                c.fail(
+                    "store.redis_addr",
+                    "is required with redis_mode: standalone",
+                );
             }
             RedisMode::Sentinel => {
                 if self.redis_sentinel_addrs.is_empty() {
