@@ -1,3 +1,208 @@
 //! A GitHub API simulator for tests, benchmarks and the standalone demo.
 //!
-//! Not built yet: this crate only reserves its place in the dependency graph.
+//! It serves the REST endpoints ghstats uses with GitHub's JSON shapes,
+//! status codes and headers (`Link` pagination, ETags and free 304s,
+//! per-installation rate-limit headers that count down and reset, 202 from
+//! `/stats/contributors` while "computing"), checks credentials like GitHub
+//! (App JWTs against the App's public key, expiring installation tokens,
+//! personal access tokens), and can run as GitHub Enterprise Server (under
+//! `/api/v3`, optionally without rate limiting).
+//!
+//! Outside GitHub's surface, `/_sim/*` gives tests what they need: the
+//! ground truth for any window, the request log and counters, injected
+//! faults, a movable clock, and new activity on demand. See
+//! `ghstats-simulator --help`.
+
+#![recursion_limit = "256"]
+
+mod admin;
+mod api;
+mod auth;
+mod rng;
+mod shapes;
+mod stats;
+mod state;
+mod truth;
+mod world;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration as StdDuration;
+
+use axum::Router;
+use chrono::Duration;
+use ghstats_runtime::Shutdown;
+use tokio::net::TcpListener;
+
+pub use auth::Caller;
+pub use state::{FaultRule, LoggedRequest};
+pub use truth::{LocTruth, TruthRow};
+pub use world::{WorldSpec, FIRST_INSTALLATION_ID};
+
+/// The demo GitHub App's id.
+pub const DEMO_APP_ID: u64 = 1000;
+/// The demo App's private key (a throwaway key, see `keys/README.md`).
+pub const DEMO_APP_PRIVATE_KEY: &[u8] = include_bytes!("../keys/demo-app.pem");
+const DEMO_APP_PUBLIC_KEY: &[u8] = include_bytes!("../keys/demo-app.pub.pem");
+/// A private key the simulator does not trust (tests of rejected JWTs).
+pub const UNTRUSTED_PRIVATE_KEY: &[u8] = include_bytes!("../keys/other-app.pem");
+/// A personal access token the simulator accepts by default.
+pub const DEMO_TOKEN: &str = "ghp_simulator_demo_token";
+
+/// How the simulator behaves.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub world: WorldSpec,
+    /// Serve under `/api/v3` like GitHub Enterprise Server.
+    pub ghes: bool,
+    /// Requests per hour per installation or token; `None` disables rate
+    /// limiting (no headers at all, like GHES with limits off).
+    pub rate_limit: Option<u64>,
+    /// Lifetime of minted installation tokens.
+    pub token_ttl: Duration,
+    /// Personal access tokens accepted besides installation tokens.
+    pub tokens: Vec<String>,
+    /// Add one random event this often (the demo's numbers move).
+    pub live_activity_every: Option<StdDuration>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            world: WorldSpec::default(),
+            ghes: false,
+            rate_limit: Some(5000),
+            token_ttl: Duration::hours(1),
+            tokens: vec![DEMO_TOKEN.to_owned()],
+            live_activity_every: None,
+        }
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub(crate) struct SimState {
+    pub config: SimConfig,
+    pub world: RwLock<world::World>,
+    pub clock: state::Clock,
+    pub auth: auth::Auth,
+    pub buckets: state::Buckets,
+    pub faults: state::Faults,
+    pub log: state::RequestLog,
+    pub links: shapes::Links,
+}
+
+/// A running simulator.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+}
+
+impl Simulator {
+    /// Builds the world and serves it on `listener` until `shutdown`.
+    pub fn start(config: SimConfig, listener: TcpListener, shutdown: &Shutdown) -> Result<Self, String> {
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let api = if config.ghes { format!("http://{addr}/api/v3") } else { format!("http://{addr}") };
+        let links = shapes::Links { api, web: format!("http://{addr}/web") };
+        let clock = state::Clock::default();
+        let world = world::World::generate(&config.world, clock.now());
+        let mut auth = auth::Auth::new(config.token_ttl, config.world.seed);
+        auth.add_app(DEMO_APP_ID, DEMO_APP_PUBLIC_KEY)?;
+        for org in &world.orgs {
+            auth.add_installation(org.installation_id, DEMO_APP_ID, &org.login);
+        }
+        for (i, token) in config.tokens.iter().enumerate() {
+            auth.add_pat(token, &format!("pat-{i}"));
+        }
+        let state = Arc::new(SimState {
+            world: RwLock::new(world),
+            clock,
+            auth,
+            buckets: state::Buckets::default(),
+            faults: state::Faults::default(),
+            log: state::RequestLog::default(),
+            links,
+            config,
+        });
+        let app = router(state.clone());
+        let stop = shutdown.clone();
+        shutdown.spawn("simulator_http", async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.triggered().await })
+                .await
+        });
+        if let Some(every) = state.config.live_activity_every {
+            admin::spawn_live_activity(state.clone(), every, shutdown);
+        }
+        Ok(Self { addr, state })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The REST API root clients use (`http://host:port` or `.../api/v3`).
+    pub fn api_base(&self) -> &str {
+        &self.state.links.api
+    }
+
+    /// The simulator's own admin root (`http://host:port/_sim`).
+    pub fn admin_base(&self) -> String {
+        format!("http://{}/_sim", self.addr)
+    }
+
+    /// Org logins and their installation ids.
+    pub fn installations(&self) -> Vec<(String, u64)> {
+        let world = self.state.world.read().unwrap_or_else(|p| p.into_inner());
+        world.orgs.iter().map(|o| (o.login.clone(), o.installation_id)).collect()
+    }
+
+    /// Installation tokens minted so far for `installation_id`.
+    pub fn mints(&self, installation_id: u64) -> u64 {
+        self.state.auth.mint_counts().get(&installation_id).copied().unwrap_or(0)
+    }
+
+    /// Every API request answered so far.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.state.log.snapshot()
+    }
+
+    pub fn clear_requests(&self) {
+        self.state.log.clear();
+    }
+
+    pub fn set_fault(&self, rule: FaultRule) {
+        self.state.faults.set(rule);
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.faults.clear();
+    }
+
+    /// Moves simulated time forward.
+    pub fn advance_clock(&self, by: Duration) {
+        self.state.clock.advance(by);
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.state.clock.now()
+    }
+
+    /// Sets the remaining rate budget of every bucket seen so far.
+    pub fn set_remaining(&self, remaining: u64) {
+        self.state.buckets.set_remaining(None, remaining);
+    }
+
+    /// Expected activity per (org, repo, user) in `[since, until)`.
+    pub fn truth(&self, since: chrono::DateTime<chrono::Utc>, until: chrono::DateTime<chrono::Utc>) -> Vec<TruthRow> {
+        let world = self.state.world.read().unwrap_or_else(|p| p.into_inner());
+        truth::activity(&world, since, until, None)
+    }
+}
+
+fn router(state: Arc<SimState>) -> Router {
+    let api = api::routes(state.clone());
+    let api = if state.config.ghes { Router::new().nest("/api/v3", api) } else { api };
+    api.merge(admin::routes(state)).fallback(api::not_found)
+}

@@ -1,0 +1,214 @@
+//! `/_sim/*`: the simulator's own endpoints, outside GitHub's surface:
+//! ground truth, request log and counters, faults, clock, rate budget, new
+//! activity, and a summary of the world.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, Utc};
+use ghstats_runtime::Shutdown;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::rng::Rng;
+use crate::state::FaultRule;
+use crate::{truth, SimState};
+
+type St = State<Arc<SimState>>;
+
+pub fn routes(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route("/_sim/truth", get(get_truth))
+        .route("/_sim/requests", get(get_requests).delete(clear_requests))
+        .route("/_sim/stats", get(get_stats))
+        .route("/_sim/faults", post(set_fault).delete(clear_faults))
+        .route("/_sim/clock", get(get_clock).post(advance_clock))
+        .route("/_sim/rate_limit", post(set_rate_limit))
+        .route("/_sim/activity", post(add_activity))
+        .route("/_sim/world", get(get_world))
+        .with_state(state)
+}
+
+fn bad_request(msg: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": msg }))).into_response()
+}
+
+fn parse_time(q: &HashMap<String, String>, key: &str, default: DateTime<Utc>) -> Result<DateTime<Utc>, Response> {
+    match q.get(key) {
+        None => Ok(default),
+        Some(v) => DateTime::parse_from_rfc3339(v)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| bad_request(format!("{key}: {e}"))),
+    }
+}
+
+/// `GET /_sim/truth?since=&until=&org=`: activity in `[since, until)`
+/// (default: the last 24 hours) and LOC of the last complete week.
+async fn get_truth(State(state): St, Query(q): Query<HashMap<String, String>>) -> Response {
+    let now = state.clock.now();
+    let (since, until) = match (parse_time(&q, "since", now - Duration::hours(24)), parse_time(&q, "until", now)) {
+        (Ok(s), Ok(u)) => (s, u),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let world = state.world.read().unwrap_or_else(|p| p.into_inner());
+    Json(json!({
+        "since": since, "until": until, "now": now,
+        "activity": truth::activity(&world, since, until, q.get("org").map(String::as_str)),
+        "loc": truth::loc(&world, now),
+    }))
+    .into_response()
+}
+
+async fn get_requests(State(state): St) -> Response {
+    Json(state.log.snapshot()).into_response()
+}
+
+async fn clear_requests(State(state): St) -> StatusCode {
+    state.log.clear();
+    StatusCode::NO_CONTENT
+}
+
+/// `GET /_sim/stats`: requests per endpoint and status, and how many cost
+/// rate budget.
+async fn get_stats(State(state): St) -> Response {
+    let mut by_endpoint: BTreeMap<String, BTreeMap<u16, u64>> = BTreeMap::new();
+    let (mut counted, mut free) = (0u64, 0u64);
+    for r in state.log.snapshot() {
+        *by_endpoint.entry(r.endpoint).or_default().entry(r.status).or_default() += 1;
+        if r.counted { counted += 1 } else { free += 1 }
+    }
+    Json(json!({
+        "by_endpoint": by_endpoint,
+        "counted": counted,
+        "not_counted": free,
+        "installation_tokens_minted": state.auth.mint_counts(),
+    }))
+    .into_response()
+}
+
+async fn set_fault(State(state): St, Json(rule): Json<FaultRule>) -> StatusCode {
+    state.faults.set(rule);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(state): St) -> StatusCode {
+    state.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_clock(State(state): St) -> Response {
+    Json(json!({ "now": state.clock.now() })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    advance_seconds: i64,
+}
+
+async fn advance_clock(State(state): St, Json(a): Json<Advance>) -> Response {
+    state.clock.advance(Duration::seconds(a.advance_seconds));
+    get_clock(State(state)).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetRemaining {
+    remaining: u64,
+    bucket: Option<String>,
+}
+
+async fn set_rate_limit(State(state): St, Json(s): Json<SetRemaining>) -> StatusCode {
+    state.buckets.set_remaining(s.bucket.as_deref(), s.remaining);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewActivity {
+    org: String,
+    repo: String,
+    /// `commit`, `pull` or `comment`.
+    kind: String,
+    #[serde(default)]
+    seed: u64,
+}
+
+/// `POST /_sim/activity`: adds one event, dated now, to a repository.
+async fn add_activity(State(state): St, Json(a): Json<NewActivity>) -> Response {
+    let now = state.clock.now();
+    let mut rng = Rng::new(a.seed ^ now.timestamp_nanos_opt().unwrap_or_default() as u64);
+    match add_event(&state, &a.org, &a.repo, &a.kind, &mut rng, now) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+fn add_event(state: &SimState, org: &str, repo: &str, kind: &str, rng: &mut Rng, now: DateTime<Utc>) -> Result<(), String> {
+    let mut world = state.world.write().unwrap_or_else(|p| p.into_inner());
+    let o = world.orgs.iter().position(|o| o.login.eq_ignore_ascii_case(org)).ok_or(format!("no org {org}"))?;
+    let r = world.orgs[o].repos.iter().position(|r| r.name.eq_ignore_ascii_case(repo)).ok_or(format!("no repo {repo}"))?;
+    let mut target = world.take_repo(o, r);
+    match kind {
+        "commit" => world.add_commit(rng, &mut target, now),
+        "pull" => world.add_pull(rng, &mut target, now, now),
+        "comment" => world.add_comment(rng, &mut target, now),
+        other => {
+            world.put_repo(o, target);
+            return Err(format!("unknown kind {other:?}: use commit, pull or comment"));
+        }
+    }
+    world.put_repo(o, target);
+    Ok(())
+}
+
+/// `GET /_sim/world`: orgs, installations and repositories.
+async fn get_world(State(state): St) -> Response {
+    let world = state.world.read().unwrap_or_else(|p| p.into_inner());
+    let orgs: Vec<Value> = world
+        .orgs
+        .iter()
+        .map(|o| {
+            json!({
+                "login": o.login, "installation_id": o.installation_id, "app_id": crate::DEMO_APP_ID,
+                "repos": o.repos.iter().map(|r| json!({
+                    "name": r.name, "archived": r.archived, "fork": r.fork, "stats": r.stats,
+                    "commits": r.commits.len(), "pulls": r.pulls.len(), "comments": r.comments.len(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({ "orgs": orgs, "api_base": state.links.api })).into_response()
+}
+
+/// Adds a random event to a random non-archived repository every `every`.
+pub fn spawn_live_activity(state: Arc<SimState>, every: StdDuration, shutdown: &Shutdown) {
+    let stop = shutdown.clone();
+    shutdown.spawn("simulator_live_activity", async move {
+        let mut rng = Rng::new(state.config.world.seed ^ 0x11FE);
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stop.triggered() => return Ok::<(), String>(()),
+            }
+            let target = {
+                let world = state.world.read().unwrap_or_else(|p| p.into_inner());
+                let org = &world.orgs[rng.below(world.orgs.len() as u64) as usize];
+                let live: Vec<_> = org.repos.iter().filter(|r| !r.archived && !r.commits.is_empty()).collect();
+                live.get(rng.below(live.len() as u64) as usize).map(|r| (org.login.clone(), r.name.clone()))
+            };
+            if let Some((org, repo)) = target {
+                let kind = ["commit", "commit", "pull", "comment"][rng.below(4) as usize];
+                add_event(&state, &org, &repo, kind, &mut rng, state.clock.now())?;
+            }
+        }
+    });
+}

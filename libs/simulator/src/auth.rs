@@ -1,0 +1,160 @@
+//! Credentials as GitHub checks them: App JWTs (RS256, verified against the
+//! App's public key, short-lived), installation tokens minted from them
+//! (expiring, bound to one org), and personal access tokens.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use crate::rng::Rng;
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Installation { id: u64, org: String },
+    Pat { token_name: String },
+}
+
+impl Caller {
+    /// The rate-limit bucket of this caller.
+    pub fn bucket(&self) -> String {
+        match self {
+            Caller::Installation { id, .. } => format!("installation:{id}"),
+            Caller::Pat { token_name } => format!("token:{token_name}"),
+        }
+    }
+
+    /// Whether this caller may see `org`'s repositories.
+    pub fn may_read(&self, org: &str) -> bool {
+        match self {
+            Caller::Installation { org: own, .. } => own.eq_ignore_ascii_case(org),
+            Caller::Pat { .. } => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct IssuedToken {
+    installation_id: u64,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+pub struct Auth {
+    apps: HashMap<u64, DecodingKey>,
+    /// installation id -> (app id, org login)
+    installations: HashMap<u64, (u64, String)>,
+    /// accepted personal access tokens -> a name for logs and buckets
+    pats: HashMap<String, String>,
+    tokens: Mutex<HashMap<String, IssuedToken>>,
+    mints: Mutex<HashMap<u64, u64>>,
+    rng: Mutex<Rng>,
+    pub token_ttl: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    iss: serde_json::Value,
+}
+
+/// A refusal: status and GitHub's message.
+pub type Refusal = (u16, &'static str);
+
+const BAD_CREDENTIALS: Refusal = (401, "Bad credentials");
+
+impl Auth {
+    pub fn new(token_ttl: Duration, seed: u64) -> Self {
+        Self {
+            apps: HashMap::new(),
+            installations: HashMap::new(),
+            pats: HashMap::new(),
+            tokens: Mutex::new(HashMap::new()),
+            mints: Mutex::new(HashMap::new()),
+            rng: Mutex::new(Rng::new(seed ^ 0xA5A5)),
+            token_ttl,
+        }
+    }
+
+    pub fn add_app(&mut self, app_id: u64, public_key_pem: &[u8]) -> Result<(), String> {
+        let key = DecodingKey::from_rsa_pem(public_key_pem).map_err(|e| format!("bad public key: {e}"))?;
+        self.apps.insert(app_id, key);
+        Ok(())
+    }
+
+    pub fn add_installation(&mut self, installation_id: u64, app_id: u64, org: &str) {
+        self.installations.insert(installation_id, (app_id, org.to_owned()));
+    }
+
+    pub fn add_pat(&mut self, token: &str, name: &str) {
+        self.pats.insert(token.to_owned(), name.to_owned());
+    }
+
+    /// `POST /app/installations/{id}/access_tokens` with `Bearer <jwt>`.
+    pub fn mint(&self, authorization: Option<&str>, installation_id: u64, now: DateTime<Utc>) -> Result<(String, DateTime<Utc>), Refusal> {
+        let jwt = bearer(authorization).ok_or((401, "A JSON web token could not be decoded"))?;
+        let &(app_id, _) = self.installations.get(&installation_id).ok_or((404, "Not Found"))?;
+        let key = self.apps.get(&app_id).ok_or((401, "Integration not found"))?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_required_spec_claims(&["exp", "iat", "iss"]);
+        validation.leeway = 0;
+        let claims = jsonwebtoken::decode::<Claims>(jwt, key, &validation).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                (401, "'Expiration time' claim ('exp') is too far in the past")
+            }
+            _ => (401, "A JSON web token could not be decoded"),
+        })?;
+        let iss_ok = match &claims.claims.iss {
+            serde_json::Value::Number(n) => n.as_u64() == Some(app_id),
+            serde_json::Value::String(s) => s.parse::<u64>().ok() == Some(app_id),
+            _ => false,
+        };
+        if !iss_ok {
+            return Err((401, "'Issuer' claim ('iss') must be an Integer"));
+        }
+        let token = {
+            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+            format!("ghs_{:016x}{:016x}", rng.next_u64(), rng.next_u64())
+        };
+        let expires_at = now + self.token_ttl;
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.clone(), IssuedToken { installation_id, expires_at });
+        *self.mints.lock().unwrap_or_else(|p| p.into_inner()).entry(installation_id).or_default() += 1;
+        Ok((token, expires_at))
+    }
+
+    /// Identifies the caller of an API request.
+    pub fn authenticate(&self, authorization: Option<&str>, now: DateTime<Utc>) -> Result<Caller, Refusal> {
+        let token = authorization
+            .and_then(|h| h.strip_prefix("token ").or_else(|| h.strip_prefix("Bearer ")))
+            .ok_or((401, "Requires authentication"))?;
+        if let Some(name) = self.pats.get(token) {
+            return Ok(Caller::Pat { token_name: name.clone() });
+        }
+        let issued = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned()
+            .ok_or(BAD_CREDENTIALS)?;
+        if issued.expires_at <= now {
+            return Err(BAD_CREDENTIALS);
+        }
+        let (_, org) = self.installations.get(&issued.installation_id).ok_or(BAD_CREDENTIALS)?;
+        Ok(Caller::Installation { id: issued.installation_id, org: org.clone() })
+    }
+
+    /// Installation tokens minted so far, per installation.
+    pub fn mint_counts(&self) -> HashMap<u64, u64> {
+        self.mints.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+fn bearer(h: Option<&str>) -> Option<&str> {
+    h?.strip_prefix("Bearer ")
+}

@@ -1,0 +1,112 @@
+//! `ghstats-simulator`: serve a simulated GitHub for local runs.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use ghstats_runtime::Shutdown;
+use ghstats_simulator::{SimConfig, Simulator, WorldSpec, DEMO_APP_ID, DEMO_TOKEN};
+
+/// A GitHub API simulator: the REST endpoints ghstats uses, with GitHub's
+/// JSON shapes, pagination, ETags (304s are free), rate-limit headers per
+/// installation, App JWT and installation-token auth, and 202s from
+/// /stats/contributors while "computing".
+///
+/// Test endpoints under /_sim: GET truth?since=&until=&org= (expected counts
+/// per org/repo/user), GET|DELETE requests (request log), GET stats,
+/// POST|DELETE faults ({"endpoint":"list_commits","status":503,"fail_next":3}
+/// or "fail_every", "secondary_limit_retry_after_seconds", "delay_ms"),
+/// GET|POST clock ({"advance_seconds":3600}), POST rate_limit
+/// ({"remaining":0}), POST activity ({"org","repo","kind":"commit|pull|comment"}),
+/// GET world.
+///
+/// Credentials: the demo App (id 1000, key libs/simulator/keys/demo-app.pem)
+/// is installed in every org (installation ids from 2000), and the token
+/// ghp_simulator_demo_token is accepted for every org.
+#[derive(Debug, Parser)]
+#[command(name = "ghstats-simulator", version, verbatim_doc_comment)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    /// Seed of the generated world.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Number of orgs (org-a, org-b, ...).
+    #[arg(long, default_value_t = 2)]
+    orgs: u32,
+    /// Ordinary repositories per org (five special ones are added).
+    #[arg(long, default_value_t = 4)]
+    repos_per_org: u32,
+    /// Number of users (bots come on top).
+    #[arg(long, default_value_t = 8)]
+    users: u32,
+    /// Days of generated history.
+    #[arg(long, default_value_t = 14)]
+    days: u32,
+    /// Serve under /api/v3 like GitHub Enterprise Server.
+    #[arg(long)]
+    ghes: bool,
+    /// Requests per hour per installation or token; 0 disables rate limiting.
+    #[arg(long, default_value_t = 5000)]
+    rate_limit: u64,
+    /// Lifetime of installation tokens, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    token_ttl_seconds: i64,
+    /// Add a random event every this many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    live_activity_seconds: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = SimConfig {
+        world: WorldSpec {
+            seed: cli.seed,
+            orgs: cli.orgs,
+            repos_per_org: cli.repos_per_org,
+            users: cli.users,
+            days: cli.days,
+            ..WorldSpec::default()
+        },
+        ghes: cli.ghes,
+        rate_limit: (cli.rate_limit > 0).then_some(cli.rate_limit),
+        token_ttl: chrono::Duration::seconds(cli.token_ttl_seconds),
+        tokens: vec![DEMO_TOKEN.to_owned()],
+        live_activity_every: (cli.live_activity_seconds > 0).then(|| Duration::from_secs(cli.live_activity_seconds)),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let shutdown = Shutdown::new();
+        shutdown.listen_for_signals();
+        let listener = match tokio::net::TcpListener::bind(cli.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("cannot listen on {}: {e}", cli.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        let sim = match Simulator::start(config, listener, &shutdown) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cannot start the simulator: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("GitHub simulator on {} (admin: {})", sim.api_base(), sim.admin_base());
+        println!("demo App id {DEMO_APP_ID}; token {DEMO_TOKEN}");
+        for (org, installation) in sim.installations() {
+            println!("  org {org}: installation {installation}");
+        }
+        shutdown.triggered().await;
+        shutdown.drain(Duration::from_secs(5)).await;
+        ExitCode::SUCCESS
+    })
+}
