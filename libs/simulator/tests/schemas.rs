@@ -1,0 +1,121 @@
+//! The simulator's JSON for each endpoint validates against GitHub's
+//! published response schema for that endpoint (extracted from GitHub's
+//! OpenAPI description by `tools/extract-github-schemas.py`), so the
+//! simulator cannot drift from the real API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ghstats_runtime::Shutdown;
+use ghstats_simulator::{SimConfig, Simulator, DEMO_TOKEN};
+use serde_json::Value;
+
+fn schemas() -> Value {
+    let text = include_str!("../schemas/github-responses.json");
+    serde_json::from_str::<Value>(text).unwrap()["schemas"].clone()
+}
+
+async fn start() -> (Simulator, Shutdown) {
+    let shutdown = Shutdown::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    (Simulator::start(SimConfig::default(), listener, &shutdown).unwrap(), shutdown)
+}
+
+async fn fetch(sim: &Simulator, path: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .get(format!("{}{path}", sim.api_base()))
+        .header("authorization", format!("token {DEMO_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn assert_valid(schemas: &Value, key: &str, body: &Value) {
+    let validator = jsonschema::validator_for(&schemas[key]).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .take(5)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{key} does not match GitHub's schema:\n{}", errors.join("\n"));
+}
+
+#[tokio::test]
+async fn every_endpoint_matches_githubs_schema() {
+    let (sim, shutdown) = start().await;
+    let schemas = schemas();
+    let repo = "/repos/org-a/repo-000";
+
+    let (status, repos) = fetch(&sim, "/orgs/org-a/repos?per_page=100").await;
+    assert_eq!(status, 200);
+    assert!(repos.as_array().unwrap().len() >= 5);
+    assert_valid(&schemas, "list_org_repos", &repos);
+
+    let (_, commits) = fetch(&sim, &format!("{repo}/commits?per_page=100")).await;
+    assert!(!commits.as_array().unwrap().is_empty());
+    assert_valid(&schemas, "list_commits", &commits);
+    // Commits without a linked account have `author: null`; both kinds occur.
+    let all: Vec<Value> = {
+        let (_, big) = fetch(&sim, "/repos/org-a/monorepo/commits?per_page=100").await;
+        big.as_array().unwrap().clone()
+    };
+    assert!(all.iter().any(|c| c["author"].is_null()));
+    assert_valid(&schemas, "list_commits", &Value::Array(all));
+
+    // The check has teeth: a commit without its `sha` is refused.
+    let mut broken = commits.clone();
+    broken[0].as_object_mut().unwrap().remove("sha");
+    let validator = jsonschema::validator_for(&schemas["list_commits"]).unwrap();
+    assert!(!validator.is_valid(&broken));
+
+    let sha = commits[0]["sha"].as_str().unwrap();
+    let (_, detail) = fetch(&sim, &format!("{repo}/commits/{sha}")).await;
+    assert_valid(&schemas, "get_commit", &detail);
+    assert!(detail["stats"]["additions"].as_u64().is_some());
+
+    let (_, pulls) = fetch(&sim, &format!("{repo}/pulls?state=all&sort=updated&direction=desc")).await;
+    assert!(!pulls.as_array().unwrap().is_empty());
+    assert_valid(&schemas, "list_pulls", &pulls);
+
+    let number = pulls.as_array().unwrap().iter().find_map(|p| p["number"].as_u64()).unwrap();
+    let (_, reviews) = fetch(&sim, &format!("{repo}/pulls/{number}/reviews")).await;
+    assert_valid(&schemas, "list_reviews", &reviews);
+
+    let (_, comments) = fetch(&sim, &format!("{repo}/issues/comments?per_page=100")).await;
+    assert!(!comments.as_array().unwrap().is_empty());
+    assert_valid(&schemas, "list_issue_comments", &comments);
+
+    // The first stats request of a repository is "computing" (202).
+    let (first, _) = fetch(&sim, &format!("{repo}/stats/contributors")).await;
+    assert_eq!(first, 202);
+    let (second, stats) = fetch(&sim, &format!("{repo}/stats/contributors")).await;
+    assert_eq!(second, 200);
+    assert_valid(&schemas, "contributor_stats", &stats);
+
+    let (_, rate) = fetch(&sim, "/rate_limit").await;
+    assert_valid(&schemas, "rate_limit", &rate);
+
+    shutdown.trigger();
+}
+
+#[tokio::test]
+async fn installation_token_response_matches_githubs_schema() {
+    let (sim, shutdown) = start().await;
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(ghstats_simulator::DEMO_APP_PRIVATE_KEY).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({ "iss": ghstats_simulator::DEMO_APP_ID, "iat": now - 60, "exp": now + 540 });
+    let jwt = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).unwrap();
+    let (_, installation) = sim.installations()[0].clone();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/app/installations/{installation}/access_tokens", sim.api_base()))
+        .header("authorization", format!("Bearer {jwt}"))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    assert_valid(&schemas(), "create_installation_token", &body);
+    shutdown.trigger();
+}
