@@ -1,3 +1,31 @@
-//! The GitHub client: App / PAT / GHES auth, rate-limit state, conditional requests, retry policy and typed endpoints.
+//! The GitHub client of ghstats, one per org: App, personal-token and GitHub
+//! Enterprise Server auth; conditional requests through a shared ETag cache
+//! (304s cost no rate budget); rate-limit state from every response's
+//! headers with waits below the threshold and back-off on secondary limits;
+//! the one retry policy for transient failures; typed, paginated endpoints;
+//! and accounting of what each call cost.
 //!
-//! Not built yet: this crate only reserves its place in the dependency graph.
+//! Credentials are only ever sent to the configured API host and never
+//! appear in `Debug` output, logs or errors.
+
+mod accounting;
+mod auth;
+mod client;
+mod endpoints;
+mod error;
+mod etag;
+mod from_config;
+mod link;
+pub mod models;
+mod rate;
+mod retry;
+
+pub use accounting::{status_class, Usage};
+pub use auth::{Credentials, InstallationToken, REFRESH_MARGIN};
+pub use client::{ClientOptions, Fetched, GithubClient, API_VERSION};
+pub use endpoints::Listed;
+pub use error::GithubError;
+pub use etag::{CachedResponse, EtagCache, MemoryEtagCache};
+pub use from_config::client_options;
+pub use rate::Budget;
+pub use retry::RetryPolicy;

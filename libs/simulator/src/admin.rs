@@ -122,10 +122,13 @@ async fn advance_clock(State(state): St, Json(a): Json<Advance>) -> Response {
 struct SetRemaining {
     remaining: u64,
     bucket: Option<String>,
+    /// Moves the reset to this many seconds from now.
+    reset_in_seconds: Option<i64>,
 }
 
 async fn set_rate_limit(State(state): St, Json(s): Json<SetRemaining>) -> StatusCode {
-    state.buckets.set_remaining(s.bucket.as_deref(), s.remaining);
+    let reset = s.reset_in_seconds.map(|r| state.clock.now().timestamp() + r);
+    state.buckets.set_remaining(s.bucket.as_deref(), s.remaining, reset);
     StatusCode::NO_CONTENT
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -258,7 +258,7 @@ macro_rules! api_handler {
     }};
 }
 
-async fn list_org_repos(State(state): St, Path(org): Path<String>, Query(q): Q, headers: HeaderMap, uri: Uri) -> Response {
+async fn list_org_repos(State(state): St, Path(org): Path<String>, Query(q): Q, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
     api_handler!(state, headers, uri, "list_org_repos", call => {
         let world = state.world.read().unwrap_or_else(|p| p.into_inner());
         match world.org(&org) {
@@ -271,7 +271,7 @@ async fn list_org_repos(State(state): St, Path(org): Path<String>, Query(q): Q, 
     })
 }
 
-async fn list_commits(State(state): St, Path((owner, name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap, uri: Uri) -> Response {
+async fn list_commits(State(state): St, Path((owner, name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
     api_handler!(state, headers, uri, "list_commits", call => {
         match (time_param(&q, "since"), time_param(&q, "until")) {
             (Err(a), _) | (_, Err(a)) => a,
@@ -291,7 +291,7 @@ async fn list_commits(State(state): St, Path((owner, name)): Path<(String, Strin
     })
 }
 
-async fn get_commit(State(state): St, Path((owner, name, sha)): Path<(String, String, String)>, headers: HeaderMap, uri: Uri) -> Response {
+async fn get_commit(State(state): St, Path((owner, name, sha)): Path<(String, String, String)>, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
     api_handler!(state, headers, uri, "get_commit", call => {
         with_repo(&state, &call, &owner, &name, |org, repo| {
             match repo.commits.iter().find(|c| sha.len() >= 7 && c.sha.starts_with(&sha)) {
@@ -302,7 +302,7 @@ async fn get_commit(State(state): St, Path((owner, name, sha)): Path<(String, St
     })
 }
 
-async fn list_pulls(State(state): St, Path((owner, name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap, uri: Uri) -> Response {
+async fn list_pulls(State(state): St, Path((owner, name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
     api_handler!(state, headers, uri, "list_pulls", call => {
         with_repo(&state, &call, &owner, &name, |org, repo| {
             let want = q.get("state").map(String::as_str).unwrap_or("open");
@@ -327,7 +327,7 @@ async fn list_pulls(State(state): St, Path((owner, name)): Path<(String, String)
     })
 }
 
-async fn list_reviews(State(state): St, Path((owner, name, number)): Path<(String, String, u64)>, Query(q): Q, headers: HeaderMap, uri: Uri) -> Response {
+async fn list_reviews(State(state): St, Path((owner, name, number)): Path<(String, String, u64)>, Query(q): Q, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
     api_handler!(state, headers, uri, "list_reviews", call => {
         with_repo(&state, &call, &owner, &name, |org, repo| match repo.pulls.iter().find(|p| p.number == number) {
             Some(p) => {
@@ -339,7 +339,7 @@ async fn list_reviews(State(state): St, Path((owner, name, number)): Path<(Strin
     })
 }
 
-async fn list_issue_comments(State(state): St, Path((owner, name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap, uri: Uri) -> Response {
+async fn list_issue_comments(State(state): St, Path((owner, name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
     api_handler!(state, headers, uri, "list_issue_comments", call => {
         match time_param(&q, "since") {
             Err(a) => a,
@@ -359,7 +359,7 @@ async fn list_issue_comments(State(state): St, Path((owner, name)): Path<(String
     })
 }
 
-async fn contributor_stats(State(state): St, Path((owner, name)): Path<(String, String)>, headers: HeaderMap, uri: Uri) -> Response {
+async fn contributor_stats(State(state): St, Path((owner, name)): Path<(String, String)>, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
     api_handler!(state, headers, uri, "contributor_stats", call => {
         let now = state.clock.now();
         let mut world = state.world.write().unwrap_or_else(|p| p.into_inner());
@@ -381,7 +381,7 @@ async fn contributor_stats(State(state): St, Path((owner, name)): Path<(String, 
     })
 }
 
-async fn rate_limit(State(state): St, headers: HeaderMap, uri: Uri) -> Response {
+async fn rate_limit(State(state): St, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
     let now = state.clock.now();
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     let caller = match state.auth.authenticate(authorization, now) {
@@ -405,7 +405,7 @@ async fn rate_limit(State(state): St, headers: HeaderMap, uri: Uri) -> Response 
     resp
 }
 
-async fn create_installation_token(State(state): St, Path(id): Path<u64>, headers: HeaderMap, uri: Uri) -> Response {
+async fn create_installation_token(State(state): St, Path(id): Path<u64>, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     match state.auth.mint(authorization, id, state.clock.now()) {
         Ok((token, expires_at)) => {

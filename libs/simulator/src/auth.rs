@@ -149,6 +149,10 @@ impl Auth {
         Ok(Caller::Installation { id: issued.installation_id, org: org.clone() })
     }
 
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
     /// Installation tokens minted so far, per installation.
     pub fn mint_counts(&self) -> HashMap<u64, u64> {
         self.mints.lock().unwrap_or_else(|p| p.into_inner()).clone()

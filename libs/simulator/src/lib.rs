@@ -189,9 +189,16 @@ impl Simulator {
         self.state.clock.now()
     }
 
-    /// Sets the remaining rate budget of every bucket seen so far.
-    pub fn set_remaining(&self, remaining: u64) {
-        self.state.buckets.set_remaining(None, remaining);
+    /// Sets the remaining rate budget of every bucket seen so far, and
+    /// optionally moves its reset to `reset_in` from now.
+    pub fn set_remaining(&self, remaining: u64, reset_in: Option<Duration>) {
+        let reset = reset_in.map(|d| (self.state.clock.now() + d).timestamp());
+        self.state.buckets.set_remaining(None, remaining, reset);
+    }
+
+    /// Every installation token minted so far (tests check none leaks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.auth.issued_tokens()
     }
 
     /// Expected activity per (org, repo, user) in `[since, until)`.

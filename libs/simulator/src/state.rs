@@ -70,12 +70,16 @@ impl Buckets {
         b.unwrap_or(Bucket { limit, remaining: limit, reset: now.timestamp() + 3600 })
     }
 
-    /// Sets the remaining budget of every known bucket (or of `key`).
-    pub fn set_remaining(&self, key: Option<&str>, remaining: u64) {
+    /// Sets the remaining budget (and optionally the reset time) of every
+    /// known bucket, or of `key`.
+    pub fn set_remaining(&self, key: Option<&str>, remaining: u64, reset: Option<i64>) {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         for (k, b) in map.iter_mut() {
             if key.is_none_or(|want| want == k) {
                 b.remaining = remaining.min(b.limit);
+                if let Some(reset) = reset {
+                    b.reset = reset;
+                }
             }
         }
     }
