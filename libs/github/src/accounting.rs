@@ -40,7 +40,9 @@ impl Accounting {
 
     pub fn record(&self, endpoint: &'static str, status: Option<u16>) {
         self.with(|u| {
-            *u.requests.entry((endpoint, status_class(status))).or_default() += 1;
+            *u.requests
+                .entry((endpoint, status_class(status)))
+                .or_default() += 1;
             if status == Some(304) {
                 u.not_modified += 1;
             } else if status.is_some() {

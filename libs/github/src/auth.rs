@@ -14,14 +14,22 @@ pub const REFRESH_MARGIN: std::time::Duration = std::time::Duration::from_secs(3
 
 #[derive(Clone)]
 pub enum Credentials {
-    App { app_id: u64, installation_id: u64, key: EncodingKey },
+    App {
+        app_id: u64,
+        installation_id: u64,
+        key: EncodingKey,
+    },
     Token(Secret),
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::App { app_id, installation_id, .. } => f
+            Self::App {
+                app_id,
+                installation_id,
+                ..
+            } => f
                 .debug_struct("App")
                 .field("app_id", app_id)
                 .field("installation_id", installation_id)
@@ -35,22 +43,33 @@ impl fmt::Debug for Credentials {
 impl Credentials {
     /// An App from its id, installation and PEM private key.
     pub fn app(app_id: u64, installation_id: u64, pem: &[u8]) -> Result<Self, crate::GithubError> {
-        let key = EncodingKey::from_rsa_pem(pem)
-            .map_err(|e| crate::GithubError::Credentials(format!("App {app_id}: private key is not an RSA PEM key: {e}")))?;
-        Ok(Self::App { app_id, installation_id, key })
+        let key = EncodingKey::from_rsa_pem(pem).map_err(|e| {
+            crate::GithubError::Credentials(format!(
+                "App {app_id}: private key is not an RSA PEM key: {e}"
+            ))
+        })?;
+        Ok(Self::App {
+            app_id,
+            installation_id,
+            key,
+        })
     }
 
     /// The `installation_id` label of rate-limit metrics (`token` for a PAT).
     pub fn installation_label(&self) -> String {
         match self {
-            Self::App { installation_id, .. } => installation_id.to_string(),
+            Self::App {
+                installation_id, ..
+            } => installation_id.to_string(),
             Self::Token(_) => "token".to_owned(),
         }
     }
 
     /// A fresh App JWT (RS256, issued a minute in the past, valid 9 minutes).
     pub(crate) fn jwt(&self) -> Result<Option<String>, crate::GithubError> {
-        let Self::App { app_id, key, .. } = self else { return Ok(None) };
+        let Self::App { app_id, key, .. } = self else {
+            return Ok(None);
+        };
         octocrab::auth::create_jwt(octocrab::models::AppId(*app_id), key)
             .map(Some)
             .map_err(|e| crate::GithubError::Credentials(format!("cannot sign the App JWT: {e}")))

@@ -14,12 +14,12 @@ use octocrab::Octocrab;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::GithubError;
 use crate::accounting::{Accounting, Usage};
 use crate::auth::{Credentials, InstallationToken};
 use crate::etag::{CachedResponse, EtagCache};
 use crate::rate::{Budget, RateState, retry_after};
 use crate::retry::{self, RetryPolicy};
-use crate::GithubError;
 
 /// The REST API version ghstats is written against.
 pub const API_VERSION: &str = "2022-11-28";
@@ -86,10 +86,13 @@ impl GithubClient {
         let http = Octocrab::builder()
             .base_uri(opts.api_base.as_str())
             .and_then(|b| {
-                b.add_header(header::USER_AGENT, concat!("ghstats/", env!("CARGO_PKG_VERSION")).to_owned())
-                    .set_connect_timeout(Some(opts.request_timeout))
-                    .set_read_timeout(Some(opts.request_timeout))
-                    .build()
+                b.add_header(
+                    header::USER_AGENT,
+                    concat!("ghstats/", env!("CARGO_PKG_VERSION")).to_owned(),
+                )
+                .set_connect_timeout(Some(opts.request_timeout))
+                .set_read_timeout(Some(opts.request_timeout))
+                .build()
             })
             .map_err(|e| GithubError::Credentials(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
@@ -130,12 +133,19 @@ impl GithubClient {
     }
 
     /// Refuses URLs outside the API host (e.g. a foreign `Link`).
-    pub(crate) fn check_origin(&self, endpoint: &'static str, url: &Url) -> Result<(), GithubError> {
+    pub(crate) fn check_origin(
+        &self,
+        endpoint: &'static str,
+        url: &Url,
+    ) -> Result<(), GithubError> {
         let base = &self.inner.opts.api_base;
         if url.origin() == base.origin() {
             Ok(())
         } else {
-            Err(GithubError::ForeignHost { endpoint, host: url.host_str().unwrap_or("").to_owned() })
+            Err(GithubError::ForeignHost {
+                endpoint,
+                host: url.host_str().unwrap_or("").to_owned(),
+            })
         }
     }
 
@@ -149,8 +159,21 @@ impl GithubClient {
         loop {
             attempt += 1;
             self.wait_for_budget(endpoint).await?;
-            let cached = if use_etag { self.inner.opts.etags.get(url.as_str()).await } else { None };
-            let outcome = self.attempt(endpoint, &url, cached, attempt, &mut token_refreshed, &mut use_etag).await;
+            let cached = if use_etag {
+                self.inner.opts.etags.get(url.as_str()).await
+            } else {
+                None
+            };
+            let outcome = self
+                .attempt(
+                    endpoint,
+                    &url,
+                    cached,
+                    attempt,
+                    &mut token_refreshed,
+                    &mut use_etag,
+                )
+                .await;
             match outcome {
                 Attempt::Done(f) => return Ok(f),
                 Attempt::Fail(e) => return Err(e),
@@ -177,59 +200,111 @@ impl GithubClient {
     ) -> Attempt {
         let authorization = match self.authorization().await {
             Ok(a) => a,
-            Err(e) => return if e.is_transient() { Attempt::Retry(e) } else { Attempt::Fail(e) },
+            Err(e) => {
+                return if e.is_transient() {
+                    Attempt::Retry(e)
+                } else {
+                    Attempt::Fail(e)
+                };
+            }
         };
         let etag = cached.as_ref().map(|c| c.etag.as_str());
-        let (status, headers, body) = match self.send(Method::GET, url, &authorization, etag).await {
+        let (status, headers, body) = match self.send(Method::GET, url, &authorization, etag).await
+        {
             Ok(r) => r,
             Err(message) => {
                 self.inner.accounting.record(endpoint, None);
-                return Attempt::Retry(GithubError::Transport { endpoint, message, attempts: attempt });
+                return Attempt::Retry(GithubError::Transport {
+                    endpoint,
+                    message,
+                    attempts: attempt,
+                });
             }
         };
         self.inner.accounting.record(endpoint, Some(status));
         self.inner.rate.observe(&headers);
         tracing::debug!(org = %self.org(), endpoint, path = url.path(), status, "github response");
-        let link = headers.get(header::LINK).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let link = headers
+            .get(header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         match status {
             304 => match cached {
-                Some(c) => Attempt::Done(Fetched { status, body: c.body, link: c.link, not_modified: true }),
+                Some(c) => Attempt::Done(Fetched {
+                    status,
+                    body: c.body,
+                    link: c.link,
+                    not_modified: true,
+                }),
                 None => {
                     *use_etag = false;
                     Attempt::Again
                 }
             },
             200..=299 => {
-                if status == 200 {
-                    if let Some(etag) = headers.get(header::ETAG).and_then(|v| v.to_str().ok()) {
-                        let stored = CachedResponse { etag: etag.to_owned(), body: body.clone(), link: link.clone() };
-                        self.inner.opts.etags.put(url.as_str(), stored).await;
-                    }
+                if status == 200
+                    && let Some(etag) = headers.get(header::ETAG).and_then(|v| v.to_str().ok())
+                {
+                    let stored = CachedResponse {
+                        etag: etag.to_owned(),
+                        body: body.clone(),
+                        link: link.clone(),
+                    };
+                    self.inner.opts.etags.put(url.as_str(), stored).await;
                 }
-                Attempt::Done(Fetched { status, body, link, not_modified: false })
+                Attempt::Done(Fetched {
+                    status,
+                    body,
+                    link,
+                    not_modified: false,
+                })
             }
-            401 if !*token_refreshed && matches!(self.inner.opts.credentials, Credentials::App { .. }) => {
+            401 if !*token_refreshed
+                && matches!(self.inner.opts.credentials, Credentials::App { .. }) =>
+            {
                 // The installation token may have been revoked or expired early.
                 *token_refreshed = true;
                 *self.inner.token.lock().await = None;
                 Attempt::Again
             }
-            401 => Attempt::Fail(GithubError::Unauthorized { endpoint, message: github_message(&body) }),
+            401 => Attempt::Fail(GithubError::Unauthorized {
+                endpoint,
+                message: github_message(&body),
+            }),
             403 | 429 => self.limited(endpoint, status, &headers, &body, attempt),
             404 => Attempt::Fail(GithubError::NotFound { endpoint }),
-            500..=599 => Attempt::Retry(GithubError::Server { endpoint, status, attempts: attempt }),
-            _ => Attempt::Fail(GithubError::Refused { endpoint, status, message: github_message(&body) }),
+            500..=599 => Attempt::Retry(GithubError::Server {
+                endpoint,
+                status,
+                attempts: attempt,
+            }),
+            _ => Attempt::Fail(GithubError::Refused {
+                endpoint,
+                status,
+                message: github_message(&body),
+            }),
         }
     }
 
     /// 403 and 429: secondary limit, spent primary limit, or a real refusal.
-    fn limited(&self, endpoint: &'static str, status: u16, headers: &HeaderMap, body: &[u8], attempt: u32) -> Attempt {
+    fn limited(
+        &self,
+        endpoint: &'static str,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        attempt: u32,
+    ) -> Attempt {
         let message = github_message(body);
-        let secondary = retry_after(headers).is_some() || message.to_ascii_lowercase().contains("secondary rate limit");
+        let secondary = retry_after(headers).is_some()
+            || message
+                .to_ascii_lowercase()
+                .contains("secondary rate limit");
         if secondary {
             let opts = &self.inner.opts;
-            let wait = retry_after(headers)
-                .unwrap_or_else(|| chrono::Duration::from_std(opts.secondary_backoff).unwrap_or_default());
+            let wait = retry_after(headers).unwrap_or_else(|| {
+                chrono::Duration::from_std(opts.secondary_backoff).unwrap_or_default()
+            });
             tracing::warn!(org = %self.org(), endpoint, retry_after_seconds = wait.num_seconds(), "secondary rate limit");
             self.inner.rate.pause_until(Utc::now() + wait);
             self.inner.accounting.secondary_limit_hit();
@@ -244,7 +319,11 @@ impl GithubClient {
             return Attempt::Again;
         }
         if status == 429 {
-            return Attempt::Retry(GithubError::Server { endpoint, status, attempts: attempt });
+            return Attempt::Retry(GithubError::Server {
+                endpoint,
+                status,
+                attempts: attempt,
+            });
         }
         Attempt::Fail(GithubError::Forbidden { endpoint, message })
     }
@@ -254,12 +333,19 @@ impl GithubClient {
         let opts = &self.inner.opts;
         let now = Utc::now();
         let buffer = chrono::Duration::from_std(opts.reset_buffer).unwrap_or_default();
-        let Some(at) = self.inner.rate.next_allowed(now, opts.min_remaining, buffer) else {
+        let Some(at) = self
+            .inner
+            .rate
+            .next_allowed(now, opts.min_remaining, buffer)
+        else {
             return Ok(());
         };
         let wait = (at - now).to_std().unwrap_or_default();
         if wait > opts.max_rate_wait {
-            return Err(GithubError::RateLimited { endpoint, reset: at });
+            return Err(GithubError::RateLimited {
+                endpoint,
+                reset: at,
+            });
         }
         tracing::info!(org = %self.org(), endpoint, wait_seconds = wait.as_secs_f64(), "waiting for rate budget");
         retry::sleep(wait, &opts.cancel).await
@@ -270,11 +356,17 @@ impl GithubClient {
     async fn authorization(&self) -> Result<String, GithubError> {
         let installation_id = match &self.inner.opts.credentials {
             Credentials::Token(t) => return Ok(format!("Bearer {}", t.expose())),
-            Credentials::App { installation_id, .. } => *installation_id,
+            Credentials::App {
+                installation_id, ..
+            } => *installation_id,
         };
         let mut cached = self.inner.token.lock().await;
-        let margin = chrono::Duration::from_std(self.inner.opts.token_refresh_margin).unwrap_or_default();
-        if let Some(t) = cached.as_ref().filter(|t| t.expires_at - margin > Utc::now()) {
+        let margin =
+            chrono::Duration::from_std(self.inner.opts.token_refresh_margin).unwrap_or_default();
+        if let Some(t) = cached
+            .as_ref()
+            .filter(|t| t.expires_at - margin > Utc::now())
+        {
             return Ok(format!("Bearer {}", t.token.expose()));
         }
         let fresh = self.mint(installation_id).await?;
@@ -286,11 +378,17 @@ impl GithubClient {
     async fn mint(&self, installation_id: u64) -> Result<InstallationToken, GithubError> {
         const ENDPOINT: &str = "create_installation_token";
         let jwt = self.inner.opts.credentials.jwt()?.unwrap_or_default();
-        let url = self.url(&format!("/app/installations/{installation_id}/access_tokens"))?;
+        let url = self.url(&format!(
+            "/app/installations/{installation_id}/access_tokens"
+        ))?;
         let (status, _, body) = self
             .send(Method::POST, &url, &format!("Bearer {jwt}"), None)
             .await
-            .map_err(|message| GithubError::Transport { endpoint: ENDPOINT, message, attempts: 1 })?;
+            .map_err(|message| GithubError::Transport {
+                endpoint: ENDPOINT,
+                message,
+                attempts: 1,
+            })?;
         self.inner.accounting.record(ENDPOINT, Some(status));
         #[derive(serde::Deserialize)]
         struct Minted {
@@ -299,23 +397,50 @@ impl GithubClient {
         }
         match status {
             201 | 200 => {
-                let m: Minted = serde_json::from_slice(&body)
-                    .map_err(|e| GithubError::Decode { endpoint: ENDPOINT, message: e.to_string() })?;
+                let m: Minted = serde_json::from_slice(&body).map_err(|e| GithubError::Decode {
+                    endpoint: ENDPOINT,
+                    message: e.to_string(),
+                })?;
                 tracing::debug!(org = %self.org(), installation_id, expires_at = %m.expires_at, "installation token minted");
-                Ok(InstallationToken { token: ghstats_config::Secret::new(m.token), expires_at: m.expires_at })
+                Ok(InstallationToken {
+                    token: ghstats_config::Secret::new(m.token),
+                    expires_at: m.expires_at,
+                })
             }
-            401 | 403 | 404 => Err(GithubError::Unauthorized { endpoint: ENDPOINT, message: github_message(&body) }),
-            s if s >= 500 => Err(GithubError::Server { endpoint: ENDPOINT, status: s, attempts: 1 }),
-            s => Err(GithubError::Refused { endpoint: ENDPOINT, status: s, message: github_message(&body) }),
+            401 | 403 | 404 => Err(GithubError::Unauthorized {
+                endpoint: ENDPOINT,
+                message: github_message(&body),
+            }),
+            s if s >= 500 => Err(GithubError::Server {
+                endpoint: ENDPOINT,
+                status: s,
+                attempts: 1,
+            }),
+            s => Err(GithubError::Refused {
+                endpoint: ENDPOINT,
+                status: s,
+                message: github_message(&body),
+            }),
         }
     }
 
     /// One HTTP exchange; `Err` is a transport failure (timeout, connection).
-    async fn send(&self, method: Method, url: &Url, authorization: &str, etag: Option<&str>) -> Result<(u16, HeaderMap, Bytes), String> {
+    async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        authorization: &str,
+        etag: Option<&str>,
+    ) -> Result<(u16, HeaderMap, Bytes), String> {
         let builder = http::Request::builder().method(method).uri(url.as_str());
-        let mut request = self.inner.http.build_request(builder, None::<&()>).map_err(|e| e.to_string())?;
+        let mut request = self
+            .inner
+            .http
+            .build_request(builder, None::<&()>)
+            .map_err(|e| e.to_string())?;
         let h = request.headers_mut();
-        let value = |s: &str| http::HeaderValue::from_str(s).map_err(|_| "invalid header value".to_owned());
+        let value =
+            |s: &str| http::HeaderValue::from_str(s).map_err(|_| "invalid header value".to_owned());
         let mut auth = value(authorization)?;
         auth.set_sensitive(true);
         h.insert(header::AUTHORIZATION, auth);
@@ -325,7 +450,12 @@ impl GithubClient {
             h.insert(header::IF_NONE_MATCH, value(tag)?);
         }
         let exchange = async {
-            let response = self.inner.http.execute(request).await.map_err(|e| describe(&e))?;
+            let response = self
+                .inner
+                .http
+                .execute(request)
+                .await
+                .map_err(|e| describe(&e))?;
             let (parts, body) = response.into_parts();
             let bytes = body.collect().await.map_err(|e| describe(&e))?.to_bytes();
             Ok::<_, String>((parts.status.as_u16(), parts.headers, bytes))

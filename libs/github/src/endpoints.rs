@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 
 use crate::client::{Fetched, GithubClient};
 use crate::models::*;
-use crate::{link, GithubError};
+use crate::{GithubError, link};
 
 /// A paginated listing.
 #[derive(Debug, Clone)]
@@ -22,7 +22,10 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 fn decode<T: DeserializeOwned>(endpoint: &'static str, f: &Fetched) -> Result<T, GithubError> {
-    serde_json::from_slice(&f.body).map_err(|e| GithubError::Decode { endpoint, message: e.to_string() })
+    serde_json::from_slice(&f.body).map_err(|e| GithubError::Decode {
+        endpoint,
+        message: e.to_string(),
+    })
 }
 
 impl GithubClient {
@@ -35,7 +38,11 @@ impl GithubClient {
         mut more: impl FnMut(&[T]) -> bool,
     ) -> Result<Listed<T>, GithubError> {
         let mut url = self.url(path)?;
-        let mut out = Listed { items: Vec::new(), unchanged: true, pages: 0 };
+        let mut out = Listed {
+            items: Vec::new(),
+            unchanged: true,
+            pages: 0,
+        };
         loop {
             let fetched = self.get(endpoint, url).await?;
             let page: Vec<T> = decode(endpoint, &fetched)?;
@@ -46,7 +53,10 @@ impl GithubClient {
             let next = fetched.link.as_deref().and_then(link::next);
             match next {
                 Some(n) if go_on => {
-                    url = url::Url::parse(n).map_err(|e| GithubError::Decode { endpoint, message: format!("bad Link URL: {e}") })?;
+                    url = url::Url::parse(n).map_err(|e| GithubError::Decode {
+                        endpoint,
+                        message: format!("bad Link URL: {e}"),
+                    })?;
                     self.check_origin(endpoint, &url)?;
                 }
                 _ => return Ok(out),
@@ -58,9 +68,21 @@ impl GithubClient {
     /// `/users/{org}/repos`).
     pub async fn list_org_repos(&self) -> Result<Listed<Repository>, GithubError> {
         let org = self.org().to_owned();
-        match self.pages("list_org_repos", &format!("/orgs/{org}/repos?type=all&per_page=100"), |_| true).await {
+        match self
+            .pages(
+                "list_org_repos",
+                &format!("/orgs/{org}/repos?type=all&per_page=100"),
+                |_| true,
+            )
+            .await
+        {
             Err(GithubError::NotFound { .. }) => {
-                self.pages("list_org_repos", &format!("/users/{org}/repos?type=all&per_page=100"), |_| true).await
+                self.pages(
+                    "list_org_repos",
+                    &format!("/users/{org}/repos?type=all&per_page=100"),
+                    |_| true,
+                )
+                .await
             }
             other => other,
         }
@@ -68,7 +90,12 @@ impl GithubClient {
 
     /// Commits of the default branch with dates in `[since, until]`; an
     /// empty repository (409) has none.
-    pub async fn list_commits(&self, repo: &str, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<Listed<Commit>, GithubError> {
+    pub async fn list_commits(
+        &self,
+        repo: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Listed<Commit>, GithubError> {
         let path = format!(
             "/repos/{}/{repo}/commits?since={}&until={}&per_page=100",
             self.org(),
@@ -76,30 +103,58 @@ impl GithubClient {
             rfc3339(until)
         );
         match self.pages("list_commits", &path, |_| true).await {
-            Err(GithubError::Refused { status: 409, .. }) => Ok(Listed { items: Vec::new(), unchanged: false, pages: 1 }),
+            Err(GithubError::Refused { status: 409, .. }) => Ok(Listed {
+                items: Vec::new(),
+                unchanged: false,
+                pages: 1,
+            }),
             other => other,
         }
     }
 
     /// Pull requests updated at or after `since`, newest update first;
     /// stops paginating at the first page that reaches older ones.
-    pub async fn list_pulls_updated_since(&self, repo: &str, since: DateTime<Utc>) -> Result<Listed<PullRequest>, GithubError> {
-        let path = format!("/repos/{}/{repo}/pulls?state=all&sort=updated&direction=desc&per_page=100", self.org());
+    pub async fn list_pulls_updated_since(
+        &self,
+        repo: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Listed<PullRequest>, GithubError> {
+        let path = format!(
+            "/repos/{}/{repo}/pulls?state=all&sort=updated&direction=desc&per_page=100",
+            self.org()
+        );
         let mut listed = self
-            .pages("list_pulls", &path, |page: &[PullRequest]| page.last().is_some_and(|p| p.updated_at >= since))
+            .pages("list_pulls", &path, |page: &[PullRequest]| {
+                page.last().is_some_and(|p| p.updated_at >= since)
+            })
             .await?;
         listed.items.retain(|p| p.updated_at >= since);
         Ok(listed)
     }
 
-    pub async fn list_reviews(&self, repo: &str, number: u64) -> Result<Listed<Review>, GithubError> {
-        let path = format!("/repos/{}/{repo}/pulls/{number}/reviews?per_page=100", self.org());
+    pub async fn list_reviews(
+        &self,
+        repo: &str,
+        number: u64,
+    ) -> Result<Listed<Review>, GithubError> {
+        let path = format!(
+            "/repos/{}/{repo}/pulls/{number}/reviews?per_page=100",
+            self.org()
+        );
         self.pages("list_reviews", &path, |_| true).await
     }
 
     /// Issue and pull-request conversation comments updated at or after `since`.
-    pub async fn list_issue_comments(&self, repo: &str, since: DateTime<Utc>) -> Result<Listed<IssueComment>, GithubError> {
-        let path = format!("/repos/{}/{repo}/issues/comments?since={}&per_page=100", self.org(), rfc3339(since));
+    pub async fn list_issue_comments(
+        &self,
+        repo: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Listed<IssueComment>, GithubError> {
+        let path = format!(
+            "/repos/{}/{repo}/issues/comments?since={}&per_page=100",
+            self.org(),
+            rfc3339(since)
+        );
         self.pages("list_issue_comments", &path, |_| true).await
     }
 
@@ -129,7 +184,9 @@ impl GithubClient {
         const ENDPOINT: &str = "rate_limit";
         let url = self.url("/rate_limit")?;
         match self.get(ENDPOINT, url).await {
-            Ok(f) => Ok(Some(decode::<RateLimitResponse>(ENDPOINT, &f)?.resources.core)),
+            Ok(f) => Ok(Some(
+                decode::<RateLimitResponse>(ENDPOINT, &f)?.resources.core,
+            )),
             Err(GithubError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }

@@ -4,7 +4,7 @@
 //! implementation so every replica benefits; [`MemoryEtagCache`] is the
 //! process-local one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -24,16 +24,26 @@ pub trait EtagCache: Send + Sync + std::fmt::Debug {
     async fn put(&self, key: &str, response: CachedResponse);
 }
 
-/// Process-local, bounded: the oldest entries go first past `capacity`.
+/// Process-local and bounded: past `capacity` the oldest keys go first.
 #[derive(Debug)]
 pub struct MemoryEtagCache {
     capacity: usize,
-    inner: Mutex<(HashMap<String, (u64, CachedResponse)>, u64)>,
+    inner: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<String, CachedResponse>,
+    /// Keys in insertion order, for eviction.
+    order: VecDeque<String>,
 }
 
 impl MemoryEtagCache {
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), inner: Mutex::new((HashMap::new(), 0)) }
+        Self {
+            capacity: capacity.max(1),
+            inner: Mutex::new(Entries::default()),
+        }
     }
 }
 
@@ -47,18 +57,41 @@ impl Default for MemoryEtagCache {
 impl EtagCache for MemoryEtagCache {
     async fn get(&self, key: &str) -> Option<CachedResponse> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.0.get(key).map(|(_, r)| r.clone())
+        inner.map.get(key).cloned()
     }
 
     async fn put(&self, key: &str, response: CachedResponse) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.1 += 1;
-        let seq = inner.1;
-        inner.0.insert(key.to_owned(), (seq, response));
-        if inner.0.len() > self.capacity {
-            if let Some(oldest) = inner.0.iter().min_by_key(|(_, (s, _))| *s).map(|(k, _)| k.clone()) {
-                inner.0.remove(&oldest);
-            }
+        if inner.map.insert(key.to_owned(), response).is_none() {
+            inner.order.push_back(key.to_owned());
         }
+        while inner.map.len() > self.capacity {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            inner.map.remove(&oldest);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keeps_the_newest_entries_within_capacity() {
+        let cache = MemoryEtagCache::new(2);
+        let entry = |tag: &str| CachedResponse {
+            etag: tag.into(),
+            body: Bytes::new(),
+            link: None,
+        };
+        cache.put("a", entry("1")).await;
+        cache.put("b", entry("2")).await;
+        cache.put("a", entry("3")).await;
+        cache.put("c", entry("4")).await;
+        assert_eq!(cache.get("a").await, None);
+        assert_eq!(cache.get("b").await.map(|e| e.etag), Some("2".into()));
+        assert_eq!(cache.get("c").await.map(|e| e.etag), Some("4".into()));
     }
 }

@@ -20,9 +20,17 @@ pub fn client_options(
     max_rate_wait: Duration,
 ) -> Result<ClientOptions, GithubError> {
     let credentials = match org.auth() {
-        Some(OrgAuth::App { app_id, installation_id, private_key_path }) => {
+        Some(OrgAuth::App {
+            app_id,
+            installation_id,
+            private_key_path,
+        }) => {
             let pem = std::fs::read(&private_key_path).map_err(|e| {
-                GithubError::Credentials(format!("org {}: cannot read private_key_path {}: {e}", org.org, private_key_path.display()))
+                GithubError::Credentials(format!(
+                    "org {}: cannot read private_key_path {}: {e}",
+                    org.org,
+                    private_key_path.display()
+                ))
             })?;
             Credentials::app(app_id, installation_id, &pem)?
         }
@@ -34,7 +42,12 @@ pub fn client_options(
                 .ok_or_else(|| GithubError::Credentials(format!("{key}: no token configured")))?;
             Credentials::Token(secret)
         }
-        None => return Err(GithubError::Credentials(format!("org {}: no credentials configured", org.org))),
+        None => {
+            return Err(GithubError::Credentials(format!(
+                "org {}: no credentials configured",
+                org.org
+            )));
+        }
     };
     Ok(ClientOptions {
         org: org.org.clone(),

@@ -20,9 +20,9 @@ pub mod models;
 mod rate;
 mod retry;
 
-pub use accounting::{status_class, Usage};
+pub use accounting::{Usage, status_class};
 pub use auth::{Credentials, InstallationToken, REFRESH_MARGIN};
-pub use client::{ClientOptions, Fetched, GithubClient, API_VERSION};
+pub use client::{API_VERSION, ClientOptions, Fetched, GithubClient};
 pub use endpoints::Listed;
 pub use error::GithubError;
 pub use etag::{CachedResponse, EtagCache, MemoryEtagCache};

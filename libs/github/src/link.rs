@@ -14,7 +14,10 @@ mod tests {
     #[test]
     fn finds_next_among_others() {
         let h = "<https://api.github.com/orgs/a/repos?page=3>; rel=\"next\", <https://api.github.com/orgs/a/repos?page=9>; rel=\"last\"";
-        assert_eq!(super::next(h), Some("https://api.github.com/orgs/a/repos?page=3"));
+        assert_eq!(
+            super::next(h),
+            Some("https://api.github.com/orgs/a/repos?page=3")
+        );
         assert_eq!(super::next("<https://x/?page=1>; rel=\"prev\""), None);
     }
 }

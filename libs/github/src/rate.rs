@@ -52,12 +52,23 @@ impl RateState {
         ) else {
             return;
         };
-        if h.get("x-ratelimit-resource").and_then(|v| v.to_str().ok()).is_some_and(|r| r != "core") {
+        if h.get("x-ratelimit-resource")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|r| r != "core")
+        {
             return;
         }
         let used = header_u64(h, "x-ratelimit-used").unwrap_or(limit.saturating_sub(remaining));
-        let reset = Utc.timestamp_opt(reset as i64, 0).single().unwrap_or_else(Utc::now);
-        self.lock().budget = Some(Budget { limit, remaining, used, reset });
+        let reset = Utc
+            .timestamp_opt(reset as i64, 0)
+            .single()
+            .unwrap_or_else(Utc::now);
+        self.lock().budget = Some(Budget {
+            limit,
+            remaining,
+            used,
+            reset,
+        });
     }
 
     /// Pauses every request until `until` (secondary limit).
@@ -74,7 +85,12 @@ impl RateState {
     /// When the next request may go, given the threshold and buffer:
     /// `None` = now. Below `min_remaining` the caller waits for the reset
     /// plus `reset_buffer`; a secondary pause also delays it.
-    pub fn next_allowed(&self, now: DateTime<Utc>, min_remaining: u64, reset_buffer: Duration) -> Option<DateTime<Utc>> {
+    pub fn next_allowed(
+        &self,
+        now: DateTime<Utc>,
+        min_remaining: u64,
+        reset_buffer: Duration,
+    ) -> Option<DateTime<Utc>> {
         let inner = self.lock();
         let primary = inner
             .budget
@@ -130,8 +146,17 @@ mod tests {
     fn zero_remaining_waits_even_with_no_threshold() {
         let s = RateState::default();
         let now = Utc.timestamp_opt(1_000_000, 0).unwrap();
-        s.observe(&headers(&[("x-ratelimit-limit", "5000"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1000060")]));
-        assert_eq!(s.next_allowed(now, 0, Duration::zero()).unwrap().timestamp(), 1_000_060);
+        s.observe(&headers(&[
+            ("x-ratelimit-limit", "5000"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "1000060"),
+        ]));
+        assert_eq!(
+            s.next_allowed(now, 0, Duration::zero())
+                .unwrap()
+                .timestamp(),
+            1_000_060
+        );
     }
 
     #[test]
@@ -141,7 +166,12 @@ mod tests {
         s.pause_until(now + Duration::seconds(30));
         assert!(s.next_allowed(now, 0, Duration::zero()).is_some());
         // A search-resource header does not touch the core budget.
-        s.observe(&headers(&[("x-ratelimit-limit", "30"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1"), ("x-ratelimit-resource", "search")]));
+        s.observe(&headers(&[
+            ("x-ratelimit-limit", "30"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "1"),
+            ("x-ratelimit-resource", "search"),
+        ]));
         assert_eq!(s.budget(), None);
     }
 }

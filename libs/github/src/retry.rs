@@ -84,7 +84,8 @@ mod tests {
             jitter: true,
         };
         for attempt in 1..=8 {
-            let bound = Duration::from_secs(2 * 2u64.pow(attempt - 1)).min(Duration::from_secs(120));
+            let bound =
+                Duration::from_secs(2 * 2u64.pow(attempt - 1)).min(Duration::from_secs(120));
             assert!(p.backoff(attempt) <= bound);
         }
     }
@@ -93,6 +94,9 @@ mod tests {
     async fn sleep_ends_on_cancel() {
         let cancel = CancellationToken::new();
         cancel.cancel();
-        assert_eq!(sleep(Duration::from_secs(3600), &cancel).await, Err(GithubError::Cancelled));
+        assert_eq!(
+            sleep(Duration::from_secs(3600), &cancel).await,
+            Err(GithubError::Cancelled)
+        );
     }
 }

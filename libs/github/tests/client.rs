@@ -9,9 +9,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ghstats_github::models::StatsAnswer;
-use ghstats_github::{ClientOptions, Credentials, GithubClient, GithubError, MemoryEtagCache, RetryPolicy};
+use ghstats_github::{
+    ClientOptions, Credentials, GithubClient, GithubError, MemoryEtagCache, RetryPolicy,
+};
 use ghstats_runtime::Shutdown;
-use ghstats_simulator::{FaultRule, SimConfig, Simulator, WorldSpec, DEMO_APP_ID, DEMO_APP_PRIVATE_KEY, DEMO_TOKEN};
+use ghstats_simulator::{
+    DEMO_APP_ID, DEMO_APP_PRIVATE_KEY, DEMO_TOKEN, FaultRule, SimConfig, Simulator, WorldSpec,
+};
 use tokio_util::sync::CancellationToken;
 
 struct Harness {
@@ -23,7 +27,10 @@ async fn simulator(config: SimConfig) -> Harness {
     let shutdown = Shutdown::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Simulator::start(config, listener, &shutdown).unwrap();
-    Harness { sim, _shutdown: shutdown }
+    Harness {
+        sim,
+        _shutdown: shutdown,
+    }
 }
 
 fn options(sim: &Simulator, org: &str, credentials: Credentials) -> ClientOptions {
@@ -53,7 +60,12 @@ fn pat() -> Credentials {
 }
 
 fn app(sim: &Simulator, org: &str) -> Credentials {
-    let installation = sim.installations().into_iter().find(|(o, _)| o == org).unwrap().1;
+    let installation = sim
+        .installations()
+        .into_iter()
+        .find(|(o, _)| o == org)
+        .unwrap()
+        .1;
     Credentials::app(DEMO_APP_ID, installation, DEMO_APP_PRIVATE_KEY).unwrap()
 }
 
@@ -63,7 +75,15 @@ fn client(sim: &Simulator, credentials: Credentials) -> GithubClient {
 
 #[tokio::test]
 async fn paginates_over_every_page() {
-    let h = simulator(SimConfig { world: WorldSpec { repos_per_org: 300, days: 2, ..WorldSpec::default() }, ..SimConfig::default() }).await;
+    let h = simulator(SimConfig {
+        world: WorldSpec {
+            repos_per_org: 300,
+            days: 2,
+            ..WorldSpec::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
     let listed = client(&h.sim, pat()).list_org_repos().await.unwrap();
     assert_eq!(listed.items.len(), 305);
     assert_eq!(listed.pages, 4);
@@ -88,8 +108,15 @@ async fn a_repeated_call_is_answered_by_free_304s() {
     assert_eq!(second.items.len(), first.items.len());
     let log = h.sim.requests();
     assert!(!log.is_empty());
-    assert!(log.iter().all(|r| r.status == 304 && !r.counted), "{log:#?}");
-    assert_eq!(c.budget().unwrap().remaining, budget_after_first, "304s cost no budget");
+    assert!(
+        log.iter().all(|r| r.status == 304 && !r.counted),
+        "{log:#?}"
+    );
+    assert_eq!(
+        c.budget().unwrap().remaining,
+        budget_after_first,
+        "304s cost no budget"
+    );
     assert_eq!(c.usage().not_modified, log.len() as u64);
 }
 
@@ -103,9 +130,18 @@ async fn stats_202_is_reported_as_computing_and_not_retried() {
     let (answer, _) = c.contributor_stats("empty-repo").await.unwrap();
     assert!(matches!(answer, StatsAnswer::Empty));
     // An ordinary repository computes once, then answers.
-    assert!(matches!(c.contributor_stats("repo-001").await.unwrap().0, StatsAnswer::Computing));
-    let StatsAnswer::Ready(stats) = c.contributor_stats("repo-001").await.unwrap().0 else { panic!("not ready") };
-    assert!(stats.iter().all(|s| s.author.as_ref().and_then(|a| a.login.clone()).is_some()));
+    assert!(matches!(
+        c.contributor_stats("repo-001").await.unwrap().0,
+        StatsAnswer::Computing
+    ));
+    let StatsAnswer::Ready(stats) = c.contributor_stats("repo-001").await.unwrap().0 else {
+        panic!("not ready")
+    };
+    assert!(
+        stats
+            .iter()
+            .all(|s| s.author.as_ref().and_then(|a| a.login.clone()).is_some())
+    );
 }
 
 #[tokio::test]
@@ -118,18 +154,30 @@ async fn secondary_limit_is_honoured_before_retrying() {
         ..FaultRule::default()
     });
     let c = client(&h.sim, pat());
-    let listed = c.list_issue_comments("repo-000", Utc::now() - chrono::Duration::days(30)).await.unwrap();
+    let listed = c
+        .list_issue_comments("repo-000", Utc::now() - chrono::Duration::days(30))
+        .await
+        .unwrap();
     assert!(!listed.items.is_empty());
     let log = h.sim.requests();
-    assert_eq!(log.iter().map(|r| r.status).collect::<Vec<_>>()[..2], [403, 200]);
-    assert!(log[1].at - log[0].at >= chrono::Duration::seconds(1), "retried before Retry-After: {log:#?}");
+    assert_eq!(
+        log.iter().map(|r| r.status).collect::<Vec<_>>()[..2],
+        [403, 200]
+    );
+    assert!(
+        log[1].at - log[0].at >= chrono::Duration::seconds(1),
+        "retried before Retry-After: {log:#?}"
+    );
     assert_eq!(c.usage().secondary_limit_hits, 1);
 }
 
 #[tokio::test]
 async fn bad_credentials_are_not_retried() {
     let h = simulator(SimConfig::default()).await;
-    let c = client(&h.sim, Credentials::Token(ghstats_config::Secret::new("ghp_wrong")));
+    let c = client(
+        &h.sim,
+        Credentials::Token(ghstats_config::Secret::new("ghp_wrong")),
+    );
     let err = c.list_org_repos().await.unwrap_err();
     assert!(matches!(err, GithubError::Unauthorized { .. }), "{err}");
     assert!(!err.is_transient());
@@ -139,45 +187,99 @@ async fn bad_credentials_are_not_retried() {
 #[tokio::test]
 async fn server_errors_are_retried_then_surface_as_transient() {
     let h = simulator(SimConfig::default()).await;
-    h.sim.set_fault(FaultRule { endpoint: "list_pulls".into(), status: 503, fail_every: 1, ..FaultRule::default() });
+    h.sim.set_fault(FaultRule {
+        endpoint: "list_pulls".into(),
+        status: 503,
+        fail_every: 1,
+        ..FaultRule::default()
+    });
     let c = client(&h.sim, pat());
-    let err = c.list_pulls_updated_since("repo-000", Utc::now() - chrono::Duration::days(1)).await.unwrap_err();
-    assert_eq!(err, GithubError::Server { endpoint: "list_pulls", status: 503, attempts: 3 });
+    let err = c
+        .list_pulls_updated_since("repo-000", Utc::now() - chrono::Duration::days(1))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        GithubError::Server {
+            endpoint: "list_pulls",
+            status: 503,
+            attempts: 3
+        }
+    );
     assert!(err.is_transient());
-    assert_eq!(h.sim.requests().iter().filter(|r| r.status == 503).count(), 3);
+    assert_eq!(
+        h.sim.requests().iter().filter(|r| r.status == 503).count(),
+        3
+    );
     assert_eq!(c.usage().retries, 2);
 
     // One failure then success: the caller never sees it.
-    h.sim.set_fault(FaultRule { endpoint: "list_pulls".into(), status: 502, fail_next: 1, ..FaultRule::default() });
-    c.list_pulls_updated_since("repo-000", Utc::now() - chrono::Duration::days(1)).await.unwrap();
+    h.sim.set_fault(FaultRule {
+        endpoint: "list_pulls".into(),
+        status: 502,
+        fail_next: 1,
+        ..FaultRule::default()
+    });
+    c.list_pulls_updated_since("repo-000", Utc::now() - chrono::Duration::days(1))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn installation_token_is_minted_once_for_concurrent_callers_and_refreshed_before_expiry() {
-    let h = simulator(SimConfig { token_ttl: chrono::Duration::seconds(10), ..SimConfig::default() }).await;
+    let h = simulator(SimConfig {
+        token_ttl: chrono::Duration::seconds(10),
+        ..SimConfig::default()
+    })
+    .await;
     let mut opts = options(&h.sim, "org-a", app(&h.sim, "org-a"));
     // Tokens count as stale 9 s before they expire: after 1 s here.
     opts.token_refresh_margin = Duration::from_secs(9);
     let c = GithubClient::new(opts).unwrap();
     let installation = h.sim.installations()[0].1;
-    let calls: Vec<_> = (0..10).map(|_| { let c = c.clone(); tokio::spawn(async move { c.rate_limit().await }) }).collect();
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.rate_limit().await })
+        })
+        .collect();
     for call in calls {
         call.await.unwrap().unwrap();
     }
-    assert_eq!(h.sim.mints(installation), 1, "one mint for ten concurrent callers");
+    assert_eq!(
+        h.sim.mints(installation),
+        1,
+        "one mint for ten concurrent callers"
+    );
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let calls: Vec<_> = (0..10).map(|_| { let c = c.clone(); tokio::spawn(async move { c.list_org_repos().await }) }).collect();
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.list_org_repos().await })
+        })
+        .collect();
     for call in calls {
         call.await.unwrap().unwrap();
     }
-    assert_eq!(h.sim.mints(installation), 2, "refreshed once, before expiry");
-    assert!(h.sim.requests().iter().all(|r| r.status != 401), "no request used an expired token");
+    assert_eq!(
+        h.sim.mints(installation),
+        2,
+        "refreshed once, before expiry"
+    );
+    assert!(
+        h.sim.requests().iter().all(|r| r.status != 401),
+        "no request used an expired token"
+    );
 }
 
 #[tokio::test]
 async fn an_expired_installation_token_is_replaced_once_on_401() {
-    let h = simulator(SimConfig { token_ttl: chrono::Duration::seconds(3600), ..SimConfig::default() }).await;
+    let h = simulator(SimConfig {
+        token_ttl: chrono::Duration::seconds(3600),
+        ..SimConfig::default()
+    })
+    .await;
     let c = client(&h.sim, app(&h.sim, "org-a"));
     c.list_org_repos().await.unwrap();
     // Simulated time jumps past the token's expiry; the client's clock does not.
@@ -191,24 +293,46 @@ async fn an_expired_installation_token_is_replaced_once_on_401() {
 async fn an_installation_cannot_read_another_org() {
     let h = simulator(SimConfig::default()).await;
     let c = GithubClient::new(options(&h.sim, "org-b", app(&h.sim, "org-a"))).unwrap();
-    assert!(matches!(c.list_commits("repo-000", Utc::now() - chrono::Duration::days(1), Utc::now()).await, Err(GithubError::NotFound { .. })));
+    assert!(matches!(
+        c.list_commits(
+            "repo-000",
+            Utc::now() - chrono::Duration::days(1),
+            Utc::now()
+        )
+        .await,
+        Err(GithubError::NotFound { .. })
+    ));
 }
 
 #[tokio::test]
 async fn ghes_serves_under_api_v3_and_mints_there() {
-    let h = simulator(SimConfig { ghes: true, ..SimConfig::default() }).await;
+    let h = simulator(SimConfig {
+        ghes: true,
+        ..SimConfig::default()
+    })
+    .await;
     assert!(h.sim.api_base().ends_with("/api/v3"));
     let c = client(&h.sim, app(&h.sim, "org-a"));
     let listed = c.list_org_repos().await.unwrap();
     assert!(!listed.items.is_empty());
     let log = h.sim.requests();
-    assert!(log.iter().all(|r| r.path.starts_with("/api/v3/")), "{log:#?}");
-    assert!(log.iter().any(|r| r.endpoint == "create_installation_token" && r.status == 201));
+    assert!(
+        log.iter().all(|r| r.path.starts_with("/api/v3/")),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.endpoint == "create_installation_token" && r.status == 201)
+    );
 }
 
 #[tokio::test]
 async fn a_server_without_rate_limit_headers_is_unlimited() {
-    let h = simulator(SimConfig { rate_limit: None, ..SimConfig::default() }).await;
+    let h = simulator(SimConfig {
+        rate_limit: None,
+        ..SimConfig::default()
+    })
+    .await;
     let mut opts = options(&h.sim, "org-a", pat());
     opts.min_remaining = 200;
     let c = GithubClient::new(opts).unwrap();
@@ -231,7 +355,10 @@ async fn a_spent_budget_waits_for_the_reset() {
     let log = h.sim.requests();
     assert_eq!(log.first().map(|r| r.status), Some(403), "{log:#?}");
     let after: Vec<_> = log.iter().skip(1).collect();
-    assert!(!after.is_empty() && after.iter().all(|r| r.at.timestamp() >= reset), "{log:#?}");
+    assert!(
+        !after.is_empty() && after.iter().all(|r| r.at.timestamp() >= reset),
+        "{log:#?}"
+    );
 
     // When the reset is further off than the client may wait, it says so.
     let mut opts = options(&h.sim, "org-a", pat());
@@ -252,20 +379,38 @@ async fn below_the_threshold_no_request_goes_before_the_reset() {
     opts.max_rate_wait = Duration::from_secs(1);
     let c = GithubClient::new(opts).unwrap();
     c.list_org_repos().await.unwrap();
-    h.sim.set_remaining(50, Some(chrono::Duration::seconds(600)));
+    h.sim
+        .set_remaining(50, Some(chrono::Duration::seconds(600)));
     c.list_org_repos().await.unwrap(); // learns remaining = 49
     h.sim.clear_requests();
     let err = c.list_org_repos().await.unwrap_err();
     assert!(matches!(err, GithubError::RateLimited { .. }), "{err}");
-    assert!(h.sim.requests().is_empty(), "no request below the threshold");
+    assert!(
+        h.sim.requests().is_empty(),
+        "no request below the threshold"
+    );
 }
 
 #[tokio::test]
 async fn credentials_never_follow_a_link_to_another_host() {
     let h = simulator(SimConfig::default()).await;
     let c = client(&h.sim, pat());
-    let err = c.get("list_commits", "http://elsewhere.example/repos/x/y/commits".parse().unwrap()).await.unwrap_err();
-    assert_eq!(err, GithubError::ForeignHost { endpoint: "list_commits", host: "elsewhere.example".into() });
+    let err = c
+        .get(
+            "list_commits",
+            "http://elsewhere.example/repos/x/y/commits"
+                .parse()
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        GithubError::ForeignHost {
+            endpoint: "list_commits",
+            host: "elsewhere.example".into()
+        }
+    );
     assert!(h.sim.requests().is_empty());
 }
 
@@ -277,7 +422,8 @@ async fn shutdown_cancels_a_wait() {
     let cancel = opts.cancel.clone();
     let c = GithubClient::new(opts).unwrap();
     c.list_org_repos().await.unwrap();
-    h.sim.set_remaining(0, Some(chrono::Duration::seconds(3000)));
+    h.sim
+        .set_remaining(0, Some(chrono::Duration::seconds(3000)));
     let canceller = async {
         tokio::time::sleep(Duration::from_millis(200)).await;
         cancel.cancel();

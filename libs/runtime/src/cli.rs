@@ -69,6 +69,12 @@ pub fn config_error(e: &ConfigError) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
+/// Makes rustls use `ring` (no OpenSSL, no aws-lc); idempotent.
+pub fn install_crypto_provider() {
+    // An error only means a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Runs `service` to completion: builds the runtime, starts telemetry and
 /// the signal listener, awaits `serve`, then drains tracked tasks within
 /// `server.shutdown_grace_period`.
@@ -87,6 +93,7 @@ where
             return ExitCode::FAILURE;
         }
     };
+    install_crypto_provider();
     runtime.block_on(async move {
         let telemetry = match crate::telemetry::init(service, &config) {
             Ok(t) => t,

@@ -14,11 +14,11 @@ use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use ghstats_runtime::Shutdown;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::rng::Rng;
 use crate::state::FaultRule;
-use crate::{truth, SimState};
+use crate::{SimState, truth};
 
 type St = State<Arc<SimState>>;
 
@@ -39,12 +39,16 @@ fn bad_request(msg: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": msg }))).into_response()
 }
 
-fn parse_time(q: &HashMap<String, String>, key: &str, default: DateTime<Utc>) -> Result<DateTime<Utc>, Response> {
+fn parse_time(
+    q: &HashMap<String, String>,
+    key: &str,
+    default: DateTime<Utc>,
+) -> Result<DateTime<Utc>, String> {
     match q.get(key) {
         None => Ok(default),
         Some(v) => DateTime::parse_from_rfc3339(v)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| bad_request(format!("{key}: {e}"))),
+            .map_err(|e| format!("{key}: {e}")),
     }
 }
 
@@ -52,9 +56,12 @@ fn parse_time(q: &HashMap<String, String>, key: &str, default: DateTime<Utc>) ->
 /// (default: the last 24 hours) and LOC of the last complete week.
 async fn get_truth(State(state): St, Query(q): Query<HashMap<String, String>>) -> Response {
     let now = state.clock.now();
-    let (since, until) = match (parse_time(&q, "since", now - Duration::hours(24)), parse_time(&q, "until", now)) {
+    let (since, until) = match (
+        parse_time(&q, "since", now - Duration::hours(24)),
+        parse_time(&q, "until", now),
+    ) {
         (Ok(s), Ok(u)) => (s, u),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(r), _) | (_, Err(r)) => return bad_request(r),
     };
     let world = state.world.read().unwrap_or_else(|p| p.into_inner());
     Json(json!({
@@ -80,7 +87,11 @@ async fn get_stats(State(state): St) -> Response {
     let mut by_endpoint: BTreeMap<String, BTreeMap<u16, u64>> = BTreeMap::new();
     let (mut counted, mut free) = (0u64, 0u64);
     for r in state.log.snapshot() {
-        *by_endpoint.entry(r.endpoint).or_default().entry(r.status).or_default() += 1;
+        *by_endpoint
+            .entry(r.endpoint)
+            .or_default()
+            .entry(r.status)
+            .or_default() += 1;
         if r.counted { counted += 1 } else { free += 1 }
     }
     Json(json!({
@@ -127,8 +138,12 @@ struct SetRemaining {
 }
 
 async fn set_rate_limit(State(state): St, Json(s): Json<SetRemaining>) -> StatusCode {
-    let reset = s.reset_in_seconds.map(|r| state.clock.now().timestamp() + r);
-    state.buckets.set_remaining(s.bucket.as_deref(), s.remaining, reset);
+    let reset = s
+        .reset_in_seconds
+        .map(|r| state.clock.now().timestamp() + r);
+    state
+        .buckets
+        .set_remaining(s.bucket.as_deref(), s.remaining, reset);
     StatusCode::NO_CONTENT
 }
 
@@ -153,10 +168,25 @@ async fn add_activity(State(state): St, Json(a): Json<NewActivity>) -> Response 
     }
 }
 
-fn add_event(state: &SimState, org: &str, repo: &str, kind: &str, rng: &mut Rng, now: DateTime<Utc>) -> Result<(), String> {
+fn add_event(
+    state: &SimState,
+    org: &str,
+    repo: &str,
+    kind: &str,
+    rng: &mut Rng,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
     let mut world = state.world.write().unwrap_or_else(|p| p.into_inner());
-    let o = world.orgs.iter().position(|o| o.login.eq_ignore_ascii_case(org)).ok_or(format!("no org {org}"))?;
-    let r = world.orgs[o].repos.iter().position(|r| r.name.eq_ignore_ascii_case(repo)).ok_or(format!("no repo {repo}"))?;
+    let o = world
+        .orgs
+        .iter()
+        .position(|o| o.login.eq_ignore_ascii_case(org))
+        .ok_or(format!("no org {org}"))?;
+    let r = world.orgs[o]
+        .repos
+        .iter()
+        .position(|r| r.name.eq_ignore_ascii_case(repo))
+        .ok_or(format!("no repo {repo}"))?;
     let mut target = world.take_repo(o, r);
     match kind {
         "commit" => world.add_commit(rng, &mut target, now),
@@ -164,7 +194,9 @@ fn add_event(state: &SimState, org: &str, repo: &str, kind: &str, rng: &mut Rng,
         "comment" => world.add_comment(rng, &mut target, now),
         other => {
             world.put_repo(o, target);
-            return Err(format!("unknown kind {other:?}: use commit, pull or comment"));
+            return Err(format!(
+                "unknown kind {other:?}: use commit, pull or comment"
+            ));
         }
     }
     world.put_repo(o, target);
@@ -205,8 +237,13 @@ pub fn spawn_live_activity(state: Arc<SimState>, every: StdDuration, shutdown: &
             let target = {
                 let world = state.world.read().unwrap_or_else(|p| p.into_inner());
                 let org = &world.orgs[rng.below(world.orgs.len() as u64) as usize];
-                let live: Vec<_> = org.repos.iter().filter(|r| !r.archived && !r.commits.is_empty()).collect();
-                live.get(rng.below(live.len() as u64) as usize).map(|r| (org.login.clone(), r.name.clone()))
+                let live: Vec<_> = org
+                    .repos
+                    .iter()
+                    .filter(|r| !r.archived && !r.commits.is_empty())
+                    .collect();
+                live.get(rng.below(live.len() as u64) as usize)
+                    .map(|r| (org.login.clone(), r.name.clone()))
             };
             if let Some((org, repo)) = target {
                 let kind = ["commit", "commit", "pull", "comment"][rng.below(4) as usize];

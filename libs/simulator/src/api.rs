@@ -6,19 +6,19 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
+use crate::SimState;
 use crate::auth::Caller;
 use crate::shapes;
 use crate::state::{Bucket, Injected, LoggedRequest};
 use crate::world::{Org, Repo, StatsBehaviour};
-use crate::SimState;
 
 type St = State<Arc<SimState>>;
 type Q = Query<HashMap<String, String>>;
@@ -29,11 +29,23 @@ pub fn routes(state: Arc<SimState>) -> Router {
         .route("/repos/{owner}/{repo}/commits", get(list_commits))
         .route("/repos/{owner}/{repo}/commits/{sha}", get(get_commit))
         .route("/repos/{owner}/{repo}/pulls", get(list_pulls))
-        .route("/repos/{owner}/{repo}/pulls/{number}/reviews", get(list_reviews))
-        .route("/repos/{owner}/{repo}/issues/comments", get(list_issue_comments))
-        .route("/repos/{owner}/{repo}/stats/contributors", get(contributor_stats))
+        .route(
+            "/repos/{owner}/{repo}/pulls/{number}/reviews",
+            get(list_reviews),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/comments",
+            get(list_issue_comments),
+        )
+        .route(
+            "/repos/{owner}/{repo}/stats/contributors",
+            get(contributor_stats),
+        )
         .route("/rate_limit", get(rate_limit))
-        .route("/app/installations/{id}/access_tokens", post(create_installation_token))
+        .route(
+            "/app/installations/{id}/access_tokens",
+            post(create_installation_token),
+        )
         .with_state(state)
 }
 
@@ -54,7 +66,11 @@ struct Call {
 
 fn message(status: u16, msg: &str) -> Response {
     let body = json!({ "message": msg, "documentation_url": "https://docs.github.com/rest", "status": status.to_string() });
-    (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), axum::Json(body)).into_response()
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 pub async fn not_found() -> Response {
@@ -76,22 +92,47 @@ fn rate_headers(resp: &mut Response, b: &Bucket) {
     }
 }
 
-fn log(state: &SimState, endpoint: &str, uri: &Uri, headers: &HeaderMap, status: u16, bucket: &str, counted: bool) {
+fn log(
+    state: &SimState,
+    endpoint: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    status: u16,
+    bucket: &str,
+    counted: bool,
+) {
     state.log.push(LoggedRequest {
         at: state.clock.now(),
-        method: if endpoint == "create_installation_token" { Method::POST } else { Method::GET }.to_string(),
+        method: if endpoint == "create_installation_token" {
+            Method::POST
+        } else {
+            Method::GET
+        }
+        .to_string(),
         endpoint: endpoint.to_owned(),
-        path: uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default(),
+        path: uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
         status,
         bucket: bucket.to_owned(),
         counted,
         authorized: headers.contains_key("authorization"),
-        user_agent: headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned(),
+        user_agent: headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
     });
 }
 
 /// Authenticates, refuses an exhausted budget, applies injected faults.
-async fn begin(state: &SimState, endpoint: &'static str, headers: &HeaderMap, uri: &Uri) -> Result<Call, Response> {
+async fn begin(
+    state: &SimState,
+    endpoint: &'static str,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<Call, Response> {
     let now = state.clock.now();
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     let caller = match state.auth.authenticate(authorization, now) {
@@ -102,10 +143,16 @@ async fn begin(state: &SimState, endpoint: &'static str, headers: &HeaderMap, ur
         }
     };
     let key = caller.bucket();
-    let bucket = state.config.rate_limit.map(|limit| state.buckets.get(&key, limit, now));
+    let bucket = state
+        .config
+        .rate_limit
+        .map(|limit| state.buckets.get(&key, limit, now));
     if let Some(b) = bucket.filter(|b| b.remaining == 0) {
         log(state, endpoint, uri, headers, 403, &key, false);
-        let mut resp = message(403, "API rate limit exceeded for installation. Check out the documentation for more information.");
+        let mut resp = message(
+            403,
+            "API rate limit exceeded for installation. Check out the documentation for more information.",
+        );
         rate_headers(&mut resp, &b);
         return Err(resp);
     }
@@ -123,7 +170,10 @@ async fn begin(state: &SimState, endpoint: &'static str, headers: &HeaderMap, ur
             }
             Injected::SecondaryLimit { retry_after } => {
                 log(state, endpoint, uri, headers, 403, &key, false);
-                let mut resp = message(403, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.");
+                let mut resp = message(
+                    403,
+                    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+                );
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                     resp.headers_mut().insert("retry-after", v);
                 }
@@ -134,7 +184,11 @@ async fn begin(state: &SimState, endpoint: &'static str, headers: &HeaderMap, ur
             }
         }
     }
-    Ok(Call { endpoint, caller, bucket })
+    Ok(Call {
+        endpoint,
+        caller,
+        bucket,
+    })
 }
 
 fn charge(state: &SimState, key: &str) -> Option<Bucket> {
@@ -150,7 +204,13 @@ fn etag_of(body: &[u8]) -> String {
 
 /// Renders the answer: 304 when the ETag matches (free), else the body,
 /// charged to the caller's budget.
-fn finish(state: &SimState, call: Call, headers: &HeaderMap, uri: &Uri, answer: Answer) -> Response {
+fn finish(
+    state: &SimState,
+    call: Call,
+    headers: &HeaderMap,
+    uri: &Uri,
+    answer: Answer,
+) -> Response {
     let key = call.caller.bucket();
     let (status, body, link) = match answer {
         Answer::Json(v) => (200, Some(v), None),
@@ -159,7 +219,15 @@ fn finish(state: &SimState, call: Call, headers: &HeaderMap, uri: &Uri, answer: 
         Answer::NoContent => (204, None, None),
         Answer::Error(status, msg) => {
             let b = charge(state, &key);
-            log(state, call.endpoint, uri, headers, status, &key, b.is_some());
+            log(
+                state,
+                call.endpoint,
+                uri,
+                headers,
+                status,
+                &key,
+                b.is_some(),
+            );
             let mut resp = message(status, &msg);
             if let Some(b) = b {
                 rate_headers(&mut resp, &b);
@@ -167,10 +235,15 @@ fn finish(state: &SimState, call: Call, headers: &HeaderMap, uri: &Uri, answer: 
             return resp;
         }
     };
-    let bytes = body.map(|b| serde_json::to_vec(&b).unwrap_or_default()).unwrap_or_default();
+    let bytes = body
+        .map(|b| serde_json::to_vec(&b).unwrap_or_default())
+        .unwrap_or_default();
     let etag = (status == 200).then(|| etag_of(&bytes));
     let not_modified = etag.as_deref().is_some_and(|tag| {
-        headers.get("if-none-match").and_then(|v| v.to_str().ok()).is_some_and(|sent| sent == tag)
+        headers
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|sent| sent == tag)
     });
     let (mut resp, bucket, counted) = if not_modified {
         (StatusCode::NOT_MODIFIED.into_response(), call.bucket, false)
@@ -179,12 +252,25 @@ fn finish(state: &SimState, call: Call, headers: &HeaderMap, uri: &Uri, answer: 
         let resp = if status == 204 {
             code.into_response()
         } else {
-            (code, [("content-type", "application/json; charset=utf-8")], bytes).into_response()
+            (
+                code,
+                [("content-type", "application/json; charset=utf-8")],
+                bytes,
+            )
+                .into_response()
         };
         let b = charge(state, &key);
         (resp, b, b.is_some())
     };
-    log(state, call.endpoint, uri, headers, resp.status().as_u16(), &key, counted);
+    log(
+        state,
+        call.endpoint,
+        uri,
+        headers,
+        resp.status().as_u16(),
+        &key,
+        counted,
+    );
     if let Some(b) = bucket {
         rate_headers(&mut resp, &b);
     }
@@ -199,17 +285,40 @@ fn finish(state: &SimState, call: Call, headers: &HeaderMap, uri: &Uri, answer: 
 }
 
 /// Slices `items` by `page` / `per_page` and builds the `Link` header.
-fn paginate(state: &SimState, path: &str, q: &HashMap<String, String>, items: Vec<Value>) -> Answer {
-    let per_page = q.get("per_page").and_then(|v| v.parse::<usize>().ok()).unwrap_or(30).clamp(1, 100);
-    let page = q.get("page").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1).max(1);
+fn paginate(
+    state: &SimState,
+    path: &str,
+    q: &HashMap<String, String>,
+    items: Vec<Value>,
+) -> Answer {
+    let per_page = q
+        .get("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = q
+        .get("page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
     let last = items.len().div_ceil(per_page).max(1);
-    let slice: Vec<Value> = items.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
     let url = |p: usize| {
-        let mut params: Vec<(String, String)> =
-            q.iter().filter(|(k, _)| k.as_str() != "page").map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut params: Vec<(String, String)> = q
+            .iter()
+            .filter(|(k, _)| k.as_str() != "page")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         params.sort();
         params.push(("page".into(), p.to_string()));
-        let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect();
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect();
         format!("{}{path}?{}", state.links.api, query.join("&"))
     };
     let mut rels = Vec::new();
@@ -221,7 +330,10 @@ fn paginate(state: &SimState, path: &str, q: &HashMap<String, String>, items: Ve
         rels.push(format!("<{}>; rel=\"first\"", url(1)));
         rels.push(format!("<{}>; rel=\"prev\"", url(page - 1)));
     }
-    Answer::Page(Value::Array(slice), (!rels.is_empty()).then(|| rels.join(", ")))
+    Answer::Page(
+        Value::Array(slice),
+        (!rels.is_empty()).then(|| rels.join(", ")),
+    )
 }
 
 fn urlencode(v: &str) -> String {
@@ -239,7 +351,13 @@ fn time_param(q: &HashMap<String, String>, key: &str) -> Result<Option<DateTime<
 
 /// Runs `f` on the repository, or answers 404 when it does not exist or the
 /// caller cannot see it.
-fn with_repo(state: &SimState, call: &Call, owner: &str, name: &str, f: impl FnOnce(&Org, &Repo) -> Answer) -> Answer {
+fn with_repo(
+    state: &SimState,
+    call: &Call,
+    owner: &str,
+    name: &str,
+    f: impl FnOnce(&Org, &Repo) -> Answer,
+) -> Answer {
     let world = state.world.read().unwrap_or_else(|p| p.into_inner());
     match (world.org(owner), world.repo(owner, name)) {
         (Some(org), Some(repo)) if call.caller.may_read(&org.login) => f(org, repo),
@@ -258,7 +376,13 @@ macro_rules! api_handler {
     }};
 }
 
-async fn list_org_repos(State(state): St, Path(org): Path<String>, Query(q): Q, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
+async fn list_org_repos(
+    State(state): St,
+    Path(org): Path<String>,
+    Query(q): Q,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     api_handler!(state, headers, uri, "list_org_repos", call => {
         let world = state.world.read().unwrap_or_else(|p| p.into_inner());
         match world.org(&org) {
@@ -271,7 +395,13 @@ async fn list_org_repos(State(state): St, Path(org): Path<String>, Query(q): Q, 
     })
 }
 
-async fn list_commits(State(state): St, Path((owner, name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
+async fn list_commits(
+    State(state): St,
+    Path((owner, name)): Path<(String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     api_handler!(state, headers, uri, "list_commits", call => {
         match (time_param(&q, "since"), time_param(&q, "until")) {
             (Err(a), _) | (_, Err(a)) => a,
@@ -291,7 +421,12 @@ async fn list_commits(State(state): St, Path((owner, name)): Path<(String, Strin
     })
 }
 
-async fn get_commit(State(state): St, Path((owner, name, sha)): Path<(String, String, String)>, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
+async fn get_commit(
+    State(state): St,
+    Path((owner, name, sha)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     api_handler!(state, headers, uri, "get_commit", call => {
         with_repo(&state, &call, &owner, &name, |org, repo| {
             match repo.commits.iter().find(|c| sha.len() >= 7 && c.sha.starts_with(&sha)) {
@@ -302,7 +437,13 @@ async fn get_commit(State(state): St, Path((owner, name, sha)): Path<(String, St
     })
 }
 
-async fn list_pulls(State(state): St, Path((owner, name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
+async fn list_pulls(
+    State(state): St,
+    Path((owner, name)): Path<(String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     api_handler!(state, headers, uri, "list_pulls", call => {
         with_repo(&state, &call, &owner, &name, |org, repo| {
             let want = q.get("state").map(String::as_str).unwrap_or("open");
@@ -327,7 +468,13 @@ async fn list_pulls(State(state): St, Path((owner, name)): Path<(String, String)
     })
 }
 
-async fn list_reviews(State(state): St, Path((owner, name, number)): Path<(String, String, u64)>, Query(q): Q, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
+async fn list_reviews(
+    State(state): St,
+    Path((owner, name, number)): Path<(String, String, u64)>,
+    Query(q): Q,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     api_handler!(state, headers, uri, "list_reviews", call => {
         with_repo(&state, &call, &owner, &name, |org, repo| match repo.pulls.iter().find(|p| p.number == number) {
             Some(p) => {
@@ -339,7 +486,13 @@ async fn list_reviews(State(state): St, Path((owner, name, number)): Path<(Strin
     })
 }
 
-async fn list_issue_comments(State(state): St, Path((owner, name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
+async fn list_issue_comments(
+    State(state): St,
+    Path((owner, name)): Path<(String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     api_handler!(state, headers, uri, "list_issue_comments", call => {
         match time_param(&q, "since") {
             Err(a) => a,
@@ -359,7 +512,12 @@ async fn list_issue_comments(State(state): St, Path((owner, name)): Path<(String
     })
 }
 
-async fn contributor_stats(State(state): St, Path((owner, name)): Path<(String, String)>, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
+async fn contributor_stats(
+    State(state): St,
+    Path((owner, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     api_handler!(state, headers, uri, "contributor_stats", call => {
         let now = state.clock.now();
         let mut world = state.world.write().unwrap_or_else(|p| p.into_inner());
@@ -381,7 +539,11 @@ async fn contributor_stats(State(state): St, Path((owner, name)): Path<(String, 
     })
 }
 
-async fn rate_limit(State(state): St, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
+async fn rate_limit(
+    State(state): St,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     let now = state.clock.now();
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     let caller = match state.auth.authenticate(authorization, now) {
@@ -394,7 +556,8 @@ async fn rate_limit(State(state): St, headers: HeaderMap, OriginalUri(uri): Orig
         return message(404, "Rate limiting is not enabled.");
     };
     let b = state.buckets.get(&key, limit, now);
-    let core = json!({ "limit": b.limit, "remaining": b.remaining, "reset": b.reset, "used": b.used() });
+    let core =
+        json!({ "limit": b.limit, "remaining": b.remaining, "reset": b.reset, "used": b.used() });
     let other = json!({ "limit": 30, "remaining": 30, "reset": now.timestamp() + 60, "used": 0 });
     let mut resp = axum::Json(json!({
         "resources": { "core": core, "search": other, "graphql": core },
@@ -405,11 +568,24 @@ async fn rate_limit(State(state): St, headers: HeaderMap, OriginalUri(uri): Orig
     resp
 }
 
-async fn create_installation_token(State(state): St, Path(id): Path<u64>, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
+async fn create_installation_token(
+    State(state): St,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     match state.auth.mint(authorization, id, state.clock.now()) {
         Ok((token, expires_at)) => {
-            log(&state, "create_installation_token", &uri, &headers, 201, "", false);
+            log(
+                &state,
+                "create_installation_token",
+                &uri,
+                &headers,
+                201,
+                "",
+                false,
+            );
             (
                 StatusCode::CREATED,
                 axum::Json(json!({
@@ -422,7 +598,15 @@ async fn create_installation_token(State(state): St, Path(id): Path<u64>, header
                 .into_response()
         }
         Err((status, msg)) => {
-            log(&state, "create_installation_token", &uri, &headers, status, "", false);
+            log(
+                &state,
+                "create_installation_token",
+                &uri,
+                &headers,
+                status,
+                "",
+                false,
+            );
             message(status, msg)
         }
     }

@@ -79,13 +79,15 @@ impl Auth {
     }
 
     pub fn add_app(&mut self, app_id: u64, public_key_pem: &[u8]) -> Result<(), String> {
-        let key = DecodingKey::from_rsa_pem(public_key_pem).map_err(|e| format!("bad public key: {e}"))?;
+        let key = DecodingKey::from_rsa_pem(public_key_pem)
+            .map_err(|e| format!("bad public key: {e}"))?;
         self.apps.insert(app_id, key);
         Ok(())
     }
 
     pub fn add_installation(&mut self, installation_id: u64, app_id: u64, org: &str) {
-        self.installations.insert(installation_id, (app_id, org.to_owned()));
+        self.installations
+            .insert(installation_id, (app_id, org.to_owned()));
     }
 
     pub fn add_pat(&mut self, token: &str, name: &str) {
@@ -93,19 +95,32 @@ impl Auth {
     }
 
     /// `POST /app/installations/{id}/access_tokens` with `Bearer <jwt>`.
-    pub fn mint(&self, authorization: Option<&str>, installation_id: u64, now: DateTime<Utc>) -> Result<(String, DateTime<Utc>), Refusal> {
+    pub fn mint(
+        &self,
+        authorization: Option<&str>,
+        installation_id: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), Refusal> {
         let jwt = bearer(authorization).ok_or((401, "A JSON web token could not be decoded"))?;
-        let &(app_id, _) = self.installations.get(&installation_id).ok_or((404, "Not Found"))?;
-        let key = self.apps.get(&app_id).ok_or((401, "Integration not found"))?;
+        let &(app_id, _) = self
+            .installations
+            .get(&installation_id)
+            .ok_or((404, "Not Found"))?;
+        let key = self
+            .apps
+            .get(&app_id)
+            .ok_or((401, "Integration not found"))?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_required_spec_claims(&["exp", "iat"]);
         validation.leeway = 0;
-        let claims = jsonwebtoken::decode::<Claims>(jwt, key, &validation).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                (401, "'Expiration time' claim ('exp') is too far in the past")
-            }
-            _ => (401, "A JSON web token could not be decoded"),
-        })?;
+        let claims =
+            jsonwebtoken::decode::<Claims>(jwt, key, &validation).map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => (
+                    401,
+                    "'Expiration time' claim ('exp') is too far in the past",
+                ),
+                _ => (401, "A JSON web token could not be decoded"),
+            })?;
         let iss_ok = match &claims.claims.iss {
             serde_json::Value::Number(n) => n.as_u64() == Some(app_id),
             serde_json::Value::String(s) => s.parse::<u64>().ok() == Some(app_id),
@@ -122,18 +137,38 @@ impl Auth {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(token.clone(), IssuedToken { installation_id, expires_at });
-        *self.mints.lock().unwrap_or_else(|p| p.into_inner()).entry(installation_id).or_default() += 1;
+            .insert(
+                token.clone(),
+                IssuedToken {
+                    installation_id,
+                    expires_at,
+                },
+            );
+        *self
+            .mints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(installation_id)
+            .or_default() += 1;
         Ok((token, expires_at))
     }
 
     /// Identifies the caller of an API request.
-    pub fn authenticate(&self, authorization: Option<&str>, now: DateTime<Utc>) -> Result<Caller, Refusal> {
+    pub fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Caller, Refusal> {
         let token = authorization
-            .and_then(|h| h.strip_prefix("token ").or_else(|| h.strip_prefix("Bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("token ")
+                    .or_else(|| h.strip_prefix("Bearer "))
+            })
             .ok_or((401, "Requires authentication"))?;
         if let Some(name) = self.pats.get(token) {
-            return Ok(Caller::Pat { token_name: name.clone() });
+            return Ok(Caller::Pat {
+                token_name: name.clone(),
+            });
         }
         let issued = self
             .tokens
@@ -145,12 +180,23 @@ impl Auth {
         if issued.expires_at <= now {
             return Err(BAD_CREDENTIALS);
         }
-        let (_, org) = self.installations.get(&issued.installation_id).ok_or(BAD_CREDENTIALS)?;
-        Ok(Caller::Installation { id: issued.installation_id, org: org.clone() })
+        let (_, org) = self
+            .installations
+            .get(&issued.installation_id)
+            .ok_or(BAD_CREDENTIALS)?;
+        Ok(Caller::Installation {
+            id: issued.installation_id,
+            org: org.clone(),
+        })
     }
 
     pub fn issued_tokens(&self) -> Vec<String> {
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Installation tokens minted so far, per installation.
@@ -186,19 +232,42 @@ mod tests {
         let now = Utc::now();
         let t = now.timestamp();
         let good = jwt(crate::DEMO_APP_PRIVATE_KEY, 1000, t - 60, t + 540);
-        let (token, _) = auth.mint(Some(&format!("Bearer {good}")), 2000, now).unwrap();
+        let (token, _) = auth
+            .mint(Some(&format!("Bearer {good}")), 2000, now)
+            .unwrap();
         assert_eq!(
             auth.authenticate(Some(&format!("token {token}")), now),
-            Ok(Caller::Installation { id: 2000, org: "org-a".into() })
+            Ok(Caller::Installation {
+                id: 2000,
+                org: "org-a".into()
+            })
         );
         let expired = jwt(crate::DEMO_APP_PRIVATE_KEY, 1000, t - 1200, t - 600);
-        assert_eq!(auth.mint(Some(&format!("Bearer {expired}")), 2000, now).unwrap_err().0, 401);
+        assert_eq!(
+            auth.mint(Some(&format!("Bearer {expired}")), 2000, now)
+                .unwrap_err()
+                .0,
+            401
+        );
         let wrong_key = jwt(crate::UNTRUSTED_PRIVATE_KEY, 1000, t - 60, t + 540);
-        assert_eq!(auth.mint(Some(&format!("Bearer {wrong_key}")), 2000, now).unwrap_err().0, 401);
+        assert_eq!(
+            auth.mint(Some(&format!("Bearer {wrong_key}")), 2000, now)
+                .unwrap_err()
+                .0,
+            401
+        );
         let wrong_app = jwt(crate::DEMO_APP_PRIVATE_KEY, 999, t - 60, t + 540);
-        assert_eq!(auth.mint(Some(&format!("Bearer {wrong_app}")), 2000, now).unwrap_err().0, 401);
+        assert_eq!(
+            auth.mint(Some(&format!("Bearer {wrong_app}")), 2000, now)
+                .unwrap_err()
+                .0,
+            401
+        );
         // The token expires with simulated time.
         let later = now + Duration::hours(2);
-        assert_eq!(auth.authenticate(Some(&format!("token {token}")), later), Err(BAD_CREDENTIALS));
+        assert_eq!(
+            auth.authenticate(Some(&format!("token {token}")), later),
+            Err(BAD_CREDENTIALS)
+        );
     }
 }

@@ -20,8 +20,8 @@ mod api;
 mod auth;
 mod rng;
 mod shapes;
-mod stats;
 mod state;
+mod stats;
 mod truth;
 mod world;
 
@@ -37,7 +37,7 @@ use tokio::net::TcpListener;
 pub use auth::Caller;
 pub use state::{FaultRule, LoggedRequest};
 pub use truth::{LocTruth, TruthRow};
-pub use world::{WorldSpec, FIRST_INSTALLATION_ID};
+pub use world::{FIRST_INSTALLATION_ID, WorldSpec};
 
 /// The demo GitHub App's id.
 pub const DEMO_APP_ID: u64 = 1000;
@@ -101,10 +101,21 @@ pub struct Simulator {
 
 impl Simulator {
     /// Builds the world and serves it on `listener` until `shutdown`.
-    pub fn start(config: SimConfig, listener: TcpListener, shutdown: &Shutdown) -> Result<Self, String> {
+    pub fn start(
+        config: SimConfig,
+        listener: TcpListener,
+        shutdown: &Shutdown,
+    ) -> Result<Self, String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let api = if config.ghes { format!("http://{addr}/api/v3") } else { format!("http://{addr}") };
-        let links = shapes::Links { api, web: format!("http://{addr}/web") };
+        let api = if config.ghes {
+            format!("http://{addr}/api/v3")
+        } else {
+            format!("http://{addr}")
+        };
+        let links = shapes::Links {
+            api,
+            web: format!("http://{addr}/web"),
+        };
         let clock = state::Clock::default();
         let world = world::World::generate(&config.world, clock.now());
         let mut auth = auth::Auth::new(config.token_ttl, config.world.seed);
@@ -155,12 +166,21 @@ impl Simulator {
     /// Org logins and their installation ids.
     pub fn installations(&self) -> Vec<(String, u64)> {
         let world = self.state.world.read().unwrap_or_else(|p| p.into_inner());
-        world.orgs.iter().map(|o| (o.login.clone(), o.installation_id)).collect()
+        world
+            .orgs
+            .iter()
+            .map(|o| (o.login.clone(), o.installation_id))
+            .collect()
     }
 
     /// Installation tokens minted so far for `installation_id`.
     pub fn mints(&self, installation_id: u64) -> u64 {
-        self.state.auth.mint_counts().get(&installation_id).copied().unwrap_or(0)
+        self.state
+            .auth
+            .mint_counts()
+            .get(&installation_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Every API request answered so far.
@@ -202,7 +222,11 @@ impl Simulator {
     }
 
     /// Expected activity per (org, repo, user) in `[since, until)`.
-    pub fn truth(&self, since: chrono::DateTime<chrono::Utc>, until: chrono::DateTime<chrono::Utc>) -> Vec<TruthRow> {
+    pub fn truth(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<TruthRow> {
         let world = self.state.world.read().unwrap_or_else(|p| p.into_inner());
         truth::activity(&world, since, until, None)
     }
@@ -210,6 +234,10 @@ impl Simulator {
 
 fn router(state: Arc<SimState>) -> Router {
     let api = api::routes(state.clone());
-    let api = if state.config.ghes { Router::new().nest("/api/v3", api) } else { api };
+    let api = if state.config.ghes {
+        Router::new().nest("/api/v3", api)
+    } else {
+        api
+    };
     api.merge(admin::routes(state)).fallback(api::not_found)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ghstats_runtime::Shutdown;
-use ghstats_simulator::{SimConfig, Simulator, WorldSpec, DEMO_APP_ID, DEMO_TOKEN};
+use ghstats_simulator::{DEMO_APP_ID, DEMO_TOKEN, SimConfig, Simulator, WorldSpec};
 
 /// A GitHub API simulator: the REST endpoints ghstats uses, with GitHub's
 /// JSON shapes, pagination, ETags (304s are free), rate-limit headers per
@@ -74,7 +74,8 @@ fn main() -> ExitCode {
         rate_limit: (cli.rate_limit > 0).then_some(cli.rate_limit),
         token_ttl: chrono::Duration::seconds(cli.token_ttl_seconds),
         tokens: vec![DEMO_TOKEN.to_owned()],
-        live_activity_every: (cli.live_activity_seconds > 0).then(|| Duration::from_secs(cli.live_activity_seconds)),
+        live_activity_every: (cli.live_activity_seconds > 0)
+            .then(|| Duration::from_secs(cli.live_activity_seconds)),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -100,7 +101,11 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        println!("GitHub simulator on {} (admin: {})", sim.api_base(), sim.admin_base());
+        println!(
+            "GitHub simulator on {} (admin: {})",
+            sim.api_base(),
+            sim.admin_base()
+        );
         println!("demo App id {DEMO_APP_ID}; token {DEMO_TOKEN}");
         for (org, installation) in sim.installations() {
             println!("  org {org}: installation {installation}");

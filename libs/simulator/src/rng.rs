@@ -45,6 +45,11 @@ impl Rng {
 
     /// 40 hex digits, like a commit sha.
     pub fn sha(&mut self) -> String {
-        format!("{:016x}{:016x}{:08x}", self.next_u64(), self.next_u64(), self.next_u64() as u32)
+        format!(
+            "{:016x}{:016x}{:08x}",
+            self.next_u64(),
+            self.next_u64(),
+            self.next_u64() as u32
+        )
     }
 }

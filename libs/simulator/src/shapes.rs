@@ -3,7 +3,7 @@
 //! them against that description).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::world::{Comment, Commit, Org, Pull, Repo, Review, User};
 
@@ -40,27 +40,59 @@ pub fn user(l: &Links, u: &User) -> Value {
 }
 
 fn org_user(l: &Links, org: &Org) -> Value {
-    let mut v = user(l, &User { login: org.login.clone(), id: org.id });
+    let mut v = user(
+        l,
+        &User {
+            login: org.login.clone(),
+            id: org.id,
+        },
+    );
     v["type"] = json!("Organization");
     v
 }
 
 const REPO_URL_FIELDS: [(&str, &str); 38] = [
-    ("archive_url", "/{archive_format}{/ref}"), ("assignees_url", "/assignees{/user}"),
-    ("blobs_url", "/git/blobs{/sha}"), ("branches_url", "/branches{/branch}"),
-    ("collaborators_url", "/collaborators{/collaborator}"), ("comments_url", "/comments{/number}"),
-    ("commits_url", "/commits{/sha}"), ("compare_url", "/compare/{base}...{head}"),
-    ("contents_url", "/contents/{+path}"), ("contributors_url", "/contributors"),
-    ("deployments_url", "/deployments"), ("downloads_url", "/downloads"), ("events_url", "/events"),
-    ("forks_url", "/forks"), ("git_commits_url", "/git/commits{/sha}"), ("git_refs_url", "/git/refs{/sha}"),
-    ("git_tags_url", "/git/tags{/sha}"), ("hooks_url", "/hooks"),
-    ("issue_comment_url", "/issues/comments{/number}"), ("issue_events_url", "/issues/events{/number}"),
-    ("issues_url", "/issues{/number}"), ("keys_url", "/keys{/key_id}"), ("labels_url", "/labels{/name}"),
-    ("languages_url", "/languages"), ("merges_url", "/merges"), ("milestones_url", "/milestones{/number}"),
-    ("notifications_url", "/notifications{?since,all,participating}"), ("pulls_url", "/pulls{/number}"),
-    ("releases_url", "/releases{/id}"), ("stargazers_url", "/stargazers"), ("statuses_url", "/statuses/{sha}"),
-    ("subscribers_url", "/subscribers"), ("subscription_url", "/subscription"), ("tags_url", "/tags"),
-    ("teams_url", "/teams"), ("trees_url", "/git/trees{/sha}"), ("url", ""), ("git_url", ""),
+    ("archive_url", "/{archive_format}{/ref}"),
+    ("assignees_url", "/assignees{/user}"),
+    ("blobs_url", "/git/blobs{/sha}"),
+    ("branches_url", "/branches{/branch}"),
+    ("collaborators_url", "/collaborators{/collaborator}"),
+    ("comments_url", "/comments{/number}"),
+    ("commits_url", "/commits{/sha}"),
+    ("compare_url", "/compare/{base}...{head}"),
+    ("contents_url", "/contents/{+path}"),
+    ("contributors_url", "/contributors"),
+    ("deployments_url", "/deployments"),
+    ("downloads_url", "/downloads"),
+    ("events_url", "/events"),
+    ("forks_url", "/forks"),
+    ("git_commits_url", "/git/commits{/sha}"),
+    ("git_refs_url", "/git/refs{/sha}"),
+    ("git_tags_url", "/git/tags{/sha}"),
+    ("hooks_url", "/hooks"),
+    ("issue_comment_url", "/issues/comments{/number}"),
+    ("issue_events_url", "/issues/events{/number}"),
+    ("issues_url", "/issues{/number}"),
+    ("keys_url", "/keys{/key_id}"),
+    ("labels_url", "/labels{/name}"),
+    ("languages_url", "/languages"),
+    ("merges_url", "/merges"),
+    ("milestones_url", "/milestones{/number}"),
+    (
+        "notifications_url",
+        "/notifications{?since,all,participating}",
+    ),
+    ("pulls_url", "/pulls{/number}"),
+    ("releases_url", "/releases{/id}"),
+    ("stargazers_url", "/stargazers"),
+    ("statuses_url", "/statuses/{sha}"),
+    ("subscribers_url", "/subscribers"),
+    ("subscription_url", "/subscription"),
+    ("tags_url", "/tags"),
+    ("teams_url", "/teams"),
+    ("trees_url", "/git/trees{/sha}"),
+    ("url", ""),
+    ("git_url", ""),
 ];
 
 /// The full repository object (a superset of GitHub's minimal repository).
@@ -135,11 +167,17 @@ fn href(url: String) -> Value {
 pub fn pull(l: &Links, org: &Org, r: &Repo, p: &Pull) -> Value {
     let api = format!("{}/repos/{}/{}", l.api, org.login, r.name);
     let html = format!("{}/{}/{}/pull/{}", l.web, org.login, r.name, p.number);
-    let branch = |name: &str| json!({
-        "label": format!("{}:{name}", org.login), "ref": name, "sha": format!("{:040x}", p.id),
-        "user": org_user(l, org), "repo": repo(l, org, r),
-    });
-    let state = if p.closed_at.is_some() { "closed" } else { "open" };
+    let branch = |name: &str| {
+        json!({
+            "label": format!("{}:{name}", org.login), "ref": name, "sha": format!("{:040x}", p.id),
+            "user": org_user(l, org), "repo": repo(l, org, r),
+        })
+    };
+    let state = if p.closed_at.is_some() {
+        "closed"
+    } else {
+        "open"
+    };
     json!({
         "url": format!("{api}/pulls/{}", p.number), "id": p.id, "node_id": node_id("PR", p.id),
         "html_url": html, "diff_url": format!("{html}.diff"), "patch_url": format!("{html}.patch"),
@@ -169,8 +207,14 @@ pub fn pull(l: &Links, org: &Org, r: &Repo, p: &Pull) -> Value {
 }
 
 pub fn review(l: &Links, org: &Org, r: &Repo, p: &Pull, v: &Review) -> Value {
-    let api = format!("{}/repos/{}/{}/pulls/{}", l.api, org.login, r.name, p.number);
-    let html = format!("{}/{}/{}/pull/{}#pullrequestreview-{}", l.web, org.login, r.name, p.number, v.id);
+    let api = format!(
+        "{}/repos/{}/{}/pulls/{}",
+        l.api, org.login, r.name, p.number
+    );
+    let html = format!(
+        "{}/{}/{}/pull/{}#pullrequestreview-{}",
+        l.web, org.login, r.name, p.number, v.id
+    );
     json!({
         "id": v.id, "node_id": node_id("PRR", v.id), "user": user(l, &v.user), "body": "",
         "state": v.state, "commit_id": format!("{:040x}", p.id), "html_url": html,

@@ -2,8 +2,8 @@
 //! rate-limit buckets, injected faults and the request log.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -21,7 +21,8 @@ impl Clock {
     }
 
     pub fn advance(&self, by: Duration) {
-        self.offset_ms.fetch_add(by.num_milliseconds(), Ordering::Relaxed);
+        self.offset_ms
+            .fetch_add(by.num_milliseconds(), Ordering::Relaxed);
     }
 }
 
@@ -54,7 +55,11 @@ impl Buckets {
             reset: now.timestamp() + 3600,
         });
         if now.timestamp() >= b.reset {
-            *b = Bucket { limit, remaining: limit, reset: now.timestamp() + 3600 };
+            *b = Bucket {
+                limit,
+                remaining: limit,
+                reset: now.timestamp() + 3600,
+            };
         }
         *b
     }
@@ -67,7 +72,11 @@ impl Buckets {
             b.remaining = b.remaining.saturating_sub(1);
             *b
         });
-        b.unwrap_or(Bucket { limit, remaining: limit, reset: now.timestamp() + 3600 })
+        b.unwrap_or(Bucket {
+            limit,
+            remaining: limit,
+            reset: now.timestamp() + 3600,
+        })
     }
 
     /// Sets the remaining budget (and optionally the reset time) of every
@@ -132,7 +141,10 @@ impl Faults {
     pub fn decide(&self, endpoint: &str) -> Vec<Injected> {
         let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
-        for (rule, seen) in rules.iter_mut().filter(|(r, _)| r.endpoint == "*" || r.endpoint == endpoint) {
+        for (rule, seen) in rules
+            .iter_mut()
+            .filter(|(r, _)| r.endpoint == "*" || r.endpoint == endpoint)
+        {
             if rule.delay_ms > 0 {
                 out.push(Injected::Delay(StdDuration::from_millis(rule.delay_ms)));
             }
@@ -180,14 +192,23 @@ pub struct RequestLog {
 
 impl RequestLog {
     pub fn push(&self, r: LoggedRequest) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(r);
     }
 
     pub fn snapshot(&self) -> Vec<LoggedRequest> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }

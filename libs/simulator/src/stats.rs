@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::shapes::{self, Links};
 use crate::world::{Repo, StatsBehaviour, User};
@@ -17,12 +17,17 @@ pub fn week_start(t: DateTime<Utc>) -> DateTime<Utc> {
     Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
 }
 
-/// Per linked author and week: (additions, deletions, commits).
-pub fn weekly(repo: &Repo) -> BTreeMap<u64, (User, BTreeMap<i64, (u64, u64, u64)>)> {
-    let mut out: BTreeMap<u64, (User, BTreeMap<i64, (u64, u64, u64)>)> = BTreeMap::new();
+/// Week start (Unix seconds) -> (additions, deletions, commits).
+pub type Weeks = BTreeMap<i64, (u64, u64, u64)>;
+
+/// Per linked author (by id): the author and their weeks.
+pub fn weekly(repo: &Repo) -> BTreeMap<u64, (User, Weeks)> {
+    let mut out: BTreeMap<u64, (User, Weeks)> = BTreeMap::new();
     for c in &repo.commits {
         let Some(author) = &c.author else { continue };
-        let entry = out.entry(author.id).or_insert_with(|| (author.clone(), BTreeMap::new()));
+        let entry = out
+            .entry(author.id)
+            .or_insert_with(|| (author.clone(), BTreeMap::new()));
         let week = entry.1.entry(week_start(c.date).timestamp()).or_default();
         week.0 += c.additions;
         week.1 += c.deletions;
@@ -51,7 +56,10 @@ pub fn contributors(l: &Links, repo: &Repo, now: DateTime<Utc>) -> Value {
                 list.push(json!({ "w": w.timestamp(), "a": a, "d": d, "c": c }));
                 w += Duration::weeks(1);
             }
-            (total, json!({ "author": shapes::user(l, &user), "total": total, "weeks": list }))
+            (
+                total,
+                json!({ "author": shapes::user(l, &user), "total": total, "weeks": list }),
+            )
         })
         .collect();
     items.sort_by_key(|(total, _)| *total);

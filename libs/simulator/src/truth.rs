@@ -47,13 +47,27 @@ pub fn commit_login(c: &Commit) -> Option<String> {
         return Some(a.login.clone());
     }
     let local = c.author_email.strip_suffix("@users.noreply.github.com")?;
-    Some(local.split_once('+').map_or(local, |(_, login)| login).to_owned())
+    Some(
+        local
+            .split_once('+')
+            .map_or(local, |(_, login)| login)
+            .to_owned(),
+    )
 }
 
-pub fn activity(world: &World, since: DateTime<Utc>, until: DateTime<Utc>, org_filter: Option<&str>) -> Vec<TruthRow> {
+pub fn activity(
+    world: &World,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    org_filter: Option<&str>,
+) -> Vec<TruthRow> {
     let within = |t: DateTime<Utc>| t >= since && t < until;
     let mut rows: BTreeMap<Key, TruthRow> = BTreeMap::new();
-    for org in world.orgs.iter().filter(|o| org_filter.is_none_or(|f| f.eq_ignore_ascii_case(&o.login))) {
+    for org in world
+        .orgs
+        .iter()
+        .filter(|o| org_filter.is_none_or(|f| f.eq_ignore_ascii_case(&o.login)))
+    {
         for repo in &org.repos {
             let key = |user: &str| (org.login.clone(), repo.name.clone(), user.to_owned());
             for c in repo.commits.iter().filter(|c| within(c.date)) {
@@ -83,12 +97,14 @@ type Key = (String, String, String);
 
 /// The row of `key`, with `t` folded into its last event.
 fn bump(rows: &mut BTreeMap<Key, TruthRow>, key: Key, t: DateTime<Utc>) -> &mut TruthRow {
-    let row = rows.entry(key).or_insert_with_key(|(org, repo, user)| TruthRow {
-        org: org.clone(),
-        repo: repo.clone(),
-        user: user.clone(),
-        ..TruthRow::default()
-    });
+    let row = rows
+        .entry(key)
+        .or_insert_with_key(|(org, repo, user)| TruthRow {
+            org: org.clone(),
+            repo: repo.clone(),
+            user: user.clone(),
+            ..TruthRow::default()
+        });
     row.last_event_unixtime = row.last_event_unixtime.max(t.timestamp());
     row
 }

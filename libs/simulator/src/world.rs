@@ -146,17 +146,32 @@ impl World {
     /// Generates the world of `spec`, its history ending at `now`.
     pub fn generate(spec: &WorldSpec, now: DateTime<Utc>) -> Self {
         let users = (0..spec.users.max(2))
-            .map(|i| User { login: format!("user-{i:03}"), id: 10_000 + u64::from(i) })
+            .map(|i| User {
+                login: format!("user-{i:03}"),
+                id: 10_000 + u64::from(i),
+            })
             .collect();
         let bots = ["dependabot[bot]", "github-actions[bot]"]
             .iter()
             .enumerate()
-            .map(|(i, l)| User { login: (*l).to_owned(), id: 49_000_000 + i as u64 })
+            .map(|(i, l)| User {
+                login: (*l).to_owned(),
+                id: 49_000_000 + i as u64,
+            })
             .collect();
-        let mut world = World { orgs: Vec::new(), users, bots, next_id: 1_000_000 };
+        let mut world = World {
+            orgs: Vec::new(),
+            users,
+            bots,
+            next_id: 1_000_000,
+        };
         for o in 0..spec.orgs {
             let login = format!("org-{}", (b'a' + (o % 26) as u8) as char)
-                + &if o >= 26 { (o / 26).to_string() } else { String::new() };
+                + &if o >= 26 {
+                    (o / 26).to_string()
+                } else {
+                    String::new()
+                };
             let mut org = Org {
                 login,
                 id: 5_000 + u64::from(o),
@@ -177,7 +192,8 @@ impl World {
             }
             for (r, (name, kind)) in names.into_iter().enumerate() {
                 let mut rng = Rng::derive(spec.seed, &[u64::from(o), r as u64]);
-                let repo = world.make_repo(&mut rng, spec, now, org.id * 1000 + r as u64, name, kind);
+                let repo =
+                    world.make_repo(&mut rng, spec, now, org.id * 1000 + r as u64, name, kind);
                 org.repos.push(repo);
             }
             world.orgs.push(org);
@@ -256,7 +272,7 @@ impl World {
             let created = at(rng);
             self.add_comment(rng, &mut repo, created);
         }
-        repo.commits.sort_by(|a, b| b.date.cmp(&a.date));
+        repo.commits.sort_by_key(|c| std::cmp::Reverse(c.date));
         repo
     }
 
@@ -267,8 +283,14 @@ impl World {
         // address GitHub did not link, some an address nobody can map.
         let roll = rng.below(100);
         let (author, email) = match roll {
-            0..=89 => (Some(user.clone()), format!("{}@users.example.com", user.login)),
-            90..=94 => (None, format!("{}+{}@users.noreply.github.com", user.id, user.login)),
+            0..=89 => (
+                Some(user.clone()),
+                format!("{}@users.example.com", user.login),
+            ),
+            90..=94 => (
+                None,
+                format!("{}+{}@users.noreply.github.com", user.id, user.login),
+            ),
             _ => (None, format!("dev{}@contractor.example.com", rng.below(3))),
         };
         let sha = rng.sha();
@@ -290,7 +312,13 @@ impl World {
 
     /// Adds a pull request opened at `created`, maybe reviewed and merged
     /// before `now`.
-    pub fn add_pull(&mut self, rng: &mut Rng, repo: &mut Repo, created: DateTime<Utc>, now: DateTime<Utc>) {
+    pub fn add_pull(
+        &mut self,
+        rng: &mut Rng,
+        repo: &mut Repo,
+        created: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
         let number = repo.pulls.len() as u64 + repo.comments.len() as u64 + 1;
         let user = self.pick_user(rng);
         let mut reviews = Vec::new();
@@ -300,7 +328,12 @@ impl World {
             let submitted_at = (created + Duration::minutes(rng.range(5, 600) as i64)).min(now);
             last = last.max(submitted_at);
             let state = ["APPROVED", "COMMENTED", "CHANGES_REQUESTED"][rng.below(3) as usize];
-            reviews.push(Review { id: self.fresh_id(), user: reviewer, state, submitted_at });
+            reviews.push(Review {
+                id: self.fresh_id(),
+                user: reviewer,
+                state,
+                submitted_at,
+            });
         }
         let outcome = rng.below(10);
         let end = (last + Duration::minutes(rng.range(10, 900) as i64)).min(now);
@@ -330,16 +363,27 @@ impl World {
         let user = self.pick_user(rng);
         let issue_number = rng.range(1, 50);
         let id = self.fresh_id();
-        repo.comments.push(Comment { id, issue_number, user, created_at: created, updated_at: created });
+        repo.comments.push(Comment {
+            id,
+            issue_number,
+            user,
+            created_at: created,
+            updated_at: created,
+        });
         touch(repo, created);
     }
 
     pub fn org(&self, login: &str) -> Option<&Org> {
-        self.orgs.iter().find(|o| o.login.eq_ignore_ascii_case(login))
+        self.orgs
+            .iter()
+            .find(|o| o.login.eq_ignore_ascii_case(login))
     }
 
     pub fn repo(&self, owner: &str, name: &str) -> Option<&Repo> {
-        self.org(owner)?.repos.iter().find(|r| r.name.eq_ignore_ascii_case(name))
+        self.org(owner)?
+            .repos
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name))
     }
 
     pub fn repo_mut(&mut self, owner: &str, name: &str) -> Option<&mut Repo> {

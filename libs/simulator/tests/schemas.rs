@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ghstats_runtime::Shutdown;
-use ghstats_simulator::{SimConfig, Simulator, DEMO_TOKEN};
+use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
 use serde_json::Value;
 
 fn schemas() -> Value {
@@ -17,7 +17,10 @@ fn schemas() -> Value {
 async fn start() -> (Simulator, Shutdown) {
     let shutdown = Shutdown::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    (Simulator::start(SimConfig::default(), listener, &shutdown).unwrap(), shutdown)
+    (
+        Simulator::start(SimConfig::default(), listener, &shutdown).unwrap(),
+        shutdown,
+    )
 }
 
 async fn fetch(sim: &Simulator, path: &str) -> (u16, Value) {
@@ -38,7 +41,11 @@ fn assert_valid(schemas: &Value, key: &str, body: &Value) {
         .take(5)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "{key} does not match GitHub's schema:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{key} does not match GitHub's schema:\n{}",
+        errors.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -74,11 +81,20 @@ async fn every_endpoint_matches_githubs_schema() {
     assert_valid(&schemas, "get_commit", &detail);
     assert!(detail["stats"]["additions"].as_u64().is_some());
 
-    let (_, pulls) = fetch(&sim, &format!("{repo}/pulls?state=all&sort=updated&direction=desc")).await;
+    let (_, pulls) = fetch(
+        &sim,
+        &format!("{repo}/pulls?state=all&sort=updated&direction=desc"),
+    )
+    .await;
     assert!(!pulls.as_array().unwrap().is_empty());
     assert_valid(&schemas, "list_pulls", &pulls);
 
-    let number = pulls.as_array().unwrap().iter().find_map(|p| p["number"].as_u64()).unwrap();
+    let number = pulls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| p["number"].as_u64())
+        .unwrap();
     let (_, reviews) = fetch(&sim, &format!("{repo}/pulls/{number}/reviews")).await;
     assert_valid(&schemas, "list_reviews", &reviews);
 
@@ -102,13 +118,22 @@ async fn every_endpoint_matches_githubs_schema() {
 #[tokio::test]
 async fn installation_token_response_matches_githubs_schema() {
     let (sim, shutdown) = start().await;
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(ghstats_simulator::DEMO_APP_PRIVATE_KEY).unwrap();
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(ghstats_simulator::DEMO_APP_PRIVATE_KEY).unwrap();
     let now = chrono::Utc::now().timestamp();
     let claims = serde_json::json!({ "iss": ghstats_simulator::DEMO_APP_ID, "iat": now - 60, "exp": now + 540 });
-    let jwt = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).unwrap();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .unwrap();
     let (_, installation) = sim.installations()[0].clone();
     let resp = reqwest::Client::new()
-        .post(format!("{}/app/installations/{installation}/access_tokens", sim.api_base()))
+        .post(format!(
+            "{}/app/installations/{installation}/access_tokens",
+            sim.api_base()
+        ))
         .header("authorization", format!("Bearer {jwt}"))
         .send()
         .await

@@ -1,7 +1,10 @@
 //! `ghstats`, all in one process: the gateway, the scheduler and the worker
 //! started through their own `serve` functions, on memory backends and with
 //! a static leader, so a newcomer sees the product with one command and no
-//! accounts or servers.
+//! accounts or servers. Without configured orgs it also serves the bundled
+//! GitHub simulator and scrapes that.
+
+pub mod demo;
 
 use ghstats_config::{Config, StoreBackend};
 use ghstats_runtime::{ServeError, ServiceListeners, Shutdown};
@@ -51,7 +54,12 @@ pub async fn serve(
     listeners: Listeners,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
-    let config = standalone_config(config);
+    let mut config = standalone_config(config);
+    let _demo = if config.github.orgs.is_empty() {
+        Some(demo::start(&mut config, &shutdown).await?)
+    } else {
+        None
+    };
     tracing::info!(
         metrics = %format!("http://{}/metrics", listeners.gateway.http_addr()),
         health = %format!("http://{}/healthz", listeners.gateway.http_addr()),

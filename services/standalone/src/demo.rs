@@ -1,0 +1,55 @@
+//! The demo GitHub: when no org is configured, `ghstats` starts the bundled
+//! simulator in-process (with live activity, so the numbers move) and
+//! configures its orgs with the simulator's demo token.
+
+use ghstats_config::{Config, HttpUrl, OrgConfig};
+use ghstats_runtime::{ServeError, Shutdown};
+use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
+
+/// A running demo GitHub; the token file lives as long as this value.
+#[derive(Debug)]
+pub struct DemoGithub {
+    pub simulator: Simulator,
+    _token_dir: tempfile::TempDir,
+}
+
+fn failed(reason: impl std::fmt::Display) -> ServeError {
+    ServeError::Task {
+        task: "demo GitHub simulator",
+        reason: reason.to_string(),
+    }
+}
+
+/// Starts the simulator and points `config`'s orgs at it.
+pub async fn start(config: &mut Config, shutdown: &Shutdown) -> Result<DemoGithub, ServeError> {
+    let listener = ghstats_runtime::listeners::bind(([127, 0, 0, 1], 0).into()).await?;
+    let sim_config = SimConfig {
+        live_activity_every: Some(std::time::Duration::from_secs(5)),
+        ..SimConfig::default()
+    };
+    let simulator = Simulator::start(sim_config, listener, shutdown).map_err(failed)?;
+    let token_dir = tempfile::tempdir().map_err(failed)?;
+    let token_file = token_dir.path().join("github-token");
+    std::fs::write(&token_file, DEMO_TOKEN).map_err(failed)?;
+    let api: HttpUrl = simulator.api_base().parse().map_err(failed)?;
+    config.github.orgs = simulator
+        .installations()
+        .into_iter()
+        .map(|(org, _)| OrgConfig {
+            org,
+            token_file: Some(token_file.clone()),
+            api_base_url: Some(api.clone()),
+            ..OrgConfig::default()
+        })
+        .collect();
+    tracing::info!(
+        api = %simulator.api_base(),
+        admin = %simulator.admin_base(),
+        orgs = config.github.orgs.len(),
+        "no org configured: serving the demo GitHub simulator"
+    );
+    Ok(DemoGithub {
+        simulator,
+        _token_dir: token_dir,
+    })
+}
