@@ -1,3 +1,125 @@
-//! The store schema crate: metric catalog, key model, `Store` trait with Redis and memory backends and their conformance suite.
+//! The store schema of ghstats: the metric catalog, the key model, and the
+//! [`Store`] trait with its Redis and memory backends (one conformance suite
+//! in [`conformance`] runs against both). No other crate builds a key.
 //!
-//! Not built yet: this crate only reserves its place in the dependency graph.
+//! Properties every backend keeps:
+//! - **Idempotent writes.** Activity is stored as events keyed by their
+//!   GitHub id, and the 24h gauges are derived from the events, so a
+//!   replayed or overlapping window counts each event once.
+//! - **True rolling windows.** Every write recomputes the repository's 24h
+//!   gauges for `(now - 24h, now]`; a gauge whose events aged out falls to
+//!   0, and a series not written for `retention` is removed by GC.
+//! - **Real counters.** `*_total` series only ever increase.
+//! - **One round trip per repository write** (a Lua script on Redis).
+//! - **A change log** that gateways follow; a reader behind the trimmed log
+//!   is told to reload a snapshot.
+//! - **A series budget**: new series beyond `max_series` are refused and
+//!   counted; existing ones keep updating.
+//! - **Fencing**: a leader write with a term older than the store's current
+//!   term is refused.
+
+pub mod catalog;
+pub mod conformance;
+mod error;
+mod keys;
+mod memory;
+mod model;
+mod redis_store;
+mod series;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use catalog::{Family, Kind};
+pub use error::StoreError;
+pub use keys::Keys;
+pub use memory::MemoryStore;
+pub use model::*;
+pub use redis_store::{RedisAuth, RedisStore, RedisTarget};
+pub use series::{MalformedSeries, SeriesKey, shard_of};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The shared store. Every method is one round trip (or a bounded
+/// pipeline) on Redis.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Stores `events` (idempotent by kind and id) and recomputes the
+    /// repository's 24h gauges and last-event series as of `now`. With no
+    /// events it only ages the gauges.
+    async fn record_activity(
+        &self,
+        ctx: WriteCtx,
+        org: &str,
+        repo: &str,
+        events: &[ActivityEvent],
+        now: DateTime<Utc>,
+    ) -> Result<WriteReport>;
+
+    /// Replaces the repository's weekly LOC series; users absent from `loc`
+    /// fall to 0.
+    async fn replace_loc(
+        &self,
+        ctx: WriteCtx,
+        org: &str,
+        repo: &str,
+        loc: &[UserLoc],
+        now: DateTime<Utc>,
+    ) -> Result<WriteReport>;
+
+    /// Sets gauges (fleet signals); unchanged values write nothing.
+    async fn set_gauges(
+        &self,
+        ctx: WriteCtx,
+        values: &[(SeriesKey, f64)],
+        now: DateTime<Utc>,
+    ) -> Result<WriteReport>;
+
+    /// Increases counters.
+    async fn add_counters(
+        &self,
+        ctx: WriteCtx,
+        increments: &[(SeriesKey, u64)],
+        now: DateTime<Utc>,
+    ) -> Result<WriteReport>;
+
+    /// Every series and the cursor to follow changes from.
+    async fn snapshot(&self) -> Result<Snapshot>;
+
+    /// Up to `max` changes after `cursor`.
+    async fn changes_since(&self, cursor: &Cursor, max: usize) -> Result<Changes>;
+
+    async fn checkpoint(&self, org: &str, repo: &str) -> Result<Option<DateTime<Utc>>>;
+
+    /// Moves the checkpoint forward to `to` (never back); returns the
+    /// checkpoint after the call.
+    async fn advance_checkpoint(
+        &self,
+        ctx: WriteCtx,
+        org: &str,
+        repo: &str,
+        to: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>>;
+
+    async fn get_blob(&self, kind: BlobKind, key: &str) -> Result<Option<Vec<u8>>>;
+
+    async fn put_blob(&self, kind: BlobKind, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
+
+    /// Takes `key` for `ttl` if nobody holds it; true when taken.
+    async fn claim(&self, kind: ClaimKind, key: &str, ttl: Duration) -> Result<bool>;
+
+    async fn release(&self, kind: ClaimKind, key: &str) -> Result<()>;
+
+    /// Raises the current lease term (the election calls this on gaining
+    /// the lease); a lower term is ignored.
+    async fn raise_term(&self, term: u64) -> Result<u64>;
+
+    async fn current_term(&self) -> Result<u64>;
+
+    /// Removes series not written for the retention period.
+    async fn gc(&self, now: DateTime<Utc>) -> Result<GcReport>;
+
+    async fn ping(&self) -> Result<()>;
+}

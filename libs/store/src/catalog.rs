@@ -1,0 +1,123 @@
+//! The metric catalog: every family the store holds, with its type, help
+//! text and label names. The gateway renders exactly these.
+
+/// Gauge or counter (`*_total`, only ever increased).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Gauge,
+    Counter,
+}
+
+macro_rules! families {
+    ($($variant:ident => $name:literal, $kind:ident, $help:literal, [$($label:literal),*];)*) => {
+        /// A metric family of the store.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Family { $($variant),* }
+
+        impl Family {
+            /// Every family, in exposition order.
+            pub const ALL: &'static [Family] = &[$(Family::$variant),*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(Family::$variant => $name),* }
+            }
+
+            pub fn kind(self) -> Kind {
+                match self { $(Family::$variant => Kind::$kind),* }
+            }
+
+            pub fn help(self) -> &'static str {
+                match self { $(Family::$variant => $help),* }
+            }
+
+            pub fn labels(self) -> &'static [&'static str] {
+                match self { $(Family::$variant => &[$($label),*]),* }
+            }
+        }
+    };
+}
+
+families! {
+    Commits24h => "gh_activity_commits_24h", Gauge,
+        "Commits authored in the last 24 hours", ["org", "repo", "user"];
+    PrsOpened24h => "gh_activity_prs_opened_24h", Gauge,
+        "Pull requests opened in the last 24 hours", ["org", "repo", "user"];
+    PrsMerged24h => "gh_activity_prs_merged_24h", Gauge,
+        "Pull requests (by their author) merged in the last 24 hours", ["org", "repo", "user"];
+    ReviewsSubmitted24h => "gh_activity_reviews_submitted_24h", Gauge,
+        "Pull request reviews submitted in the last 24 hours", ["org", "repo", "user"];
+    IssueComments24h => "gh_activity_issue_comments_24h", Gauge,
+        "Issue and pull request comments written in the last 24 hours", ["org", "repo", "user"];
+    LocAddedWeekly => "gh_activity_loc_added_weekly", Gauge,
+        "Lines added in the most recent complete week", ["org", "repo", "user"];
+    LocRemovedWeekly => "gh_activity_loc_removed_weekly", Gauge,
+        "Lines removed in the most recent complete week", ["org", "repo", "user"];
+    LastEvent => "gh_activity_last_event_unixtime", Gauge,
+        "Time of the user's most recent activity in the repository", ["org", "repo", "user"];
+    ScrapeRuns => "gh_exporter_scrape_runs_total", Counter,
+        "Scrape cycles per org and result", ["org", "result"];
+    ScrapeDuration => "gh_exporter_scrape_duration_seconds", Gauge,
+        "Duration of the org's last scrape cycle", ["org"];
+    GithubRequests => "gh_exporter_github_requests_total", Counter,
+        "GitHub API requests per org, endpoint and status class", ["org", "endpoint", "status_class"];
+    RateLimitRemaining => "gh_exporter_github_rate_limit_remaining", Gauge,
+        "Primary rate limit remaining as last seen", ["org", "installation_id"];
+    RateLimitReset => "gh_exporter_github_rate_limit_reset_unixtime", Gauge,
+        "When the primary rate limit resets", ["org", "installation_id"];
+    AppRateLimitRemaining => "gh_app_rate_limit_remaining", Gauge,
+        "Primary rate limit remaining as last seen (compatibility name)", ["org", "installation_id"];
+    SecondaryLimitHits => "gh_exporter_github_secondary_limit_hits_total", Counter,
+        "Secondary rate limits met", ["org"];
+    StoreWrites => "gh_exporter_store_write_total", Counter,
+        "Store writes per source and result", ["source", "result"];
+    SeriesRefused => "gh_exporter_store_series_refused_total", Counter,
+        "New series refused because max_series_budget was reached", ["family"];
+    LocSourceMode => "gh_exporter_loc_source_mode", Gauge,
+        "1 for the repository's active LOC source, 0 for the other", ["org", "repo", "mode"];
+    LocFallbackIncomplete => "gh_exporter_loc_fallback_incomplete", Gauge,
+        "1 when the commit-detail fallback was cut short by its budget", ["org", "repo"];
+    LocFallbackBudgetExhausted => "gh_exporter_loc_fallback_budget_exhausted_total", Counter,
+        "Times the per-org commit-detail budget ran out", ["org"];
+    DependencyHealth => "gh_exporter_dependency_health", Gauge,
+        "1 when a dependency is healthy, 0 when not", ["dependency"];
+    LeaderCycleLastRun => "gh_exporter_leader_cycle_last_run_unixtime", Gauge,
+        "Time of the leader's last scrape cycle", [];
+}
+
+impl Family {
+    /// Looks a family up by its exposition name.
+    pub fn from_name(name: &str) -> Option<Family> {
+        Family::ALL.iter().copied().find(|f| f.name() == name)
+    }
+
+    /// The 24-hour activity families, derived from stored events.
+    pub const ACTIVITY_24H: [Family; 5] = [
+        Family::Commits24h,
+        Family::PrsOpened24h,
+        Family::PrsMerged24h,
+        Family::ReviewsSubmitted24h,
+        Family::IssueComments24h,
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_counters_end_in_total() {
+        let mut names: Vec<_> = Family::ALL.iter().map(|f| f.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Family::ALL.len());
+        for f in Family::ALL {
+            assert_eq!(
+                f.kind() == Kind::Counter,
+                f.name().ends_with("_total"),
+                "{}",
+                f.name()
+            );
+            assert_eq!(Family::from_name(f.name()), Some(*f));
+        }
+    }
+}

@@ -1,0 +1,589 @@
+//! The conformance suite every `Store` backend must pass. Each case gets a
+//! fresh store from `make` (a real Redis backend isolates itself with its
+//! own key prefix) and panics with a message when the backend misbehaves.
+//! `libs/store/tests/` runs it against the memory and the Redis backend.
+
+// A test suite: a panic is how it reports a failing backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::model::*;
+use crate::{Family, SeriesKey, Store};
+
+/// Settings for most cases: roomy budget and log.
+pub fn default_settings() -> StoreSettings {
+    StoreSettings {
+        prefix: String::new(),
+        shards: 8,
+        retention: Duration::from_secs(30 * 24 * 3600),
+        max_series: 1_000_000,
+        change_log_len: 100_000,
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+fn ev(kind: ActivityKind, id: &str, user: &str, minutes_before: i64) -> ActivityEvent {
+    ActivityEvent {
+        kind,
+        id: id.into(),
+        user: user.into(),
+        at: t0() - chrono::Duration::minutes(minutes_before),
+    }
+}
+
+async fn value(store: &dyn Store, key: &SeriesKey) -> Option<f64> {
+    let snap = store
+        .snapshot()
+        .await
+        .unwrap_or_else(|e| panic!("snapshot: {e}"));
+    snap.series
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+fn commits(user: &str) -> SeriesKey {
+    SeriesKey::new(Family::Commits24h, ["org", "repo", user])
+}
+
+/// Runs every case; `make` builds a fresh, empty store for `settings`.
+pub async fn run_all<F, Fut>(make: F)
+where
+    F: Fn(StoreSettings) -> Fut,
+    Fut: Future<Output = Box<dyn Store>>,
+{
+    replayed_window_counts_each_event_once(&*make(default_settings()).await).await;
+    overlapping_windows_count_each_event_once(&*make(default_settings()).await).await;
+    gauges_fall_to_zero_when_events_age_out(&*make(default_settings()).await).await;
+    series_disappear_after_retention(&*make(default_settings()).await).await;
+    last_event_only_moves_forward(&*make(default_settings()).await).await;
+    counters_only_increase(&*make(default_settings()).await).await;
+    unchanged_gauges_write_nothing(&*make(default_settings()).await).await;
+    change_log_carries_every_write(&*make(default_settings()).await).await;
+    reader_behind_a_trimmed_log_must_reload(
+        &*make(StoreSettings {
+            change_log_len: 4,
+            ..default_settings()
+        })
+        .await,
+    )
+    .await;
+    series_budget_refuses_new_series_only(
+        &*make(StoreSettings {
+            max_series: 3,
+            ..default_settings()
+        })
+        .await,
+    )
+    .await;
+    stale_leader_terms_are_fenced(&*make(default_settings()).await).await;
+    checkpoints_only_move_forward(&*make(default_settings()).await).await;
+    claims_are_exclusive_until_released_or_expired(&*make(default_settings()).await).await;
+    blobs_round_trip_and_expire(&*make(default_settings()).await).await;
+    loc_is_replaced_per_repository(&*make(default_settings()).await).await;
+}
+
+pub async fn replayed_window_counts_each_event_once(store: &dyn Store) {
+    let events = [
+        ev(ActivityKind::Commit, "aaa", "alice", 60),
+        ev(ActivityKind::Commit, "bbb", "alice", 30),
+        ev(ActivityKind::Review, "7", "bob", 10),
+    ];
+    let first = store
+        .record_activity(WriteCtx::leader(0), "org", "repo", &events, t0())
+        .await
+        .unwrap();
+    assert!(first.changed >= 3, "first write changed {first:?}");
+    let again = store
+        .record_activity(WriteCtx::worker(), "org", "repo", &events, t0())
+        .await
+        .unwrap();
+    assert_eq!(again.changed, 0, "a replay must change nothing");
+    assert_eq!(value(store, &commits("alice")).await, Some(2.0));
+    assert_eq!(
+        value(
+            store,
+            &SeriesKey::new(Family::ReviewsSubmitted24h, ["org", "repo", "bob"])
+        )
+        .await,
+        Some(1.0)
+    );
+}
+
+pub async fn overlapping_windows_count_each_event_once(store: &dyn Store) {
+    let a = [
+        ev(ActivityKind::Commit, "c1", "alice", 300),
+        ev(ActivityKind::Commit, "c2", "alice", 200),
+    ];
+    let b = [
+        ev(ActivityKind::Commit, "c2", "alice", 200),
+        ev(ActivityKind::Commit, "c3", "alice", 100),
+    ];
+    store
+        .record_activity(WriteCtx::leader(0), "org", "repo", &a, t0())
+        .await
+        .unwrap();
+    store
+        .record_activity(WriteCtx::worker(), "org", "repo", &b, t0())
+        .await
+        .unwrap();
+    assert_eq!(value(store, &commits("alice")).await, Some(3.0));
+    // Same ids in another repository are other events.
+    store
+        .record_activity(WriteCtx::worker(), "org", "other", &a, t0())
+        .await
+        .unwrap();
+    assert_eq!(value(store, &commits("alice")).await, Some(3.0));
+    assert_eq!(
+        value(
+            store,
+            &SeriesKey::new(Family::Commits24h, ["org", "other", "alice"])
+        )
+        .await,
+        Some(2.0)
+    );
+}
+
+pub async fn gauges_fall_to_zero_when_events_age_out(store: &dyn Store) {
+    let events = [
+        ev(ActivityKind::Commit, "c1", "alice", 60),
+        ev(ActivityKind::PrOpened, "12", "alice", 600),
+    ];
+    store
+        .record_activity(WriteCtx::leader(0), "org", "repo", &events, t0())
+        .await
+        .unwrap();
+    // 20 hours later the PR (opened 10 h earlier) is still in the window.
+    let later = t0() + chrono::Duration::hours(20);
+    store
+        .record_activity(WriteCtx::leader(0), "org", "repo", &[], later)
+        .await
+        .unwrap();
+    assert_eq!(
+        value(
+            store,
+            &SeriesKey::new(Family::PrsOpened24h, ["org", "repo", "alice"])
+        )
+        .await,
+        Some(0.0)
+    );
+    assert_eq!(value(store, &commits("alice")).await, Some(1.0));
+    // 25 hours later nothing is.
+    let much_later = t0() + chrono::Duration::hours(25);
+    let aged = store
+        .record_activity(WriteCtx::leader(0), "org", "repo", &[], much_later)
+        .await
+        .unwrap();
+    assert!(aged.changed >= 1);
+    assert_eq!(
+        value(store, &commits("alice")).await,
+        Some(0.0),
+        "an aged-out gauge reads 0, not its last value"
+    );
+    // A later recompute leaves the zero alone (no churn in the log).
+    let idle = store
+        .record_activity(
+            WriteCtx::leader(0),
+            "org",
+            "repo",
+            &[],
+            much_later + chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(idle.changed, 0);
+}
+
+pub async fn series_disappear_after_retention(store: &dyn Store) {
+    store
+        .record_activity(
+            WriteCtx::leader(0),
+            "org",
+            "repo",
+            &[ev(ActivityKind::Commit, "c1", "alice", 5)],
+            t0(),
+        )
+        .await
+        .unwrap();
+    store
+        .record_activity(
+            WriteCtx::leader(0),
+            "org",
+            "repo",
+            &[],
+            t0() + chrono::Duration::days(2),
+        )
+        .await
+        .unwrap();
+    let cursor = store.snapshot().await.unwrap().cursor;
+    let report = store.gc(t0() + chrono::Duration::days(20)).await.unwrap();
+    assert_eq!(
+        report.expired_series, 0,
+        "nothing is older than the retention yet"
+    );
+    let report = store.gc(t0() + chrono::Duration::days(40)).await.unwrap();
+    assert!(report.expired_series >= 2, "{report:?}");
+    assert_eq!(value(store, &commits("alice")).await, None);
+    let Changes::Delta { changes, .. } = store.changes_since(&cursor, 100).await.unwrap() else {
+        panic!("behind")
+    };
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.series == commits("alice") && c.value.is_none()),
+        "removal is logged"
+    );
+}
+
+pub async fn last_event_only_moves_forward(store: &dyn Store) {
+    let key = SeriesKey::new(Family::LastEvent, ["org", "repo", "alice"]);
+    store
+        .record_activity(
+            WriteCtx::leader(0),
+            "org",
+            "repo",
+            &[ev(ActivityKind::Commit, "new", "alice", 10)],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let newest = (t0() - chrono::Duration::minutes(10)).timestamp() as f64;
+    assert_eq!(value(store, &key).await, Some(newest));
+    // A backfill of an older window does not move it back.
+    store
+        .record_activity(
+            WriteCtx::worker(),
+            "org",
+            "repo",
+            &[ev(ActivityKind::Commit, "old", "alice", 3000)],
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(value(store, &key).await, Some(newest));
+}
+
+pub async fn counters_only_increase(store: &dyn Store) {
+    let key = SeriesKey::new(Family::ScrapeRuns, ["org", "success"]);
+    store
+        .add_counters(WriteCtx::leader(0), &[(key.clone(), 2)], t0())
+        .await
+        .unwrap();
+    store
+        .add_counters(WriteCtx::leader(0), &[(key.clone(), 3)], t0())
+        .await
+        .unwrap();
+    assert_eq!(value(store, &key).await, Some(5.0));
+}
+
+pub async fn unchanged_gauges_write_nothing(store: &dyn Store) {
+    let key = SeriesKey::new(Family::RateLimitRemaining, ["org", "42"]);
+    assert_eq!(
+        store
+            .set_gauges(WriteCtx::leader(0), &[(key.clone(), 4999.0)], t0())
+            .await
+            .unwrap()
+            .changed,
+        1
+    );
+    assert_eq!(
+        store
+            .set_gauges(WriteCtx::leader(0), &[(key.clone(), 4999.0)], t0())
+            .await
+            .unwrap()
+            .changed,
+        0
+    );
+    assert_eq!(
+        store
+            .set_gauges(WriteCtx::leader(0), &[(key.clone(), 0.0)], t0())
+            .await
+            .unwrap()
+            .changed,
+        1
+    );
+    assert_eq!(
+        value(store, &key).await,
+        Some(0.0),
+        "0 remaining is a value, not an absence"
+    );
+}
+
+pub async fn change_log_carries_every_write(store: &dyn Store) {
+    let start = store.snapshot().await.unwrap();
+    store
+        .record_activity(
+            WriteCtx::leader(0),
+            "org",
+            "repo",
+            &[ev(ActivityKind::IssueComment, "9", "carol", 1)],
+            t0(),
+        )
+        .await
+        .unwrap();
+    store
+        .set_gauges(
+            WriteCtx::leader(0),
+            &[(SeriesKey::new(Family::ScrapeDuration, ["org"]), 1.5)],
+            t0(),
+        )
+        .await
+        .unwrap();
+    // Replaying the log on the first snapshot gives the latest snapshot.
+    let mut view: std::collections::BTreeMap<SeriesKey, f64> = start.series.into_iter().collect();
+    let Changes::Delta { changes, cursor } =
+        store.changes_since(&start.cursor, 1000).await.unwrap()
+    else {
+        panic!("behind")
+    };
+    assert!(changes.len() >= 3, "{changes:?}");
+    for c in changes {
+        match c.value {
+            Some(v) => view.insert(c.series, v),
+            None => view.remove(&c.series),
+        };
+    }
+    let now: std::collections::BTreeMap<SeriesKey, f64> =
+        store.snapshot().await.unwrap().series.into_iter().collect();
+    assert_eq!(view, now);
+    let Changes::Delta { changes, .. } = store.changes_since(&cursor, 1000).await.unwrap() else {
+        panic!("behind")
+    };
+    assert!(changes.is_empty(), "nothing after the last cursor");
+}
+
+pub async fn reader_behind_a_trimmed_log_must_reload(store: &dyn Store) {
+    let start = store.snapshot().await.unwrap();
+    for i in 0..400 {
+        let key = SeriesKey::new(Family::ScrapeDuration, [format!("org-{i}")]);
+        store
+            .set_gauges(WriteCtx::leader(0), &[(key, f64::from(i))], t0())
+            .await
+            .unwrap();
+    }
+    assert!(
+        matches!(
+            store.changes_since(&start.cursor, 10).await.unwrap(),
+            Changes::Behind
+        ),
+        "a trimmed log must say so"
+    );
+    let fresh = store.snapshot().await.unwrap();
+    assert!(matches!(
+        store.changes_since(&fresh.cursor, 10).await.unwrap(),
+        Changes::Delta { .. }
+    ));
+}
+
+pub async fn series_budget_refuses_new_series_only(store: &dyn Store) {
+    let gauge = |org: &str| SeriesKey::new(Family::ScrapeDuration, [org]);
+    let report = store
+        .set_gauges(
+            WriteCtx::leader(0),
+            &[
+                (gauge("a"), 1.0),
+                (gauge("b"), 1.0),
+                (gauge("c"), 1.0),
+                (gauge("d"), 1.0),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.refused, 1, "{report:?}");
+    assert_eq!(value(store, &gauge("d")).await, None);
+    // Existing series keep updating.
+    assert_eq!(
+        store
+            .set_gauges(WriteCtx::leader(0), &[(gauge("a"), 2.0)], t0())
+            .await
+            .unwrap()
+            .changed,
+        1
+    );
+    let refused = SeriesKey::new(Family::SeriesRefused, [Family::ScrapeDuration.name()]);
+    assert_eq!(
+        value(store, &refused).await,
+        Some(1.0),
+        "refusals are counted"
+    );
+}
+
+pub async fn stale_leader_terms_are_fenced(store: &dyn Store) {
+    assert_eq!(store.raise_term(5).await.unwrap(), 5);
+    assert_eq!(store.raise_term(3).await.unwrap(), 5, "terms never go back");
+    let events = [ev(ActivityKind::Commit, "c", "alice", 1)];
+    let err = store
+        .record_activity(WriteCtx::leader(4), "org", "repo", &events, t0())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            crate::StoreError::Fenced {
+                term: 4,
+                current: 5
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        value(store, &commits("alice")).await,
+        None,
+        "a fenced write leaves nothing"
+    );
+    let err = store
+        .advance_checkpoint(WriteCtx::leader(4), "org", "repo", t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, crate::StoreError::Fenced { .. }));
+    store
+        .record_activity(WriteCtx::leader(5), "org", "repo", &events, t0())
+        .await
+        .unwrap();
+    store
+        .record_activity(WriteCtx::worker(), "org", "repo", &events, t0())
+        .await
+        .unwrap();
+    assert_eq!(value(store, &commits("alice")).await, Some(1.0));
+}
+
+pub async fn checkpoints_only_move_forward(store: &dyn Store) {
+    assert_eq!(store.checkpoint("org", "repo").await.unwrap(), None);
+    let later = t0() + chrono::Duration::hours(1);
+    assert_eq!(
+        store
+            .advance_checkpoint(WriteCtx::leader(0), "org", "repo", later)
+            .await
+            .unwrap(),
+        later
+    );
+    assert_eq!(
+        store
+            .advance_checkpoint(WriteCtx::worker(), "org", "repo", t0())
+            .await
+            .unwrap(),
+        later
+    );
+    assert_eq!(store.checkpoint("org", "repo").await.unwrap(), Some(later));
+}
+
+pub async fn claims_are_exclusive_until_released_or_expired(store: &dyn Store) {
+    let ttl = Duration::from_secs(60);
+    assert!(
+        store
+            .claim(ClaimKind::Dedup, "org:repo:w1", ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim(ClaimKind::Dedup, "org:repo:w1", ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim(ClaimKind::JobLock, "org:repo:w1", ttl)
+            .await
+            .unwrap(),
+        "namespaces are separate"
+    );
+    store
+        .release(ClaimKind::Dedup, "org:repo:w1")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim(ClaimKind::Dedup, "org:repo:w1", ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim(ClaimKind::Dedup, "short", Duration::from_millis(50))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        store.claim(ClaimKind::Dedup, "short", ttl).await.unwrap(),
+        "an expired claim can be taken again"
+    );
+}
+
+pub async fn blobs_round_trip_and_expire(store: &dyn Store) {
+    store
+        .put_blob(
+            BlobKind::LocState,
+            "org/repo",
+            b"{\"mode\":\"ready\"}",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_blob(BlobKind::LocState, "org/repo")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"{\"mode\":\"ready\"}"[..])
+    );
+    assert_eq!(
+        store.get_blob(BlobKind::Etag, "org/repo").await.unwrap(),
+        None,
+        "kinds are separate"
+    );
+    store
+        .put_blob(BlobKind::Etag, "u", b"x", Duration::from_millis(50))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(store.get_blob(BlobKind::Etag, "u").await.unwrap(), None);
+}
+
+pub async fn loc_is_replaced_per_repository(store: &dyn Store) {
+    let added = |u: &str| SeriesKey::new(Family::LocAddedWeekly, ["org", "repo", u]);
+    let week1 = [
+        UserLoc {
+            user: "alice".into(),
+            added: 10,
+            removed: 2,
+        },
+        UserLoc {
+            user: "bob".into(),
+            added: 5,
+            removed: 0,
+        },
+    ];
+    store
+        .replace_loc(WriteCtx::leader(0), "org", "repo", &week1, t0())
+        .await
+        .unwrap();
+    assert_eq!(value(store, &added("bob")).await, Some(5.0));
+    let week2 = [UserLoc {
+        user: "alice".into(),
+        added: 7,
+        removed: 1,
+    }];
+    store
+        .replace_loc(WriteCtx::leader(0), "org", "repo", &week2, t0())
+        .await
+        .unwrap();
+    assert_eq!(value(store, &added("alice")).await, Some(7.0));
+    assert_eq!(
+        value(store, &added("bob")).await,
+        Some(0.0),
+        "a user absent from the new week falls to 0"
+    );
+}

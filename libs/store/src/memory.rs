@@ -1,0 +1,387 @@
+//! The process-local store: the reference semantics of every operation,
+//! for the all-in-one binary and tests.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::catalog::{Family, Kind};
+use crate::model::*;
+use crate::series::SeriesKey;
+use crate::{Result, Store, StoreError};
+
+#[derive(Debug)]
+pub struct MemoryStore {
+    settings: StoreSettings,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// series -> (value, last write)
+    series: BTreeMap<SeriesKey, (f64, i64)>,
+    events: HashMap<(String, String), RepoEvents>,
+    active: HashMap<(String, String), BTreeSet<String>>,
+    loc_users: HashMap<(String, String), BTreeSet<String>>,
+    changes: VecDeque<(u64, Change)>,
+    next_seq: u64,
+    /// Highest sequence trimmed away.
+    trimmed_upto: u64,
+    checkpoints: HashMap<(String, String), DateTime<Utc>>,
+    blobs: HashMap<(BlobKind, String), (Vec<u8>, Instant)>,
+    claims: HashMap<(ClaimKind, String), Instant>,
+    term: u64,
+}
+
+/// One repository's events: (kind, id) -> (user, time).
+type RepoEvents = HashMap<(ActivityKind, String), (String, i64)>;
+
+fn fence(inner: &Inner, ctx: WriteCtx) -> Result<()> {
+    if ctx.source == WriteSource::LeaderScrape && ctx.term < inner.term {
+        return Err(StoreError::Fenced {
+            term: ctx.term,
+            current: inner.term,
+        });
+    }
+    Ok(())
+}
+
+impl MemoryStore {
+    pub fn new(settings: StoreSettings) -> Self {
+        Self {
+            settings,
+            inner: Mutex::new(Inner {
+                next_seq: 1,
+                ..Inner::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes `value` to `key` if it changed; counts the change or refusal.
+    fn write(
+        &self,
+        inner: &mut Inner,
+        key: SeriesKey,
+        value: f64,
+        now: i64,
+        report: &mut WriteReport,
+    ) {
+        match inner.series.get_mut(&key) {
+            Some((old, seen)) => {
+                *seen = now;
+                if *old == value {
+                    return;
+                }
+                *old = value;
+            }
+            None => {
+                if inner.series.len() as u64 >= self.settings.max_series {
+                    report.refused += 1;
+                    self.bump_refused(inner, key.family, now);
+                    return;
+                }
+                inner.series.insert(key.clone(), (value, now));
+            }
+        }
+        report.changed += 1;
+        self.log(inner, key, Some(value));
+    }
+
+    fn bump_refused(&self, inner: &mut Inner, family: Family, now: i64) {
+        let key = SeriesKey::new(Family::SeriesRefused, [family.name()]);
+        let entry = inner.series.entry(key.clone()).or_insert((0.0, now));
+        entry.0 += 1.0;
+        entry.1 = now;
+        let value = entry.0;
+        self.log(inner, key, Some(value));
+    }
+
+    fn log(&self, inner: &mut Inner, series: SeriesKey, value: Option<f64>) {
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.changes.push_back((seq, Change { series, value }));
+        while inner.changes.len() as u64 > self.settings.change_log_len {
+            if let Some((seq, _)) = inner.changes.pop_front() {
+                inner.trimmed_upto = seq;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn record_activity(
+        &self,
+        ctx: WriteCtx,
+        org: &str,
+        repo: &str,
+        events: &[ActivityEvent],
+        now: DateTime<Utc>,
+    ) -> Result<WriteReport> {
+        let mut inner = self.lock();
+        fence(&inner, ctx)?;
+        let mut report = WriteReport::default();
+        let id = (org.to_owned(), repo.to_owned());
+        let cutoff = (now - ACTIVITY_WINDOW).timestamp();
+        let ts = now.timestamp();
+        let mut latest: BTreeMap<String, i64> = BTreeMap::new();
+        let stored = inner.events.entry(id.clone()).or_default();
+        for e in events {
+            let at = e.at.timestamp();
+            stored.insert((e.kind, e.id.clone()), (e.user.clone(), at));
+            let l = latest.entry(e.user.clone()).or_insert(at);
+            *l = (*l).max(at);
+        }
+        stored.retain(|_, (_, at)| *at > cutoff);
+        let mut counts: BTreeMap<(String, ActivityKind), u64> = BTreeMap::new();
+        for ((kind, _), (user, at)) in stored.iter() {
+            if *at <= ts {
+                *counts.entry((user.clone(), *kind)).or_default() += 1;
+            }
+        }
+        let mut users: BTreeSet<String> = inner.active.get(&id).cloned().unwrap_or_default();
+        users.extend(counts.keys().map(|(u, _)| u.clone()));
+        let mut active = BTreeSet::new();
+        for user in users {
+            for kind in ActivityKind::ALL {
+                let n = counts.get(&(user.clone(), kind)).copied().unwrap_or(0);
+                let key = SeriesKey::new(kind.family(), [org, repo, user.as_str()]);
+                if n == 0 && !inner.series.contains_key(&key) {
+                    continue;
+                }
+                self.write(&mut inner, key, n as f64, ts, &mut report);
+            }
+            if ActivityKind::ALL
+                .iter()
+                .any(|k| counts.contains_key(&(user.clone(), *k)))
+            {
+                active.insert(user);
+            }
+        }
+        inner.active.insert(id, active);
+        for (user, at) in latest {
+            let key = SeriesKey::new(Family::LastEvent, [org, repo, user.as_str()]);
+            let old = inner.series.get(&key).map(|(v, _)| *v);
+            if old.is_none_or(|o| (at as f64) > o) {
+                self.write(&mut inner, key, at as f64, ts, &mut report);
+            }
+        }
+        Ok(report)
+    }
+
+    async fn replace_loc(
+        &self,
+        ctx: WriteCtx,
+        org: &str,
+        repo: &str,
+        loc: &[UserLoc],
+        now: DateTime<Utc>,
+    ) -> Result<WriteReport> {
+        let mut inner = self.lock();
+        fence(&inner, ctx)?;
+        let mut report = WriteReport::default();
+        let id = (org.to_owned(), repo.to_owned());
+        let ts = now.timestamp();
+        let previous = inner.loc_users.remove(&id).unwrap_or_default();
+        let mut current = BTreeSet::new();
+        for l in loc {
+            for (family, v) in [
+                (Family::LocAddedWeekly, l.added),
+                (Family::LocRemovedWeekly, l.removed),
+            ] {
+                self.write(
+                    &mut inner,
+                    SeriesKey::new(family, [org, repo, l.user.as_str()]),
+                    v as f64,
+                    ts,
+                    &mut report,
+                );
+            }
+            current.insert(l.user.clone());
+        }
+        for gone in previous.difference(&current) {
+            for family in [Family::LocAddedWeekly, Family::LocRemovedWeekly] {
+                self.write(
+                    &mut inner,
+                    SeriesKey::new(family, [org, repo, gone.as_str()]),
+                    0.0,
+                    ts,
+                    &mut report,
+                );
+            }
+        }
+        inner.loc_users.insert(id, current);
+        Ok(report)
+    }
+
+    async fn set_gauges(
+        &self,
+        ctx: WriteCtx,
+        values: &[(SeriesKey, f64)],
+        now: DateTime<Utc>,
+    ) -> Result<WriteReport> {
+        let mut inner = self.lock();
+        fence(&inner, ctx)?;
+        let mut report = WriteReport::default();
+        for (key, v) in values {
+            debug_assert_eq!(key.family.kind(), Kind::Gauge);
+            self.write(&mut inner, key.clone(), *v, now.timestamp(), &mut report);
+        }
+        Ok(report)
+    }
+
+    async fn add_counters(
+        &self,
+        ctx: WriteCtx,
+        increments: &[(SeriesKey, u64)],
+        now: DateTime<Utc>,
+    ) -> Result<WriteReport> {
+        let mut inner = self.lock();
+        fence(&inner, ctx)?;
+        let mut report = WriteReport::default();
+        for (key, by) in increments {
+            debug_assert_eq!(key.family.kind(), Kind::Counter);
+            let old = inner.series.get(key).map_or(0.0, |(v, _)| *v);
+            self.write(
+                &mut inner,
+                key.clone(),
+                old + *by as f64,
+                now.timestamp(),
+                &mut report,
+            );
+        }
+        Ok(report)
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        let inner = self.lock();
+        Ok(Snapshot {
+            series: inner
+                .series
+                .iter()
+                .map(|(k, (v, _))| (k.clone(), *v))
+                .collect(),
+            cursor: Cursor((inner.next_seq - 1).to_string()),
+        })
+    }
+
+    async fn changes_since(&self, cursor: &Cursor, max: usize) -> Result<Changes> {
+        let inner = self.lock();
+        let after: u64 = cursor.0.parse().unwrap_or(0);
+        if after < inner.trimmed_upto {
+            return Ok(Changes::Behind);
+        }
+        let changes: Vec<(u64, Change)> = inner
+            .changes
+            .iter()
+            .filter(|(s, _)| *s > after)
+            .take(max)
+            .cloned()
+            .collect();
+        let last = changes.last().map_or(after, |(s, _)| *s);
+        Ok(Changes::Delta {
+            changes: changes.into_iter().map(|(_, c)| c).collect(),
+            cursor: Cursor(last.to_string()),
+        })
+    }
+
+    async fn checkpoint(&self, org: &str, repo: &str) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .lock()
+            .checkpoints
+            .get(&(org.to_owned(), repo.to_owned()))
+            .copied())
+    }
+
+    async fn advance_checkpoint(
+        &self,
+        ctx: WriteCtx,
+        org: &str,
+        repo: &str,
+        to: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>> {
+        let mut inner = self.lock();
+        fence(&inner, ctx)?;
+        let cp = inner
+            .checkpoints
+            .entry((org.to_owned(), repo.to_owned()))
+            .or_insert(to);
+        *cp = (*cp).max(to);
+        Ok(*cp)
+    }
+
+    async fn get_blob(&self, kind: BlobKind, key: &str) -> Result<Option<Vec<u8>>> {
+        let inner = self.lock();
+        Ok(inner
+            .blobs
+            .get(&(kind, key.to_owned()))
+            .filter(|(_, exp)| *exp > Instant::now())
+            .map(|(v, _)| v.clone()))
+    }
+
+    async fn put_blob(&self, kind: BlobKind, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        self.lock().blobs.insert(
+            (kind, key.to_owned()),
+            (value.to_vec(), Instant::now() + ttl),
+        );
+        Ok(())
+    }
+
+    async fn claim(&self, kind: ClaimKind, key: &str, ttl: Duration) -> Result<bool> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let k = (kind, key.to_owned());
+        if inner.claims.get(&k).is_some_and(|exp| *exp > now) {
+            return Ok(false);
+        }
+        inner.claims.insert(k, now + ttl);
+        Ok(true)
+    }
+
+    async fn release(&self, kind: ClaimKind, key: &str) -> Result<()> {
+        self.lock().claims.remove(&(kind, key.to_owned()));
+        Ok(())
+    }
+
+    async fn raise_term(&self, term: u64) -> Result<u64> {
+        let mut inner = self.lock();
+        inner.term = inner.term.max(term);
+        Ok(inner.term)
+    }
+
+    async fn current_term(&self) -> Result<u64> {
+        Ok(self.lock().term)
+    }
+
+    async fn gc(&self, now: DateTime<Utc>) -> Result<GcReport> {
+        let mut inner = self.lock();
+        let cutoff = now.timestamp() - self.settings.retention.as_secs() as i64;
+        let expired: Vec<SeriesKey> = inner
+            .series
+            .iter()
+            .filter(|(_, (_, seen))| *seen < cutoff)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &expired {
+            inner.series.remove(key);
+            self.log(&mut inner, key.clone(), None);
+        }
+        let instant = Instant::now();
+        inner.claims.retain(|_, exp| *exp > instant);
+        inner.blobs.retain(|_, (_, exp)| *exp > instant);
+        Ok(GcReport {
+            expired_series: expired.len() as u64,
+        })
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,224 @@
+//! The values that cross the `Store` trait.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::catalog::Family;
+use crate::series::SeriesKey;
+
+/// Who writes: the leader's scheduled scrape (fenced by the lease term) or
+/// a worker's backfill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WriteSource {
+    LeaderScrape,
+    WorkerBackfill,
+}
+
+impl WriteSource {
+    /// The `source` label of `gh_exporter_store_write_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteSource::LeaderScrape => "leader_scrape",
+            WriteSource::WorkerBackfill => "worker_backfill",
+        }
+    }
+}
+
+/// Carried by every write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteCtx {
+    pub source: WriteSource,
+    /// The writer's lease term; leader writes with a term older than the
+    /// store's current one are refused.
+    pub term: u64,
+}
+
+impl WriteCtx {
+    pub fn leader(term: u64) -> Self {
+        Self {
+            source: WriteSource::LeaderScrape,
+            term,
+        }
+    }
+
+    pub fn worker() -> Self {
+        Self {
+            source: WriteSource::WorkerBackfill,
+            term: 0,
+        }
+    }
+}
+
+/// What happened on GitHub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ActivityKind {
+    Commit,
+    PrOpened,
+    PrMerged,
+    Review,
+    IssueComment,
+}
+
+impl ActivityKind {
+    pub const ALL: [ActivityKind; 5] = [
+        ActivityKind::Commit,
+        ActivityKind::PrOpened,
+        ActivityKind::PrMerged,
+        ActivityKind::Review,
+        ActivityKind::IssueComment,
+    ];
+
+    /// One-letter code in stored event members.
+    pub fn code(self) -> &'static str {
+        match self {
+            ActivityKind::Commit => "c",
+            ActivityKind::PrOpened => "o",
+            ActivityKind::PrMerged => "m",
+            ActivityKind::Review => "r",
+            ActivityKind::IssueComment => "i",
+        }
+    }
+
+    /// The 24h family it counts towards.
+    pub fn family(self) -> Family {
+        match self {
+            ActivityKind::Commit => Family::Commits24h,
+            ActivityKind::PrOpened => Family::PrsOpened24h,
+            ActivityKind::PrMerged => Family::PrsMerged24h,
+            ActivityKind::Review => Family::ReviewsSubmitted24h,
+            ActivityKind::IssueComment => Family::IssueComments24h,
+        }
+    }
+}
+
+/// One event, identified by its GitHub id (commit sha, PR number, review
+/// id, comment id), so storing it twice counts it once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ActivityEvent {
+    pub kind: ActivityKind,
+    pub id: String,
+    pub user: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Weekly lines of code of one user in one repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserLoc {
+    pub user: String,
+    pub added: u64,
+    pub removed: u64,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Series whose value changed (each one a change-log entry).
+    pub changed: u64,
+    /// New series refused by `max_series_budget`.
+    pub refused: u64,
+}
+
+/// One change-log entry: a series' new value, or its removal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub series: SeriesKey,
+    pub value: Option<f64>,
+}
+
+/// Where a reader is in the change log.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Cursor(pub String);
+
+/// Every series, and the cursor to follow changes from.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub series: Vec<(SeriesKey, f64)>,
+    pub cursor: Cursor,
+}
+
+/// Changes after a cursor.
+#[derive(Debug, Clone)]
+pub enum Changes {
+    Delta {
+        changes: Vec<Change>,
+        cursor: Cursor,
+    },
+    /// The log was trimmed past the cursor: reload a snapshot.
+    Behind,
+}
+
+/// Namespaces of opaque values kept in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlobKind {
+    /// Per-repo LOC state machine.
+    LocState,
+    /// Conditional-request cache (ETag + body), shared by every replica.
+    Etag,
+    /// Per-org rate budget as last seen.
+    RateBudget,
+    /// Per-org repository list and change markers.
+    RepoCache,
+}
+
+impl BlobKind {
+    pub fn ns(self) -> &'static str {
+        match self {
+            BlobKind::LocState => "loc",
+            BlobKind::Etag => "etag",
+            BlobKind::RateBudget => "rate",
+            BlobKind::RepoCache => "repos",
+        }
+    }
+}
+
+/// Namespaces of claims (`SET NX` with TTL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClaimKind {
+    /// A backfill window already enqueued.
+    Dedup,
+    /// A backfill job being processed.
+    JobLock,
+}
+
+impl ClaimKind {
+    pub fn ns(self) -> &'static str {
+        match self {
+            ClaimKind::Dedup => "dedup",
+            ClaimKind::JobLock => "joblock",
+        }
+    }
+}
+
+/// What GC removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Series not written for `retention`.
+    pub expired_series: u64,
+}
+
+/// Store-wide settings.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub prefix: String,
+    pub shards: u32,
+    pub retention: Duration,
+    pub max_series: u64,
+    /// Change-log length kept (approximately) for readers.
+    pub change_log_len: u64,
+}
+
+impl StoreSettings {
+    pub fn from_config(c: &ghstats_config::StoreConfig) -> Self {
+        Self {
+            prefix: c.key_prefix.clone(),
+            shards: c.index_shards,
+            retention: c.retention.get(),
+            max_series: c.max_series_budget,
+            change_log_len: 1_000_000,
+        }
+    }
+}
+
+/// Events count towards 24h gauges while `at > now - 24h`.
+pub const ACTIVITY_WINDOW: chrono::Duration = chrono::Duration::hours(24);

@@ -1,0 +1,207 @@
+//! The Lua scripts of the Redis backend. Each repository write is one
+//! script run (one round trip, atomic). The scripts encode series and pick
+//! shards exactly like `series.rs`.
+
+use crate::catalog::Family;
+use crate::model::ActivityKind;
+
+/// Helpers shared by every script: fencing, sharding, writing a series
+/// (with the budget, the seen-time for retention and the change log).
+const PRELUDE: &str = r#"
+local SEP = '\31'
+local prefix, shards, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local source, term, max_series, maxlen = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local changed, refused = 0, 0
+if source == 'leader_scrape' then
+  local current = tonumber(redis.call('GET', prefix .. 'leader:term') or '0')
+  if term < current then return {'fenced', current} end
+end
+local function shard(field)
+  local h = 0
+  for i = 1, #field do h = (h * 31 + string.byte(field, i)) % 2147483648 end
+  return h % shards
+end
+-- Each entry names its predecessor (`p`), so a reader can tell that
+-- entries after its cursor were trimmed away.
+local function log(field, value)
+  local last = redis.call('GET', prefix .. 'changes:last') or '0-0'
+  local id = redis.call('XADD', prefix .. 'changes', 'MAXLEN', '~', maxlen, '*', 'p', last, 'f', field, 'v', value)
+  redis.call('SET', prefix .. 'changes:last', id)
+end
+local function refuse(family)
+  refused = refused + 1
+  local field = '__REFUSED__' .. SEP .. family
+  local sh = shard(field)
+  local v = redis.call('HINCRBY', prefix .. 'series:' .. sh, field, 1)
+  if v == 1 then redis.call('INCR', prefix .. 'series_count') end
+  redis.call('ZADD', prefix .. 'seen:' .. sh, now, field)
+  log(field, tostring(v))
+end
+-- Writes `value` (a number) unless unchanged; `skip_absent` leaves a
+-- missing series missing (a zero nobody had).
+local function write(family, field, value, skip_absent)
+  local sh = shard(field)
+  local hkey = prefix .. 'series:' .. sh
+  local old = redis.call('HGET', hkey, field)
+  if old == false then
+    if skip_absent then return end
+    if tonumber(redis.call('GET', prefix .. 'series_count') or '0') >= max_series then
+      refuse(family)
+      return
+    end
+    redis.call('INCR', prefix .. 'series_count')
+  end
+  redis.call('ZADD', prefix .. 'seen:' .. sh, now, field)
+  if old ~= false and tonumber(old) == value then return end
+  local text = string.format('%.17g', value)
+  if value == math.floor(value) and math.abs(value) < 1e15 then text = string.format('%d', value) end
+  redis.call('HSET', hkey, field, text)
+  log(field, text)
+  changed = changed + 1
+end
+"#;
+
+fn with_prelude(body: &str) -> String {
+    PRELUDE.replace("__REFUSED__", Family::SeriesRefused.name()) + body
+}
+
+/// ARGV 8.. = org, repo, then (code, id, user, at) per event.
+/// KEYS[1] events, KEYS[2] active users.
+pub fn record_activity() -> String {
+    let families: String = ActivityKind::ALL
+        .iter()
+        .map(|k| format!("{{'{}', '{}'}}, ", k.code(), k.family().name()))
+        .collect();
+    with_prelude(&format!(
+        r#"
+local FAMILIES = {{ {families} }}
+local LAST = '{last}'
+local org, repo = ARGV[8], ARGV[9]
+local cutoff = now - 86400
+local latest = {{}}
+for i = 10, #ARGV, 4 do
+  local at = tonumber(ARGV[i + 3])
+  local user = ARGV[i + 2]
+  redis.call('ZADD', KEYS[1], at, ARGV[i] .. SEP .. ARGV[i + 1] .. SEP .. user)
+  if latest[user] == nil or at > latest[user] then latest[user] = at end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
+local counts = {{}}
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. cutoff, now)) do
+  local code = string.match(m, '^([^\31]*)\31')
+  local user = string.match(m, '\31([^\31]*)$')
+  counts[user] = counts[user] or {{}}
+  counts[user][code] = (counts[user][code] or 0) + 1
+end
+local users = {{}}
+for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do users[u] = true end
+for u, _ in pairs(counts) do users[u] = true end
+for u, _ in pairs(users) do
+  local any = false
+  for _, pair in ipairs(FAMILIES) do
+    local n = (counts[u] and counts[u][pair[1]]) or 0
+    if n > 0 then any = true end
+    write(pair[2], pair[2] .. SEP .. org .. SEP .. repo .. SEP .. u, n, n == 0)
+  end
+  if any then redis.call('SADD', KEYS[2], u) else redis.call('SREM', KEYS[2], u) end
+end
+for u, at in pairs(latest) do
+  local field = LAST .. SEP .. org .. SEP .. repo .. SEP .. u
+  local old = redis.call('HGET', prefix .. 'series:' .. shard(field), field)
+  if old == false or at > tonumber(old) then write(LAST, field, at, false) end
+end
+redis.call('EXPIRE', KEYS[1], 172800)
+return {{'ok', changed, refused}}
+"#,
+        last = Family::LastEvent.name(),
+    ))
+}
+
+/// ARGV 8.. = org, repo, then (user, added, removed). KEYS[1] LOC users.
+pub fn replace_loc() -> String {
+    with_prelude(&format!(
+        r#"
+local ADDED, REMOVED = '{added}', '{removed}'
+local org, repo = ARGV[8], ARGV[9]
+local previous = {{}}
+for _, u in ipairs(redis.call('SMEMBERS', KEYS[1])) do previous[u] = true end
+redis.call('DEL', KEYS[1])
+for i = 10, #ARGV, 3 do
+  local u = ARGV[i]
+  write(ADDED, ADDED .. SEP .. org .. SEP .. repo .. SEP .. u, tonumber(ARGV[i + 1]), false)
+  write(REMOVED, REMOVED .. SEP .. org .. SEP .. repo .. SEP .. u, tonumber(ARGV[i + 2]), false)
+  redis.call('SADD', KEYS[1], u)
+  previous[u] = nil
+end
+for u, _ in pairs(previous) do
+  write(ADDED, ADDED .. SEP .. org .. SEP .. repo .. SEP .. u, 0, false)
+  write(REMOVED, REMOVED .. SEP .. org .. SEP .. repo .. SEP .. u, 0, false)
+end
+return {{'ok', changed, refused}}
+"#,
+        added = Family::LocAddedWeekly.name(),
+        removed = Family::LocRemovedWeekly.name(),
+    ))
+}
+
+/// ARGV 8 = `set` or `add`, then (family, field, value).
+pub fn write_series() -> String {
+    with_prelude(
+        r#"
+local add = ARGV[8] == 'add'
+for i = 9, #ARGV, 3 do
+  local family, field, value = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  if add then
+    local old = redis.call('HGET', prefix .. 'series:' .. shard(field), field)
+    value = value + (tonumber(old) or 0)
+  end
+  write(family, field, value, false)
+end
+return {'ok', changed, refused}
+"#,
+    )
+}
+
+/// KEYS[1] checkpoint; ARGV 8 = time, 9 = TTL seconds.
+pub fn advance_checkpoint() -> String {
+    with_prelude(
+        r#"
+local to = tonumber(ARGV[8])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if to > current then current = to end
+redis.call('SET', KEYS[1], current, 'EX', ARGV[9])
+return {'ok', current, 0}
+"#,
+    )
+}
+
+/// KEYS[1] term; ARGV[1] term. Returns the term after the call.
+pub const RAISE_TERM: &str = r#"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local term = tonumber(ARGV[1])
+if term > current then
+  redis.call('SET', KEYS[1], term)
+  return term
+end
+return current
+"#;
+
+/// Removes the series of one shard not written since ARGV[8].
+pub fn gc_shard() -> String {
+    with_prelude(
+        r#"
+local sh = tonumber(ARGV[8])
+local cutoff = tonumber(ARGV[9])
+local seen = prefix .. 'seen:' .. sh
+local expired = redis.call('ZRANGEBYSCORE', seen, '-inf', '(' .. cutoff, 'LIMIT', 0, 1000)
+for _, field in ipairs(expired) do
+  if redis.call('HDEL', prefix .. 'series:' .. sh, field) == 1 then
+    redis.call('DECR', prefix .. 'series_count')
+  end
+  redis.call('ZREM', seen, field)
+  log(field, '')
+end
+return {'ok', #expired, 0}
+"#,
+    )
+}
