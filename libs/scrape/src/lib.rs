@@ -1,3 +1,18 @@
-//! Window scraping and aggregation, the LOC state machine and Copilot reports; shared by the scheduler and the worker.
-//!
-//! Not built yet: this crate only reserves its place in the dependency graph.
+//! Scraping GitHub activity into the store, shared by the scheduler (the
+//! scheduled cycle of each org) and the worker (exact backfill windows):
+//! one function scrapes one repository for one window, so a backfill
+//! computes what a scheduled scrape would have.
+
+pub mod activity;
+pub mod attribution;
+pub mod etag_store;
+pub mod glob;
+pub mod loc;
+pub mod org;
+pub mod repos;
+pub mod window;
+
+pub use activity::{scrape_activity, ActivityScrape, Failure, Fetch};
+pub use attribution::Attribution;
+pub use etag_store::StoreEtagCache;
+pub use org::{CycleError, CycleReport, CycleResult, OrgScraper};

@@ -1,0 +1,266 @@
+//! Weekly lines of code per user and repository, with GitHub's quirks:
+//! `/stats/contributors` answers 202 while it computes (the repo is
+//! `warming`, rechecked next cycle, never a backfill), stays `stale` when it
+//! keeps computing past twice the refresh interval (last values kept), and
+//! reports zero lines for very large repositories. After
+//! `large_repo_zero_detection_windows` such answers the repository switches
+//! to sampling commit details for `large_repo_cooldown`, within a per-org
+//! hourly token bucket that never eats the baseline budget; a cut-short
+//! sample is flagged incomplete. The state lives in the store, so a new
+//! leader continues where the old one stopped.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use ghstats_config::LocConfig;
+use ghstats_github::models::StatsAnswer;
+use ghstats_github::{GithubClient, GithubError};
+use ghstats_proto::{BackfillReason, TimeWindow};
+use ghstats_store::{BlobKind, Family, SeriesKey, Store, StoreError, UserLoc, WriteCtx};
+use serde::{Deserialize, Serialize};
+
+use crate::activity::Failure;
+use crate::attribution::{commit_detail_author, person, Attribution};
+use crate::window::week_start;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocMode {
+    #[default]
+    Unknown,
+    Warming,
+    Ready,
+    Stale,
+    Fallback,
+}
+
+impl LocMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocMode::Unknown => "unknown",
+            LocMode::Warming => "warming",
+            LocMode::Ready => "ready",
+            LocMode::Stale => "stale",
+            LocMode::Fallback => "fallback",
+        }
+    }
+}
+
+/// What is remembered per repository between cycles (and leaders).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocState {
+    pub mode: LocMode,
+    pub last_fetch: Option<DateTime<Utc>>,
+    pub last_ready: Option<DateTime<Utc>>,
+    pub zero_streak: u32,
+    pub fallback_until: Option<DateTime<Utc>>,
+    pub incomplete: bool,
+}
+
+/// The per-org token bucket of commit-detail calls.
+#[derive(Debug)]
+pub struct FallbackBudget {
+    per_hour: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl FallbackBudget {
+    pub fn new(per_hour: u32) -> Self {
+        Self { per_hour: f64::from(per_hour), state: Mutex::new((f64::from(per_hour), Instant::now())) }
+    }
+
+    /// Takes one call's worth, if there is one.
+    pub fn take(&self) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let refill = now.duration_since(s.1).as_secs_f64() * self.per_hour / 3600.0;
+        s.0 = (s.0 + refill).min(self.per_hour);
+        s.1 = now;
+        if s.0 >= 1.0 {
+            s.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What one LOC step did.
+#[derive(Debug, Clone, Default)]
+pub struct LocOutcome {
+    pub mode: LocMode,
+    pub failure: Option<Failure>,
+    pub budget_exhausted: bool,
+}
+
+/// Everything a LOC step needs.
+#[derive(Debug)]
+pub struct LocContext<'a> {
+    pub client: &'a GithubClient,
+    pub store: &'a dyn Store,
+    pub ctx: WriteCtx,
+    pub attribution: &'a Attribution,
+    pub config: &'a LocConfig,
+    pub budget: &'a FallbackBudget,
+}
+
+fn state_key(org: &str, repo: &str) -> String {
+    format!("{org}/{repo}")
+}
+
+async fn load(store: &dyn Store, org: &str, repo: &str) -> Result<LocState, StoreError> {
+    Ok(store
+        .get_blob(BlobKind::LocState, &state_key(org, repo))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default())
+}
+
+async fn save(store: &dyn Store, org: &str, repo: &str, state: &LocState, retention: std::time::Duration) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(state).unwrap_or_default();
+    store.put_blob(BlobKind::LocState, &state_key(org, repo), &bytes, retention).await
+}
+
+/// One LOC step for `repo` at `now`.
+pub async fn refresh(lc: &LocContext<'_>, repo: &str, now: DateTime<Utc>) -> Result<LocOutcome, StoreError> {
+    let org = lc.client.org();
+    let mut state = load(lc.store, org, repo).await?;
+    let interval = Duration::from_std(lc.config.refresh_interval.get()).unwrap_or(Duration::hours(24));
+    let fresh = state.last_fetch.is_some_and(|t| now - t < interval);
+    let mut outcome = LocOutcome { mode: state.mode, ..LocOutcome::default() };
+    let in_fallback = state.mode == LocMode::Fallback && state.fallback_until.is_some_and(|u| now < u);
+    if fresh && matches!(state.mode, LocMode::Ready | LocMode::Fallback) {
+        return Ok(outcome);
+    }
+    if in_fallback && lc.config.fallback_enabled {
+        outcome.budget_exhausted = sample(lc, repo, now, &mut state).await?;
+    } else {
+        match lc.client.contributor_stats(repo).await {
+            Ok((StatsAnswer::Computing, _)) => {
+                let stale = state.last_ready.is_some_and(|r| now - r > interval * 2);
+                state.mode = if stale { LocMode::Stale } else { LocMode::Warming };
+            }
+            Ok((StatsAnswer::Empty, _)) => {
+                lc.store.replace_loc(lc.ctx, org, repo, &[], now).await?;
+                state.mode = LocMode::Ready;
+                state.last_ready = Some(now);
+                state.zero_streak = 0;
+            }
+            Ok((StatsAnswer::Ready(stats), _)) => {
+                let commits: u64 = stats.iter().map(|s| s.total).sum();
+                let lines: u64 = stats.iter().flat_map(|s| &s.weeks).map(|w| w.a + w.d).sum();
+                if commits > 0 && lines == 0 {
+                    state.zero_streak += 1;
+                    if state.zero_streak >= lc.config.large_repo_zero_detection_windows && lc.config.fallback_enabled {
+                        let cooldown = Duration::from_std(lc.config.large_repo_cooldown.get()).unwrap_or(Duration::days(7));
+                        state.fallback_until = Some(now + cooldown);
+                        tracing::info!(org, repo, "contributor stats report zero lines: sampling commit details");
+                        outcome.budget_exhausted = sample(lc, repo, now, &mut state).await?;
+                    }
+                } else {
+                    let week = (week_start(now) - Duration::weeks(1)).timestamp();
+                    let mut loc: Vec<UserLoc> = Vec::new();
+                    for s in &stats {
+                        let Some(user) = person(s.author.as_ref()).and_then(|p| lc.attribution.label(&p)) else { continue };
+                        if let Some(w) = s.weeks.iter().find(|w| w.w == week) {
+                            merge(&mut loc, user, w.a, w.d);
+                        }
+                    }
+                    lc.store.replace_loc(lc.ctx, org, repo, &loc, now).await?;
+                    state.mode = LocMode::Ready;
+                    state.last_ready = Some(now);
+                    state.zero_streak = 0;
+                    state.incomplete = false;
+                }
+            }
+            Err(e) => outcome.failure = Some(Failure { reason: BackfillReason::ContributorStatsFailed, error: e }),
+        }
+    }
+    if outcome.failure.is_none() {
+        state.last_fetch = Some(now);
+    }
+    outcome.mode = state.mode;
+    write_quality(lc, repo, &state, now).await?;
+    save(lc.store, org, repo, &state, lc.config.large_repo_cooldown.get().max(interval.to_std().unwrap_or_default() * 4)).await?;
+    Ok(outcome)
+}
+
+fn merge(loc: &mut Vec<UserLoc>, user: String, added: u64, removed: u64) {
+    match loc.iter_mut().find(|l| l.user == user) {
+        Some(l) => {
+            l.added += added;
+            l.removed += removed;
+        }
+        None => loc.push(UserLoc { user, added, removed }),
+    }
+}
+
+/// Samples commit details of the last complete week; returns whether the
+/// org's budget ran out.
+async fn sample(lc: &LocContext<'_>, repo: &str, now: DateTime<Utc>, state: &mut LocState) -> Result<bool, StoreError> {
+    let org = lc.client.org();
+    let start = week_start(now) - Duration::weeks(1);
+    let Ok(week) = TimeWindow::new(start, start + Duration::weeks(1)) else { return Ok(false) };
+    state.mode = LocMode::Fallback;
+    let commits = match lc.client.list_commits(repo, week.start(), week.end()).await {
+        Ok(l) => l.items,
+        Err(e) => {
+            tracing::warn!(org, repo, error = %e, "fallback commit listing failed");
+            return Ok(false);
+        }
+    };
+    let cap = lc.config.fallback_max_commits_per_repo_per_week as usize;
+    let mut loc = Vec::new();
+    let mut complete = commits.len() <= cap;
+    let mut exhausted = false;
+    for commit in commits.iter().take(cap) {
+        if !baseline_safe(lc.client) || !lc.budget.take() {
+            exhausted = true;
+            complete = false;
+            break;
+        }
+        match lc.client.commit_detail(repo, &commit.sha).await {
+            Ok(detail) => {
+                let user = commit_detail_author(&detail).and_then(|p| lc.attribution.label(&p));
+                if let (Some(user), Some(stats)) = (user, detail.stats) {
+                    merge(&mut loc, user, stats.additions, stats.deletions);
+                }
+            }
+            Err(e) if e.is_transient() => {
+                complete = false;
+                break;
+            }
+            Err(GithubError::NotFound { .. } | GithubError::Refused { .. }) => {}
+            Err(_) => {
+                complete = false;
+                break;
+            }
+        }
+    }
+    lc.store.replace_loc(lc.ctx, org, repo, &loc, now).await?;
+    state.incomplete = !complete;
+    if exhausted {
+        lc.store
+            .add_counters(lc.ctx, &[(SeriesKey::new(Family::LocFallbackBudgetExhausted, [org]), 1)], now)
+            .await?;
+    }
+    Ok(exhausted)
+}
+
+/// Fallback calls never take the installation below half its budget.
+fn baseline_safe(client: &GithubClient) -> bool {
+    client.budget().is_none_or(|b| b.remaining > b.limit / 2)
+}
+
+async fn write_quality(lc: &LocContext<'_>, repo: &str, state: &LocState, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let org = lc.client.org();
+    let sampled = state.mode == LocMode::Fallback;
+    let gauges = [
+        (SeriesKey::new(Family::LocSourceMode, [org, repo, "stats_contributors"]), if sampled { 0.0 } else { 1.0 }),
+        (SeriesKey::new(Family::LocSourceMode, [org, repo, "sampled_commit_stats"]), if sampled { 1.0 } else { 0.0 }),
+        (SeriesKey::new(Family::LocFallbackIncomplete, [org, repo]), if sampled && state.incomplete { 1.0 } else { 0.0 }),
+    ];
+    lc.store.set_gauges(lc.ctx, &gauges, now).await?;
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! One scrape cycle of one org: list and select repositories, scrape each
+//! (activity and LOC) with bounded concurrency, write the results, advance
+//! checkpoints of repositories that fully succeeded, ask for backfills of
+//! windows that failed transiently, and record the cycle's fleet signals.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use futures::stream::{self, StreamExt};
+use ghstats_config::{Config, OrgConfig};
+use ghstats_github::{GithubClient, GithubError, Usage};
+use ghstats_proto::{BackfillReason, TimeWindow};
+use ghstats_queue::{BackfillProducer, BackfillRequest};
+use ghstats_store::{Family, SeriesKey, Store, StoreError, WriteCtx};
+
+use crate::activity::{scrape_activity, Failure, Fetch};
+use crate::attribution::Attribution;
+use crate::loc::{self, FallbackBudget, LocContext, LocMode};
+use crate::repos;
+use crate::window;
+
+/// How far back of the checkpoint a scheduled window starts.
+const OVERLAP: Duration = Duration::minutes(5);
+
+/// The result label of `gh_exporter_scrape_runs_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CycleResult {
+    Success,
+    /// Some repositories failed; their windows went to the backfill.
+    Partial,
+    Failure,
+}
+
+impl CycleResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CycleResult::Success => "success",
+            CycleResult::Partial => "partial",
+            CycleResult::Failure => "failure",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CycleReport {
+    pub result: CycleResult,
+    pub repos: usize,
+    /// Repositories whose listings all came back 304.
+    pub unchanged_repos: usize,
+    pub events: usize,
+    pub failures: Vec<(String, Failure)>,
+    pub loc_modes: Vec<(String, LocMode)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error("listing the org's repositories failed: {0}")]
+    Github(#[from] GithubError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Scrapes one org; cheap to share between its cycles.
+#[derive(Debug)]
+pub struct OrgScraper {
+    client: GithubClient,
+    store: Arc<dyn Store>,
+    backfill: Arc<dyn BackfillProducer>,
+    org: OrgConfig,
+    config: Arc<Config>,
+    attribution: Attribution,
+    budget: FallbackBudget,
+    last_usage: Mutex<Usage>,
+}
+
+struct RepoOutcome {
+    name: String,
+    events: usize,
+    unchanged: bool,
+    pushed_at: Option<DateTime<Utc>>,
+    commits_ok: bool,
+    failures: Vec<Failure>,
+    loc_mode: LocMode,
+}
+
+impl OrgScraper {
+    pub fn new(client: GithubClient, store: Arc<dyn Store>, backfill: Arc<dyn BackfillProducer>, org: OrgConfig, config: Arc<Config>) -> Self {
+        Self {
+            attribution: Attribution::from_config(&config.github),
+            budget: FallbackBudget::new(config.loc.fallback_max_commit_detail_calls_per_org_per_hour),
+            client,
+            store,
+            backfill,
+            org,
+            config,
+            last_usage: Mutex::new(Usage::default()),
+        }
+    }
+
+    pub fn org(&self) -> &str {
+        &self.org.org
+    }
+
+    pub fn client(&self) -> &GithubClient {
+        &self.client
+    }
+
+    /// One cycle at `now`, writing as `ctx`.
+    pub async fn run_cycle(&self, ctx: WriteCtx, now: DateTime<Utc>) -> Result<CycleReport, CycleError> {
+        let started = Instant::now();
+        let outcome = self.cycle(ctx, now).await;
+        let result = match &outcome {
+            Ok(r) => r.result,
+            Err(_) => CycleResult::Failure,
+        };
+        if let Err(CycleError::Github(e)) = &outcome {
+            if e.is_transient() {
+                self.ask_backfill("*", window::scheduled(None, now, OVERLAP), BackfillReason::ScrapeError).await;
+            }
+        }
+        // A fenced leader must not record signals either.
+        if !matches!(outcome, Err(CycleError::Store(StoreError::Fenced { .. }))) {
+            self.record_signals(ctx, now, result, started.elapsed()).await?;
+        }
+        outcome
+    }
+
+    async fn cycle(&self, ctx: WriteCtx, now: DateTime<Utc>) -> Result<CycleReport, CycleError> {
+        let org = self.org();
+        let listed = self.client.list_org_repos().await?;
+        let selected = repos::select(&self.org, listed.items);
+        let marks = repos::load_marks(&*self.store, org).await?;
+        let concurrency = self.org.per_org_concurrency.max(1) as usize;
+        let outcomes: Vec<Result<RepoOutcome, StoreError>> = stream::iter(selected.iter())
+            .map(|r| self.scrape_repo(ctx, &r.name, r.pushed_at, marks.get(&r.name).copied(), now))
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        let mut report = CycleReport {
+            result: CycleResult::Success,
+            repos: selected.len(),
+            unchanged_repos: 0,
+            events: 0,
+            failures: Vec::new(),
+            loc_modes: Vec::new(),
+        };
+        let mut new_marks = marks.clone();
+        for outcome in outcomes {
+            let o = outcome?;
+            report.events += o.events;
+            report.unchanged_repos += usize::from(o.unchanged);
+            report.loc_modes.push((o.name.clone(), o.loc_mode));
+            if let (true, Some(p)) = (o.commits_ok, o.pushed_at) {
+                new_marks.insert(o.name.clone(), p);
+            }
+            report.failures.extend(o.failures.into_iter().map(|f| (o.name.clone(), f)));
+        }
+        new_marks.retain(|name, _| selected.iter().any(|r| &r.name == name));
+        if new_marks != marks {
+            repos::save_marks(&*self.store, org, &new_marks, self.config.store.retention.get()).await?;
+        }
+        if !report.failures.is_empty() {
+            report.result = CycleResult::Partial;
+        }
+        tracing::info!(
+            org,
+            repos = report.repos,
+            unchanged = report.unchanged_repos,
+            events = report.events,
+            failures = report.failures.len(),
+            result = report.result.as_str(),
+            "scrape cycle done"
+        );
+        Ok(report)
+    }
+
+    async fn scrape_repo(&self, ctx: WriteCtx, repo: &str, pushed_at: Option<DateTime<Utc>>, mark: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<RepoOutcome, StoreError> {
+        let org = self.org();
+        let checkpoint = self.store.checkpoint(org, repo).await?;
+        let window = window::scheduled(checkpoint, now, OVERLAP);
+        let skip_commits = checkpoint.is_some() && mark.is_some() && mark == pushed_at;
+        let activity = scrape_activity(&self.client, &self.attribution, repo, window, Fetch::Newest, skip_commits).await;
+        self.store.record_activity(ctx, org, repo, &activity.events, now).await?;
+        let lc = LocContext {
+            client: &self.client,
+            store: &*self.store,
+            ctx,
+            attribution: &self.attribution,
+            config: &self.config.loc,
+            budget: &self.budget,
+        };
+        let loc = loc::refresh(&lc, repo, now).await?;
+        let mut failures = activity.failures;
+        failures.extend(loc.failure);
+        let commits_ok = !skip_commits && !failures.iter().any(|f| f.reason == BackfillReason::ActivityCommitsFailed);
+        let transient: Vec<&Failure> = failures.iter().filter(|f| f.error.is_transient()).collect();
+        if transient.is_empty() {
+            self.store.advance_checkpoint(ctx, org, repo, now).await?;
+        }
+        for f in transient {
+            self.ask_backfill(repo, window, f.reason).await;
+        }
+        for f in failures.iter().filter(|f| !f.error.is_transient()) {
+            tracing::warn!(org, repo, error = %f.error, "permanent failure, not retried");
+        }
+        Ok(RepoOutcome {
+            name: repo.to_owned(),
+            events: activity.events.len(),
+            unchanged: activity.unchanged && failures.is_empty(),
+            pushed_at,
+            commits_ok: commits_ok || (skip_commits && failures.is_empty()),
+            failures,
+            loc_mode: loc.mode,
+        })
+    }
+
+    async fn ask_backfill(&self, repo: &str, window: TimeWindow, reason: BackfillReason) {
+        let request = BackfillRequest { org: self.org().to_owned(), repo: repo.to_owned(), window, reason };
+        if let Err(e) = self.backfill.request(request).await {
+            tracing::error!(org = %self.org(), repo, reason = %reason, error = %e, "cannot request a backfill");
+        }
+    }
+
+    /// Fleet signals of the cycle: runs, duration, requests, rate limit.
+    async fn record_signals(&self, ctx: WriteCtx, now: DateTime<Utc>, result: CycleResult, elapsed: std::time::Duration) -> Result<(), StoreError> {
+        let org = self.org();
+        let usage = self.client.usage();
+        let delta = {
+            let mut last = self.last_usage.lock().unwrap_or_else(|p| p.into_inner());
+            let previous = std::mem::replace(&mut *last, usage.clone());
+            diff(&usage, &previous)
+        };
+        let mut counters = vec![(SeriesKey::new(Family::ScrapeRuns, [org, result.as_str()]), 1)];
+        for ((endpoint, class), n) in delta.requests {
+            counters.push((SeriesKey::new(Family::GithubRequests, [org, endpoint, class]), n));
+        }
+        if delta.secondary_limit_hits > 0 {
+            counters.push((SeriesKey::new(Family::SecondaryLimitHits, [org]), delta.secondary_limit_hits));
+        }
+        self.store.add_counters(ctx, &counters, now).await?;
+        let mut gauges = vec![
+            (SeriesKey::new(Family::ScrapeDuration, [org]), elapsed.as_secs_f64()),
+            (SeriesKey::new(Family::LeaderCycleLastRun, Vec::<String>::new()), now.timestamp() as f64),
+        ];
+        if let Some(b) = self.client.budget() {
+            let installation = self.client.installation_label();
+            for family in [Family::RateLimitRemaining, Family::AppRateLimitRemaining] {
+                gauges.push((SeriesKey::new(family, [org, installation.as_str()]), b.remaining as f64));
+            }
+            gauges.push((SeriesKey::new(Family::RateLimitReset, [org, installation.as_str()]), b.reset.timestamp() as f64));
+        }
+        self.store.set_gauges(ctx, &gauges, now).await?;
+        Ok(())
+    }
+}
+
+fn diff(now: &Usage, before: &Usage) -> Usage {
+    let mut out = Usage::default();
+    for (k, v) in &now.requests {
+        let d = v - before.requests.get(k).copied().unwrap_or(0);
+        if d > 0 {
+            out.requests.insert(*k, d);
+        }
+    }
+    out.budgeted = now.budgeted - before.budgeted;
+    out.not_modified = now.not_modified - before.not_modified;
+    out.retries = now.retries - before.retries;
+    out.secondary_limit_hits = now.secondary_limit_hits - before.secondary_limit_hits;
+    out
+}
