@@ -114,20 +114,42 @@ impl GithubClient {
 
     /// Default-branch commits newest first, down to `since`, from the
     /// stable first-page URL (so an unchanged repository answers 304).
-    pub async fn list_commits_newest(&self, repo: &str, since: DateTime<Utc>) -> Result<Listed<Commit>, GithubError> {
+    pub async fn list_commits_newest(
+        &self,
+        repo: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Listed<Commit>, GithubError> {
         let path = format!("/repos/{}/{repo}/commits?per_page=100", self.org());
         let date = |c: &Commit| c.commit.author.as_ref().and_then(|a| a.date);
-        match self.pages("list_commits", &path, |page: &[Commit]| page.last().and_then(date).is_some_and(|d| d >= since)).await {
-            Err(GithubError::Refused { status: 409, .. }) => Ok(Listed { items: Vec::new(), unchanged: false, pages: 1 }),
+        match self
+            .pages("list_commits", &path, |page: &[Commit]| {
+                page.last().and_then(date).is_some_and(|d| d >= since)
+            })
+            .await
+        {
+            Err(GithubError::Refused { status: 409, .. }) => Ok(Listed {
+                items: Vec::new(),
+                unchanged: false,
+                pages: 1,
+            }),
             other => other,
         }
     }
 
     /// Issue comments newest update first, down to `since`, from a stable URL.
-    pub async fn list_issue_comments_newest(&self, repo: &str, since: DateTime<Utc>) -> Result<Listed<IssueComment>, GithubError> {
-        let path = format!("/repos/{}/{repo}/issues/comments?sort=updated&direction=desc&per_page=100", self.org());
-        self.pages("list_issue_comments", &path, |page: &[IssueComment]| page.last().is_some_and(|c| c.updated_at >= since))
-            .await
+    pub async fn list_issue_comments_newest(
+        &self,
+        repo: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Listed<IssueComment>, GithubError> {
+        let path = format!(
+            "/repos/{}/{repo}/issues/comments?sort=updated&direction=desc&per_page=100",
+            self.org()
+        );
+        self.pages("list_issue_comments", &path, |page: &[IssueComment]| {
+            page.last().is_some_and(|c| c.updated_at >= since)
+        })
+        .await
     }
 
     /// Pull requests updated at or after `since`, newest update first;

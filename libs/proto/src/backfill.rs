@@ -116,7 +116,10 @@ impl TimeWindow {
     /// The window between `a` and `b` in whichever order, at least 1 s long.
     pub fn ordered(a: DateTime<Utc>, b: DateTime<Utc>) -> Self {
         let (start, end) = if a <= b { (a, b) } else { (b, a) };
-        Self { start, end: end.max(start + chrono::Duration::seconds(1)) }
+        Self {
+            start,
+            end: end.max(start + chrono::Duration::seconds(1)),
+        }
     }
 
     pub fn start(&self) -> DateTime<Utc> {

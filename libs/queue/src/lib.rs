@@ -42,7 +42,10 @@ pub struct MemoryProducer {
 impl MemoryProducer {
     /// Every request so far.
     pub fn requests(&self) -> Vec<BackfillRequest> {
-        self.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Takes the requests so far.
@@ -54,7 +57,10 @@ impl MemoryProducer {
 #[async_trait]
 impl BackfillProducer for MemoryProducer {
     async fn request(&self, request: BackfillRequest) -> Result<(), QueueError> {
-        self.requests.lock().unwrap_or_else(|p| p.into_inner()).push(request);
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(request);
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use ghstats_github::{GithubClient, GithubError};
 use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_store::{ActivityEvent, ActivityKind};
 
-use crate::attribution::{commit_author, person, Attribution, Person};
+use crate::attribution::{Attribution, Person, commit_author, person};
 
 /// How listings are fetched; the result is the same, the cost differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,13 @@ struct Collector<'a> {
 }
 
 impl Collector<'_> {
-    fn push(&mut self, kind: ActivityKind, id: impl Into<String>, who: Option<Person>, at: DateTime<Utc>) {
+    fn push(
+        &mut self,
+        kind: ActivityKind,
+        id: impl Into<String>,
+        who: Option<Person>,
+        at: DateTime<Utc>,
+    ) {
         if at < self.window.start() || at >= self.window.end() {
             return;
         }
@@ -57,7 +63,12 @@ impl Collector<'_> {
             return;
         };
         match self.attribution.label(&who) {
-            Some(user) => self.out.events.push(ActivityEvent { kind, id: id.into(), user, at }),
+            Some(user) => self.out.events.push(ActivityEvent {
+                kind,
+                id: id.into(),
+                user,
+                at,
+            }),
             None => self.out.filtered += 1,
         }
     }
@@ -79,7 +90,14 @@ pub async fn scrape_activity(
     fetch: Fetch,
     skip_commits: bool,
 ) -> ActivityScrape {
-    let mut c = Collector { attribution, window, out: ActivityScrape { unchanged: true, ..ActivityScrape::default() } };
+    let mut c = Collector {
+        attribution,
+        window,
+        out: ActivityScrape {
+            unchanged: true,
+            ..ActivityScrape::default()
+        },
+    };
     let since = window.start();
 
     if !skip_commits {
@@ -92,7 +110,12 @@ pub async fn scrape_activity(
                 c.out.unchanged &= l.unchanged;
                 for commit in &l.items {
                     if let Some(at) = commit.commit.author.as_ref().and_then(|a| a.date) {
-                        c.push(ActivityKind::Commit, commit.sha.clone(), commit_author(commit), at);
+                        c.push(
+                            ActivityKind::Commit,
+                            commit.sha.clone(),
+                            commit_author(commit),
+                            at,
+                        );
                     }
                 }
             }
@@ -105,15 +128,30 @@ pub async fn scrape_activity(
             c.out.unchanged &= l.unchanged;
             for pr in &l.items {
                 let author = person(pr.user.as_ref());
-                c.push(ActivityKind::PrOpened, pr.number.to_string(), author.clone(), pr.created_at);
+                c.push(
+                    ActivityKind::PrOpened,
+                    pr.number.to_string(),
+                    author.clone(),
+                    pr.created_at,
+                );
                 if let Some(merged) = pr.merged_at {
-                    c.push(ActivityKind::PrMerged, pr.number.to_string(), author, merged);
+                    c.push(
+                        ActivityKind::PrMerged,
+                        pr.number.to_string(),
+                        author,
+                        merged,
+                    );
                 }
                 match client.list_reviews(repo, pr.number).await {
                     Ok(reviews) => {
                         for r in &reviews.items {
                             if let Some(at) = r.submitted_at {
-                                c.push(ActivityKind::Review, r.id.to_string(), person(r.user.as_ref()), at);
+                                c.push(
+                                    ActivityKind::Review,
+                                    r.id.to_string(),
+                                    person(r.user.as_ref()),
+                                    at,
+                                );
                             }
                         }
                     }
@@ -132,7 +170,12 @@ pub async fn scrape_activity(
         Ok(l) => {
             c.out.unchanged &= l.unchanged;
             for comment in &l.items {
-                c.push(ActivityKind::IssueComment, comment.id.to_string(), person(comment.user.as_ref()), comment.created_at);
+                c.push(
+                    ActivityKind::IssueComment,
+                    comment.id.to_string(),
+                    person(comment.user.as_ref()),
+                    comment.created_at,
+                );
             }
         }
         Err(e) => c.fail(BackfillReason::ActivityIssueCommentsFailed, e),

@@ -29,17 +29,25 @@ impl Attribution {
     }
 
     pub fn from_config(c: &GithubConfig) -> Self {
-        Self::new(c.user_label_mode, c.user_allowlist.clone(), c.user_denylist.clone())
+        Self::new(
+            c.user_label_mode,
+            c.user_allowlist.clone(),
+            c.user_denylist.clone(),
+        )
     }
 
     /// The `user` label of `person`, or `None` when the lists filter them out.
     pub fn label(&self, person: &Person) -> Option<String> {
-        if glob::any(&self.deny, &person.login) || (!self.allow.is_empty() && !glob::any(&self.allow, &person.login)) {
+        if glob::any(&self.deny, &person.login)
+            || (!self.allow.is_empty() && !glob::any(&self.allow, &person.login))
+        {
             return None;
         }
         Some(match self.mode {
             UserLabelMode::Login => person.login.clone(),
-            UserLabelMode::Id => person.id.map_or_else(|| person.login.clone(), |id| id.to_string()),
+            UserLabelMode::Id => person
+                .id
+                .map_or_else(|| person.login.clone(), |id| id.to_string()),
             UserLabelMode::Hashed => {
                 let digest = Sha256::digest(person.login.as_bytes());
                 digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -52,7 +60,10 @@ impl Attribution {
 /// The person of an embedded account, when it has a login.
 pub fn person(account: Option<&Account>) -> Option<Person> {
     let a = account?;
-    Some(Person { login: a.login.clone().filter(|l| !l.is_empty())?, id: a.id })
+    Some(Person {
+        login: a.login.clone().filter(|l| !l.is_empty())?,
+        id: a.id,
+    })
 }
 
 /// `12345+login@users.noreply.github.com` (or `login@users.noreply...`).
@@ -62,10 +73,17 @@ fn noreply(email: Option<&str>) -> Option<Person> {
         Some((id, login)) => (id.parse().ok(), login),
         None => (None, local),
     };
-    (!login.is_empty()).then(|| Person { login: login.to_owned(), id })
+    (!login.is_empty()).then(|| Person {
+        login: login.to_owned(),
+        id,
+    })
 }
 
-fn commit_person(author: Option<&Account>, committer: Option<&Account>, git: &GitCommit) -> Option<Person> {
+fn commit_person(
+    author: Option<&Account>,
+    committer: Option<&Account>,
+    git: &GitCommit,
+) -> Option<Person> {
     person(author)
         .or_else(|| person(committer))
         .or_else(|| noreply(git.author.as_ref().and_then(|a| a.email.as_deref())))
@@ -87,7 +105,10 @@ mod tests {
     use super::*;
 
     fn p(login: &str) -> Person {
-        Person { login: login.into(), id: Some(7) }
+        Person {
+            login: login.into(),
+            id: Some(7),
+        }
     }
 
     #[test]
@@ -97,9 +118,16 @@ mod tests {
         assert_eq!(a.label(&p("alice")).as_deref(), Some("alice"));
         let id = Attribution::new(UserLabelMode::Id, vec![], vec![]);
         assert_eq!(id.label(&p("alice")).as_deref(), Some("7"));
-        let hashed = Attribution::new(UserLabelMode::Hashed, vec![], vec![]).label(&p("alice")).unwrap();
+        let hashed = Attribution::new(UserLabelMode::Hashed, vec![], vec![])
+            .label(&p("alice"))
+            .unwrap();
         assert_eq!(hashed.len(), 64);
-        assert_eq!(Attribution::new(UserLabelMode::None, vec![], vec![]).label(&p("x")).as_deref(), Some("redacted"));
+        assert_eq!(
+            Attribution::new(UserLabelMode::None, vec![], vec![])
+                .label(&p("x"))
+                .as_deref(),
+            Some("redacted")
+        );
         let only = Attribution::new(UserLabelMode::Login, vec!["team-*".into()], vec![]);
         assert_eq!(only.label(&p("alice")), None);
         assert!(only.label(&p("team-bob")).is_some());
@@ -107,7 +135,13 @@ mod tests {
 
     #[test]
     fn noreply_addresses_name_the_login() {
-        assert_eq!(noreply(Some("10001+user-001@users.noreply.github.com")), Some(Person { login: "user-001".into(), id: Some(10001) }));
+        assert_eq!(
+            noreply(Some("10001+user-001@users.noreply.github.com")),
+            Some(Person {
+                login: "user-001".into(),
+                id: Some(10001)
+            })
+        );
         assert_eq!(noreply(Some("someone@example.com")), None);
     }
 }

@@ -12,7 +12,7 @@ pub mod org;
 pub mod repos;
 pub mod window;
 
-pub use activity::{scrape_activity, ActivityScrape, Failure, Fetch};
+pub use activity::{ActivityScrape, Failure, Fetch, scrape_activity};
 pub use attribution::Attribution;
 pub use etag_store::StoreEtagCache;
 pub use org::{CycleError, CycleReport, CycleResult, OrgScraper};

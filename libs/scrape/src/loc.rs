@@ -21,7 +21,7 @@ use ghstats_store::{BlobKind, Family, SeriesKey, Store, StoreError, UserLoc, Wri
 use serde::{Deserialize, Serialize};
 
 use crate::activity::Failure;
-use crate::attribution::{commit_detail_author, person, Attribution};
+use crate::attribution::{Attribution, commit_detail_author, person};
 use crate::window::week_start;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +47,10 @@ impl LocMode {
     }
 }
 
+/// A warming repository is asked again after this long (at most the
+/// refresh interval), not on every cycle.
+pub const WARMING_RECHECK: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// What is remembered per repository between cycles (and leaders).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocState {
@@ -67,7 +71,10 @@ pub struct FallbackBudget {
 
 impl FallbackBudget {
     pub fn new(per_hour: u32) -> Self {
-        Self { per_hour: f64::from(per_hour), state: Mutex::new((f64::from(per_hour), Instant::now())) }
+        Self {
+            per_hour: f64::from(per_hour),
+            state: Mutex::new((f64::from(per_hour), Instant::now())),
+        }
     }
 
     /// Takes one call's worth, if there is one.
@@ -117,20 +124,43 @@ async fn load(store: &dyn Store, org: &str, repo: &str) -> Result<LocState, Stor
         .unwrap_or_default())
 }
 
-async fn save(store: &dyn Store, org: &str, repo: &str, state: &LocState, retention: std::time::Duration) -> Result<(), StoreError> {
+async fn save(
+    store: &dyn Store,
+    org: &str,
+    repo: &str,
+    state: &LocState,
+    retention: std::time::Duration,
+) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(state).unwrap_or_default();
-    store.put_blob(BlobKind::LocState, &state_key(org, repo), &bytes, retention).await
+    store
+        .put_blob(BlobKind::LocState, &state_key(org, repo), &bytes, retention)
+        .await
 }
 
 /// One LOC step for `repo` at `now`.
-pub async fn refresh(lc: &LocContext<'_>, repo: &str, now: DateTime<Utc>) -> Result<LocOutcome, StoreError> {
+pub async fn refresh(
+    lc: &LocContext<'_>,
+    repo: &str,
+    now: DateTime<Utc>,
+) -> Result<LocOutcome, StoreError> {
     let org = lc.client.org();
     let mut state = load(lc.store, org, repo).await?;
-    let interval = Duration::from_std(lc.config.refresh_interval.get()).unwrap_or(Duration::hours(24));
+    let interval =
+        Duration::from_std(lc.config.refresh_interval.get()).unwrap_or(Duration::hours(24));
     let fresh = state.last_fetch.is_some_and(|t| now - t < interval);
-    let mut outcome = LocOutcome { mode: state.mode, ..LocOutcome::default() };
-    let in_fallback = state.mode == LocMode::Fallback && state.fallback_until.is_some_and(|u| now < u);
-    if fresh && matches!(state.mode, LocMode::Ready | LocMode::Fallback) {
+    let mut outcome = LocOutcome {
+        mode: state.mode,
+        ..LocOutcome::default()
+    };
+    let in_fallback =
+        state.mode == LocMode::Fallback && state.fallback_until.is_some_and(|u| now < u);
+    let recheck = Duration::from_std(WARMING_RECHECK)
+        .unwrap_or_default()
+        .min(interval);
+    let rechecked_lately = state.last_fetch.is_some_and(|t| now - t < recheck);
+    if (fresh && matches!(state.mode, LocMode::Ready | LocMode::Fallback))
+        || (rechecked_lately && matches!(state.mode, LocMode::Warming | LocMode::Stale))
+    {
         return Ok(outcome);
     }
     if in_fallback && lc.config.fallback_enabled {
@@ -139,7 +169,11 @@ pub async fn refresh(lc: &LocContext<'_>, repo: &str, now: DateTime<Utc>) -> Res
         match lc.client.contributor_stats(repo).await {
             Ok((StatsAnswer::Computing, _)) => {
                 let stale = state.last_ready.is_some_and(|r| now - r > interval * 2);
-                state.mode = if stale { LocMode::Stale } else { LocMode::Warming };
+                state.mode = if stale {
+                    LocMode::Stale
+                } else {
+                    LocMode::Warming
+                };
             }
             Ok((StatsAnswer::Empty, _)) => {
                 lc.store.replace_loc(lc.ctx, org, repo, &[], now).await?;
@@ -152,17 +186,28 @@ pub async fn refresh(lc: &LocContext<'_>, repo: &str, now: DateTime<Utc>) -> Res
                 let lines: u64 = stats.iter().flat_map(|s| &s.weeks).map(|w| w.a + w.d).sum();
                 if commits > 0 && lines == 0 {
                     state.zero_streak += 1;
-                    if state.zero_streak >= lc.config.large_repo_zero_detection_windows && lc.config.fallback_enabled {
-                        let cooldown = Duration::from_std(lc.config.large_repo_cooldown.get()).unwrap_or(Duration::days(7));
+                    if state.zero_streak >= lc.config.large_repo_zero_detection_windows
+                        && lc.config.fallback_enabled
+                    {
+                        let cooldown = Duration::from_std(lc.config.large_repo_cooldown.get())
+                            .unwrap_or(Duration::days(7));
                         state.fallback_until = Some(now + cooldown);
-                        tracing::info!(org, repo, "contributor stats report zero lines: sampling commit details");
+                        tracing::info!(
+                            org,
+                            repo,
+                            "contributor stats report zero lines: sampling commit details"
+                        );
                         outcome.budget_exhausted = sample(lc, repo, now, &mut state).await?;
                     }
                 } else {
                     let week = (week_start(now) - Duration::weeks(1)).timestamp();
                     let mut loc: Vec<UserLoc> = Vec::new();
                     for s in &stats {
-                        let Some(user) = person(s.author.as_ref()).and_then(|p| lc.attribution.label(&p)) else { continue };
+                        let Some(user) =
+                            person(s.author.as_ref()).and_then(|p| lc.attribution.label(&p))
+                        else {
+                            continue;
+                        };
                         if let Some(w) = s.weeks.iter().find(|w| w.w == week) {
                             merge(&mut loc, user, w.a, w.d);
                         }
@@ -174,7 +219,12 @@ pub async fn refresh(lc: &LocContext<'_>, repo: &str, now: DateTime<Utc>) -> Res
                     state.incomplete = false;
                 }
             }
-            Err(e) => outcome.failure = Some(Failure { reason: BackfillReason::ContributorStatsFailed, error: e }),
+            Err(e) => {
+                outcome.failure = Some(Failure {
+                    reason: BackfillReason::ContributorStatsFailed,
+                    error: e,
+                })
+            }
         }
     }
     if outcome.failure.is_none() {
@@ -182,7 +232,17 @@ pub async fn refresh(lc: &LocContext<'_>, repo: &str, now: DateTime<Utc>) -> Res
     }
     outcome.mode = state.mode;
     write_quality(lc, repo, &state, now).await?;
-    save(lc.store, org, repo, &state, lc.config.large_repo_cooldown.get().max(interval.to_std().unwrap_or_default() * 4)).await?;
+    save(
+        lc.store,
+        org,
+        repo,
+        &state,
+        lc.config
+            .large_repo_cooldown
+            .get()
+            .max(interval.to_std().unwrap_or_default() * 4),
+    )
+    .await?;
     Ok(outcome)
 }
 
@@ -192,16 +252,27 @@ fn merge(loc: &mut Vec<UserLoc>, user: String, added: u64, removed: u64) {
             l.added += added;
             l.removed += removed;
         }
-        None => loc.push(UserLoc { user, added, removed }),
+        None => loc.push(UserLoc {
+            user,
+            added,
+            removed,
+        }),
     }
 }
 
 /// Samples commit details of the last complete week; returns whether the
 /// org's budget ran out.
-async fn sample(lc: &LocContext<'_>, repo: &str, now: DateTime<Utc>, state: &mut LocState) -> Result<bool, StoreError> {
+async fn sample(
+    lc: &LocContext<'_>,
+    repo: &str,
+    now: DateTime<Utc>,
+    state: &mut LocState,
+) -> Result<bool, StoreError> {
     let org = lc.client.org();
     let start = week_start(now) - Duration::weeks(1);
-    let Ok(week) = TimeWindow::new(start, start + Duration::weeks(1)) else { return Ok(false) };
+    let Ok(week) = TimeWindow::new(start, start + Duration::weeks(1)) else {
+        return Ok(false);
+    };
     state.mode = LocMode::Fallback;
     let commits = match lc.client.list_commits(repo, week.start(), week.end()).await {
         Ok(l) => l.items,
@@ -242,7 +313,11 @@ async fn sample(lc: &LocContext<'_>, repo: &str, now: DateTime<Utc>, state: &mut
     state.incomplete = !complete;
     if exhausted {
         lc.store
-            .add_counters(lc.ctx, &[(SeriesKey::new(Family::LocFallbackBudgetExhausted, [org]), 1)], now)
+            .add_counters(
+                lc.ctx,
+                &[(SeriesKey::new(Family::LocFallbackBudgetExhausted, [org]), 1)],
+                now,
+            )
             .await?;
     }
     Ok(exhausted)
@@ -253,13 +328,31 @@ fn baseline_safe(client: &GithubClient) -> bool {
     client.budget().is_none_or(|b| b.remaining > b.limit / 2)
 }
 
-async fn write_quality(lc: &LocContext<'_>, repo: &str, state: &LocState, now: DateTime<Utc>) -> Result<(), StoreError> {
+async fn write_quality(
+    lc: &LocContext<'_>,
+    repo: &str,
+    state: &LocState,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let org = lc.client.org();
     let sampled = state.mode == LocMode::Fallback;
     let gauges = [
-        (SeriesKey::new(Family::LocSourceMode, [org, repo, "stats_contributors"]), if sampled { 0.0 } else { 1.0 }),
-        (SeriesKey::new(Family::LocSourceMode, [org, repo, "sampled_commit_stats"]), if sampled { 1.0 } else { 0.0 }),
-        (SeriesKey::new(Family::LocFallbackIncomplete, [org, repo]), if sampled && state.incomplete { 1.0 } else { 0.0 }),
+        (
+            SeriesKey::new(Family::LocSourceMode, [org, repo, "stats_contributors"]),
+            if sampled { 0.0 } else { 1.0 },
+        ),
+        (
+            SeriesKey::new(Family::LocSourceMode, [org, repo, "sampled_commit_stats"]),
+            if sampled { 1.0 } else { 0.0 },
+        ),
+        (
+            SeriesKey::new(Family::LocFallbackIncomplete, [org, repo]),
+            if sampled && state.incomplete {
+                1.0
+            } else {
+                0.0
+            },
+        ),
     ];
     lc.store.set_gauges(lc.ctx, &gauges, now).await?;
     Ok(())

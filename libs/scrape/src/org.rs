@@ -14,7 +14,7 @@ use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_queue::{BackfillProducer, BackfillRequest};
 use ghstats_store::{Family, SeriesKey, Store, StoreError, WriteCtx};
 
-use crate::activity::{scrape_activity, Failure, Fetch};
+use crate::activity::{Failure, Fetch, scrape_activity};
 use crate::attribution::Attribution;
 use crate::loc::{self, FallbackBudget, LocContext, LocMode};
 use crate::repos;
@@ -85,10 +85,18 @@ struct RepoOutcome {
 }
 
 impl OrgScraper {
-    pub fn new(client: GithubClient, store: Arc<dyn Store>, backfill: Arc<dyn BackfillProducer>, org: OrgConfig, config: Arc<Config>) -> Self {
+    pub fn new(
+        client: GithubClient,
+        store: Arc<dyn Store>,
+        backfill: Arc<dyn BackfillProducer>,
+        org: OrgConfig,
+        config: Arc<Config>,
+    ) -> Self {
         Self {
             attribution: Attribution::from_config(&config.github),
-            budget: FallbackBudget::new(config.loc.fallback_max_commit_detail_calls_per_org_per_hour),
+            budget: FallbackBudget::new(
+                config.loc.fallback_max_commit_detail_calls_per_org_per_hour,
+            ),
             client,
             store,
             backfill,
@@ -107,7 +115,11 @@ impl OrgScraper {
     }
 
     /// One cycle at `now`, writing as `ctx`.
-    pub async fn run_cycle(&self, ctx: WriteCtx, now: DateTime<Utc>) -> Result<CycleReport, CycleError> {
+    pub async fn run_cycle(
+        &self,
+        ctx: WriteCtx,
+        now: DateTime<Utc>,
+    ) -> Result<CycleReport, CycleError> {
         let started = Instant::now();
         let outcome = self.cycle(ctx, now).await;
         let result = match &outcome {
@@ -116,12 +128,18 @@ impl OrgScraper {
         };
         if let Err(CycleError::Github(e)) = &outcome {
             if e.is_transient() {
-                self.ask_backfill("*", window::scheduled(None, now, OVERLAP), BackfillReason::ScrapeError).await;
+                self.ask_backfill(
+                    "*",
+                    window::scheduled(None, now, OVERLAP),
+                    BackfillReason::ScrapeError,
+                )
+                .await;
             }
         }
         // A fenced leader must not record signals either.
         if !matches!(outcome, Err(CycleError::Store(StoreError::Fenced { .. }))) {
-            self.record_signals(ctx, now, result, started.elapsed()).await?;
+            self.record_signals(ctx, now, result, started.elapsed())
+                .await?;
         }
         outcome
     }
@@ -154,11 +172,19 @@ impl OrgScraper {
             if let (true, Some(p)) = (o.commits_ok, o.pushed_at) {
                 new_marks.insert(o.name.clone(), p);
             }
-            report.failures.extend(o.failures.into_iter().map(|f| (o.name.clone(), f)));
+            report
+                .failures
+                .extend(o.failures.into_iter().map(|f| (o.name.clone(), f)));
         }
         new_marks.retain(|name, _| selected.iter().any(|r| &r.name == name));
         if new_marks != marks {
-            repos::save_marks(&*self.store, org, &new_marks, self.config.store.retention.get()).await?;
+            repos::save_marks(
+                &*self.store,
+                org,
+                &new_marks,
+                self.config.store.retention.get(),
+            )
+            .await?;
         }
         if !report.failures.is_empty() {
             report.result = CycleResult::Partial;
@@ -175,13 +201,30 @@ impl OrgScraper {
         Ok(report)
     }
 
-    async fn scrape_repo(&self, ctx: WriteCtx, repo: &str, pushed_at: Option<DateTime<Utc>>, mark: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<RepoOutcome, StoreError> {
+    async fn scrape_repo(
+        &self,
+        ctx: WriteCtx,
+        repo: &str,
+        pushed_at: Option<DateTime<Utc>>,
+        mark: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<RepoOutcome, StoreError> {
         let org = self.org();
         let checkpoint = self.store.checkpoint(org, repo).await?;
         let window = window::scheduled(checkpoint, now, OVERLAP);
         let skip_commits = checkpoint.is_some() && mark.is_some() && mark == pushed_at;
-        let activity = scrape_activity(&self.client, &self.attribution, repo, window, Fetch::Newest, skip_commits).await;
-        self.store.record_activity(ctx, org, repo, &activity.events, now).await?;
+        let activity = scrape_activity(
+            &self.client,
+            &self.attribution,
+            repo,
+            window,
+            Fetch::Newest,
+            skip_commits,
+        )
+        .await;
+        self.store
+            .record_activity(ctx, org, repo, &activity.events, now)
+            .await?;
         let lc = LocContext {
             client: &self.client,
             store: &*self.store,
@@ -193,7 +236,10 @@ impl OrgScraper {
         let loc = loc::refresh(&lc, repo, now).await?;
         let mut failures = activity.failures;
         failures.extend(loc.failure);
-        let commits_ok = !skip_commits && !failures.iter().any(|f| f.reason == BackfillReason::ActivityCommitsFailed);
+        let commits_ok = !skip_commits
+            && !failures
+                .iter()
+                .any(|f| f.reason == BackfillReason::ActivityCommitsFailed);
         let transient: Vec<&Failure> = failures.iter().filter(|f| f.error.is_transient()).collect();
         if transient.is_empty() {
             self.store.advance_checkpoint(ctx, org, repo, now).await?;
@@ -216,14 +262,25 @@ impl OrgScraper {
     }
 
     async fn ask_backfill(&self, repo: &str, window: TimeWindow, reason: BackfillReason) {
-        let request = BackfillRequest { org: self.org().to_owned(), repo: repo.to_owned(), window, reason };
+        let request = BackfillRequest {
+            org: self.org().to_owned(),
+            repo: repo.to_owned(),
+            window,
+            reason,
+        };
         if let Err(e) = self.backfill.request(request).await {
             tracing::error!(org = %self.org(), repo, reason = %reason, error = %e, "cannot request a backfill");
         }
     }
 
     /// Fleet signals of the cycle: runs, duration, requests, rate limit.
-    async fn record_signals(&self, ctx: WriteCtx, now: DateTime<Utc>, result: CycleResult, elapsed: std::time::Duration) -> Result<(), StoreError> {
+    async fn record_signals(
+        &self,
+        ctx: WriteCtx,
+        now: DateTime<Utc>,
+        result: CycleResult,
+        elapsed: std::time::Duration,
+    ) -> Result<(), StoreError> {
         let org = self.org();
         let usage = self.client.usage();
         let delta = {
@@ -231,24 +288,45 @@ impl OrgScraper {
             let previous = std::mem::replace(&mut *last, usage.clone());
             diff(&usage, &previous)
         };
-        let mut counters = vec![(SeriesKey::new(Family::ScrapeRuns, [org, result.as_str()]), 1)];
+        let mut counters = vec![(
+            SeriesKey::new(Family::ScrapeRuns, [org, result.as_str()]),
+            1,
+        )];
         for ((endpoint, class), n) in delta.requests {
-            counters.push((SeriesKey::new(Family::GithubRequests, [org, endpoint, class]), n));
+            counters.push((
+                SeriesKey::new(Family::GithubRequests, [org, endpoint, class]),
+                n,
+            ));
         }
         if delta.secondary_limit_hits > 0 {
-            counters.push((SeriesKey::new(Family::SecondaryLimitHits, [org]), delta.secondary_limit_hits));
+            counters.push((
+                SeriesKey::new(Family::SecondaryLimitHits, [org]),
+                delta.secondary_limit_hits,
+            ));
         }
         self.store.add_counters(ctx, &counters, now).await?;
         let mut gauges = vec![
-            (SeriesKey::new(Family::ScrapeDuration, [org]), elapsed.as_secs_f64()),
-            (SeriesKey::new(Family::LeaderCycleLastRun, Vec::<String>::new()), now.timestamp() as f64),
+            (
+                SeriesKey::new(Family::ScrapeDuration, [org]),
+                elapsed.as_secs_f64(),
+            ),
+            (
+                SeriesKey::new(Family::LeaderCycleLastRun, Vec::<String>::new()),
+                now.timestamp() as f64,
+            ),
         ];
         if let Some(b) = self.client.budget() {
             let installation = self.client.installation_label();
             for family in [Family::RateLimitRemaining, Family::AppRateLimitRemaining] {
-                gauges.push((SeriesKey::new(family, [org, installation.as_str()]), b.remaining as f64));
+                gauges.push((
+                    SeriesKey::new(family, [org, installation.as_str()]),
+                    b.remaining as f64,
+                ));
             }
-            gauges.push((SeriesKey::new(Family::RateLimitReset, [org, installation.as_str()]), b.reset.timestamp() as f64));
+            gauges.push((
+                SeriesKey::new(Family::RateLimitReset, [org, installation.as_str()]),
+                b.reset.timestamp() as f64,
+            ));
         }
         self.store.set_gauges(ctx, &gauges, now).await?;
         Ok(())

@@ -15,7 +15,9 @@ use crate::glob;
 pub fn select(org: &OrgConfig, repos: Vec<Repository>) -> Vec<Repository> {
     repos
         .into_iter()
-        .filter(|r| glob::any(&org.repo_allowlist, &r.name) && !glob::any(&org.repo_denylist, &r.name))
+        .filter(|r| {
+            glob::any(&org.repo_allowlist, &r.name) && !glob::any(&org.repo_denylist, &r.name)
+        })
         .filter(|r| org.include_archived || !r.archived)
         .filter(|r| org.include_forks || !r.fork)
         .filter(|r| !r.disabled)
@@ -33,6 +35,18 @@ pub async fn load_marks(store: &dyn Store, org: &str) -> Result<PushMarks, Store
         .unwrap_or_default())
 }
 
-pub async fn save_marks(store: &dyn Store, org: &str, marks: &PushMarks, ttl: Duration) -> Result<(), StoreError> {
-    store.put_blob(BlobKind::RepoCache, org, &serde_json::to_vec(marks).unwrap_or_default(), ttl).await
+pub async fn save_marks(
+    store: &dyn Store,
+    org: &str,
+    marks: &PushMarks,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    store
+        .put_blob(
+            BlobKind::RepoCache,
+            org,
+            &serde_json::to_vec(marks).unwrap_or_default(),
+            ttl,
+        )
+        .await
 }

@@ -14,9 +14,15 @@ pub fn week_start(t: DateTime<Utc>) -> DateTime<Utc> {
 /// The window a scheduled scrape covers at `now`: from the checkpoint (a
 /// little before, to overlap), but never more than the 24 hours the gauges
 /// show; older missed events are the backfill's. Always at least 1 s long.
-pub fn scheduled(checkpoint: Option<DateTime<Utc>>, now: DateTime<Utc>, overlap: Duration) -> TimeWindow {
+pub fn scheduled(
+    checkpoint: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    overlap: Duration,
+) -> TimeWindow {
     let floor = now - ACTIVITY_WINDOW;
-    let start = checkpoint.map_or(floor, |c| (c - overlap).max(floor)).min(now - Duration::seconds(1));
+    let start = checkpoint
+        .map_or(floor, |c| (c - overlap).max(floor))
+        .min(now - Duration::seconds(1));
     TimeWindow::ordered(start, now + Duration::seconds(1))
 }
 
@@ -30,7 +36,11 @@ mod tests {
         let w = scheduled(None, now, Duration::minutes(5));
         assert_eq!(w.start(), now - Duration::hours(24));
         let w = scheduled(Some(now - Duration::days(3)), now, Duration::minutes(5));
-        assert_eq!(w.start(), now - Duration::hours(24), "an outage does not widen the window");
+        assert_eq!(
+            w.start(),
+            now - Duration::hours(24),
+            "an outage does not widen the window"
+        );
         let w = scheduled(Some(now - Duration::minutes(5)), now, Duration::minutes(5));
         assert_eq!(w.start(), now - Duration::minutes(10));
         assert_eq!(week_start(now).weekday(), chrono::Weekday::Sun);

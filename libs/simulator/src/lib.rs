@@ -221,6 +221,12 @@ impl Simulator {
         self.state.auth.issued_tokens()
     }
 
+    /// Expected weekly LOC (last complete week before `now`).
+    pub fn loc_truth(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<LocTruth> {
+        let world = self.state.world.read().unwrap_or_else(|p| p.into_inner());
+        truth::loc(&world, now)
+    }
+
     /// Expected activity per (org, repo, user) in `[since, until)`.
     pub fn truth(
         &self,

@@ -1,0 +1,327 @@
+//! The scrape engine against the simulator and a store: after one cycle the
+//! 24h gauges equal the simulator's ground truth; a second cycle changes
+//! nothing and spends no counted request; a replayed window changes
+//! nothing; a day later every 24h gauge reads 0; bots never appear.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Utc};
+use ghstats_config::{Config, OrgConfig};
+use ghstats_github::{ClientOptions, Credentials, GithubClient, RetryPolicy};
+use ghstats_queue::MemoryProducer;
+use ghstats_runtime::Shutdown;
+use ghstats_scrape::{OrgScraper, StoreEtagCache};
+use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
+use ghstats_store::{
+    Family, MemoryStore, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings, WriteCtx,
+};
+
+struct World {
+    sim: Simulator,
+    store: Arc<dyn Store>,
+    scrapers: Vec<OrgScraper>,
+    backfill: Arc<MemoryProducer>,
+    _shutdown: Shutdown,
+}
+
+fn settings(prefix: &str) -> StoreSettings {
+    StoreSettings {
+        prefix: prefix.into(),
+        shards: 16,
+        retention: Duration::from_secs(30 * 86400),
+        max_series: 1_000_000,
+        change_log_len: 100_000,
+    }
+}
+
+async fn world(store: Arc<dyn Store>) -> World {
+    let shutdown = Shutdown::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
+    let mut config = Config::default();
+    config.loc.refresh_interval = "1h".parse().unwrap();
+    let config = Arc::new(config);
+    let backfill = Arc::new(MemoryProducer::default());
+    let scrapers = sim
+        .installations()
+        .into_iter()
+        .map(|(org, _)| {
+            let options = ClientOptions {
+                org: org.clone(),
+                api_base: sim.api_base().parse().unwrap(),
+                credentials: Credentials::Token(ghstats_config::Secret::new(DEMO_TOKEN)),
+                request_timeout: Duration::from_secs(10),
+                retry: RetryPolicy {
+                    max_attempts: 2,
+                    initial_backoff: Duration::from_millis(5),
+                    max_backoff: Duration::from_millis(10),
+                    jitter: true,
+                },
+                min_remaining: 0,
+                reset_buffer: Duration::ZERO,
+                secondary_backoff: Duration::from_millis(100),
+                max_rate_wait: Duration::from_secs(5),
+                token_refresh_margin: ghstats_github::REFRESH_MARGIN,
+                etags: Arc::new(StoreEtagCache::new(
+                    store.clone(),
+                    Duration::from_secs(3600),
+                )),
+                cancel: shutdown.token().clone(),
+            };
+            let org_config = OrgConfig {
+                org,
+                token_env: Some("UNUSED".into()),
+                ..OrgConfig::default()
+            };
+            OrgScraper::new(
+                GithubClient::new(options).unwrap(),
+                store.clone(),
+                backfill.clone(),
+                org_config,
+                config.clone(),
+            )
+        })
+        .collect();
+    World {
+        sim,
+        store,
+        scrapers,
+        backfill,
+        _shutdown: shutdown,
+    }
+}
+
+fn now_of(sim: &Simulator) -> DateTime<Utc> {
+    sim.now()
+        .duration_trunc(chrono::Duration::seconds(1))
+        .unwrap()
+}
+
+/// (family, org, repo, user) -> value of the 24h families in the store.
+async fn gauges(store: &dyn Store) -> BTreeMap<(Family, String, String, String), f64> {
+    let families = Family::ACTIVITY_24H;
+    store
+        .snapshot()
+        .await
+        .unwrap()
+        .series
+        .into_iter()
+        .filter(|(k, _)| families.contains(&k.family))
+        .map(|(k, v)| {
+            (
+                (
+                    k.family,
+                    k.labels[0].clone(),
+                    k.labels[1].clone(),
+                    k.labels[2].clone(),
+                ),
+                v,
+            )
+        })
+        .collect()
+}
+
+/// The same map from the simulator's truth, bots and unattributed commits
+/// left out, zeros dropped.
+fn expected(
+    sim: &Simulator,
+    now: DateTime<Utc>,
+) -> BTreeMap<(Family, String, String, String), f64> {
+    let since = now - chrono::Duration::hours(24) + chrono::Duration::seconds(1);
+    let until = now + chrono::Duration::seconds(1);
+    let mut out = BTreeMap::new();
+    for row in sim.truth(since, until) {
+        if row.user.is_empty() || row.user.ends_with("[bot]") || row.repo == "old-archive" {
+            continue;
+        }
+        for (family, n) in [
+            (Family::Commits24h, row.commits),
+            (Family::PrsOpened24h, row.prs_opened),
+            (Family::PrsMerged24h, row.prs_merged),
+            (Family::ReviewsSubmitted24h, row.reviews),
+            (Family::IssueComments24h, row.issue_comments),
+        ] {
+            if n > 0 {
+                out.insert(
+                    (family, row.org.clone(), row.repo.clone(), row.user.clone()),
+                    n as f64,
+                );
+            }
+        }
+    }
+    out
+}
+
+async fn cycle(w: &World, now: DateTime<Utc>) {
+    for s in &w.scrapers {
+        let report = s.run_cycle(WriteCtx::leader(0), now).await.unwrap();
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+    }
+}
+
+async fn scenario(store: Arc<dyn Store>) {
+    let w = world(store).await;
+    let now = now_of(&w.sim);
+    cycle(&w, now).await;
+
+    let got: BTreeMap<_, _> = gauges(&*w.store)
+        .await
+        .into_iter()
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
+    let want = expected(&w.sim, now);
+    assert!(!want.is_empty());
+    assert_eq!(got, want, "the 24h gauges equal the ground truth");
+    let all = w.store.snapshot().await.unwrap().series;
+    assert!(
+        all.iter()
+            .all(|(k, _)| !k.labels.iter().any(|l| l.ends_with("[bot]"))),
+        "no bot series"
+    );
+
+    // A second cycle over the unchanged world: nothing changes, nothing is counted.
+    let before = w.store.snapshot().await.unwrap();
+    w.sim.clear_requests();
+    cycle(&w, now).await;
+    let counted: Vec<_> = w.sim.requests().into_iter().filter(|r| r.counted).collect();
+    assert!(
+        counted.is_empty(),
+        "an unchanged org costs no counted request: {counted:#?}"
+    );
+    assert_eq!(
+        gauges(&*w.store).await,
+        before
+            .series
+            .iter()
+            .filter(|(k, _)| Family::ACTIVITY_24H.contains(&k.family))
+            .map(|(k, v)| (
+                (
+                    k.family,
+                    k.labels[0].clone(),
+                    k.labels[1].clone(),
+                    k.labels[2].clone()
+                ),
+                *v
+            ))
+            .collect()
+    );
+
+    // Replaying an overlapping window (a worker's backfill) changes nothing.
+    let scraper = &w.scrapers[0];
+    let window = ghstats_proto::TimeWindow::new(
+        now - chrono::Duration::hours(30),
+        now + chrono::Duration::seconds(1),
+    )
+    .unwrap();
+    let attribution = ghstats_scrape::Attribution::from_config(&Config::default().github);
+    let replay = ghstats_scrape::scrape_activity(
+        scraper.client(),
+        &attribution,
+        "repo-000",
+        window,
+        ghstats_scrape::Fetch::Window,
+        false,
+    )
+    .await;
+    assert!(!replay.events.is_empty());
+    let report = w
+        .store
+        .record_activity(
+            WriteCtx::worker(),
+            scraper.org(),
+            "repo-000",
+            &replay.events,
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.changed, 0, "a replayed window changes nothing");
+
+    // Once GitHub has computed the stats, weekly LOC equals the truth of
+    // the last complete week (zeroed and never-ready repositories aside).
+    let loc_time = now + chrono::Duration::minutes(15);
+    cycle(&w, loc_time).await;
+    let loc: BTreeMap<(String, String, String), f64> = w
+        .store
+        .snapshot()
+        .await
+        .unwrap()
+        .series
+        .into_iter()
+        .filter(|(k, v)| k.family == Family::LocAddedWeekly && *v > 0.0)
+        .map(|(k, v)| {
+            (
+                (
+                    k.labels[0].clone(),
+                    k.labels[1].clone(),
+                    k.labels[2].clone(),
+                ),
+                v,
+            )
+        })
+        .collect();
+    let want_loc: BTreeMap<(String, String, String), f64> = w
+        .sim
+        .loc_truth(loc_time)
+        .into_iter()
+        .filter(|l| {
+            !l.user.ends_with("[bot]")
+                && !["monorepo", "slow-stats", "old-archive"].contains(&l.repo.as_str())
+                && l.additions > 0
+        })
+        .map(|l| ((l.org, l.repo, l.user), l.additions as f64))
+        .collect();
+    assert_eq!(loc, want_loc, "weekly LOC equals the ground truth");
+
+    // 25 hours later with no new activity every 24h gauge reads 0.
+    let later = now + chrono::Duration::hours(25);
+    w.sim.advance_clock(chrono::Duration::hours(25));
+    cycle(&w, later).await;
+    let after = gauges(&*w.store).await;
+    assert!(!after.is_empty());
+    assert!(
+        after.values().all(|v| *v == 0.0),
+        "gauges fall to 0: {after:?}"
+    );
+    assert!(w.backfill.requests().is_empty());
+}
+
+#[tokio::test]
+async fn scrape_matches_ground_truth_on_the_memory_store() {
+    scenario(Arc::new(MemoryStore::new(settings("")))).await;
+}
+
+#[tokio::test]
+async fn scrape_matches_ground_truth_on_redis() {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("test:scrape:{}:{nanos}:", std::process::id());
+    let target = RedisTarget::Standalone {
+        addr: "127.0.0.1:6379".into(),
+        tls: false,
+    };
+    let store = RedisStore::connect(&target, &RedisAuth::default(), settings(&prefix))
+        .await
+        .unwrap();
+    scenario(Arc::new(store)).await;
+    let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
