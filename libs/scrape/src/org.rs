@@ -126,15 +126,12 @@ impl OrgScraper {
             Ok(r) => r.result,
             Err(_) => CycleResult::Failure,
         };
-        if let Err(CycleError::Github(e)) = &outcome {
-            if e.is_transient() {
-                self.ask_backfill(
-                    "*",
-                    window::scheduled(None, now, OVERLAP),
-                    BackfillReason::ScrapeError,
-                )
+        if let Err(CycleError::Github(e)) = &outcome
+            && e.is_transient()
+        {
+            let window = window::scheduled(None, now, OVERLAP);
+            self.ask_backfill("*", window, BackfillReason::ScrapeError)
                 .await;
-            }
         }
         // A fenced leader must not record signals either.
         if !matches!(outcome, Err(CycleError::Store(StoreError::Fenced { .. }))) {
