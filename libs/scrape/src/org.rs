@@ -147,8 +147,12 @@ impl OrgScraper {
         let selected = repos::select(&self.org, listed.items);
         let marks = repos::load_marks(&*self.store, org).await?;
         let concurrency = self.org.per_org_concurrency.max(1) as usize;
-        let outcomes: Vec<Result<RepoOutcome, StoreError>> = stream::iter(selected.iter())
-            .map(|r| self.scrape_repo(ctx, &r.name, r.pushed_at, marks.get(&r.name).copied(), now))
+        let work: Vec<(String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = selected
+            .iter()
+            .map(|r| (r.name.clone(), r.pushed_at, marks.get(&r.name).copied()))
+            .collect();
+        let outcomes: Vec<Result<RepoOutcome, StoreError>> = stream::iter(work)
+            .map(|(name, pushed_at, mark)| async move { self.scrape_repo(ctx, &name, pushed_at, mark, now).await })
             .buffer_unordered(concurrency)
             .collect()
             .await;

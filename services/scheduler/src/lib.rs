@@ -1,23 +1,29 @@
-//! The scheduler service: one replica leads (see `leader_election`) and runs
-//! the per-org scrapes and the store GC; the others stand by. It serves
-//! health and its process metrics over HTTP, and `grpc.health.v1` over gRPC.
+//! The scheduler service: one replica leads and runs one controller per
+//! org (its own interval, concurrency, credentials, rate-limit state and
+//! GitHub cooldown) and the store GC; the others stand by. It serves health
+//! and its process metrics over HTTP, and `grpc.health.v1` over gRPC.
 
+pub mod controller;
+pub mod cooldown;
+pub mod leader;
 mod role;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use ghstats_config::Config;
+use ghstats_config::{Config, StoreBackend};
+use ghstats_proto::Role;
+use ghstats_queue::{BackfillProducer, MemoryProducer};
+use ghstats_runtime::health::{ComponentStatus, Readiness};
 use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners, Shutdown};
+use ghstats_store::{MemoryStore, RedisStore, Store, StoreSettings};
 
 pub const SERVICE: &str = "scheduler";
 
 /// HTTP and gRPC addresses from `services.scheduler`.
 pub fn listen_addrs(config: &Config) -> (SocketAddr, SocketAddr) {
     let s = &config.services.scheduler;
-    (
-        s.http_listen_addr.socket_addr(),
-        s.grpc_listen_addr.socket_addr(),
-    )
+    (s.http_listen_addr.socket_addr(), s.grpc_listen_addr.socket_addr())
 }
 
 /// What the scheduler needs beyond a valid config.
@@ -25,13 +31,52 @@ pub fn check_config(config: &Config) -> Result<(), ghstats_config::ConfigError> 
     config.require_orgs(SERVICE)
 }
 
-/// Serves until `shutdown`.
-pub async fn serve(
-    config: Config,
-    listeners: ServiceListeners,
-    shutdown: Shutdown,
-) -> Result<(), ServeError> {
+/// The scheduler's shared dependencies; the all-in-one binary passes its
+/// own (memory) ones.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub backfill: Arc<dyn BackfillProducer>,
+}
+
+/// The store the config names (the memory store only for `backend: memory`).
+pub async fn store_from_config(config: &Config) -> Result<Arc<dyn Store>, ServeError> {
+    Ok(match config.store.backend {
+        StoreBackend::Memory => Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store))),
+        StoreBackend::Redis => Arc::new(
+            RedisStore::from_config(&config.store)
+                .await
+                .map_err(|e| ServeError::Task { task: "store", reason: e.to_string() })?,
+        ),
+    })
+}
+
+/// Serves until `shutdown`, with dependencies built from the config.
+pub async fn serve(config: Config, listeners: ServiceListeners, shutdown: Shutdown) -> Result<(), ServeError> {
+    let store = store_from_config(&config).await?;
+    tracing::warn!("backfill requests are kept in process memory until the RabbitMQ producer exists");
+    let deps = Deps { store, backfill: Arc::new(MemoryProducer::default()) };
+    serve_with(config, deps, listeners, shutdown).await
+}
+
+/// Serves until `shutdown` with the given dependencies.
+pub async fn serve_with(config: Config, deps: Deps, listeners: ServiceListeners, shutdown: Shutdown) -> Result<(), ServeError> {
+    let config = Arc::new(config);
     let host = ServiceHost::new(SERVICE, "/metrics");
-    role::settle(&config, &host.health)?;
+    let health = host.health.clone();
+    health.register("store", Readiness::Required);
+    match deps.store.ping().await {
+        Ok(()) => health.set_healthy("store"),
+        Err(e) => health.set("store", ComponentStatus::Unhealthy, e.to_string()),
+    }
+    let role = role::settle(&config, &health)?;
+    if role == Role::Leader {
+        let controllers = leader::controllers(&config, &deps.store, &deps.backfill, &shutdown)?;
+        let term = deps.store.current_term().await.unwrap_or(0);
+        health.register("scheduler", Readiness::Required);
+        leader::start(&controllers, deps.store.clone(), term, &health, &shutdown.child());
+        health.set_healthy("scheduler");
+        tracing::info!(orgs = controllers.len(), "leading: org controllers started");
+    }
     host.serve(listeners, shutdown).await
 }

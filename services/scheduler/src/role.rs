@@ -3,13 +3,15 @@
 //! replica a follower and says why (never "everyone leads").
 
 use ghstats_config::{BackendFailure, Config, ElectionBackend};
+use ghstats_proto::Role;
 use ghstats_runtime::ServeError;
 use ghstats_runtime::health::{ComponentStatus, HealthRegistry, Readiness};
 use ghstats_runtime::role::{INITIAL_ROLE_ENV, static_role};
 
 const COMPONENT: &str = "leader_election";
 
-pub fn settle(config: &Config, health: &HealthRegistry) -> Result<(), ServeError> {
+/// The role this replica takes; it is also shown in `/healthz`.
+pub fn settle(config: &Config, health: &HealthRegistry) -> Result<Role, ServeError> {
     health.register(COMPONENT, Readiness::Informational);
     let election = &config.leader_election;
     match election.effective_backend() {
@@ -22,6 +24,7 @@ pub fn settle(config: &Config, health: &HealthRegistry) -> Result<(), ServeError
             tracing::info!(role = %role, "static role");
             health.set_role(role.as_str());
             health.set_healthy(COMPONENT);
+            Ok(role)
         }
         backend => {
             let reason = format!(
@@ -37,7 +40,7 @@ pub fn settle(config: &Config, health: &HealthRegistry) -> Result<(), ServeError
             tracing::warn!(reason = %reason, "leader election unavailable");
             health.set_role("follower");
             health.set(COMPONENT, ComponentStatus::Unhealthy, reason);
+            Ok(Role::Follower)
         }
     }
-    Ok(())
 }

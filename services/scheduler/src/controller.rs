@@ -1,0 +1,124 @@
+//! One org's controller: a scrape cycle on every tick of the org's own
+//! interval (a slow cycle skips the next tick, never overlaps it), gated by
+//! the GitHub cooldown; while cooling down, the missed windows go to the
+//! backfill with reason `github_unhealthy` instead of being scraped.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ghstats_proto::{BackfillReason, TimeWindow};
+use ghstats_queue::{BackfillProducer, BackfillRequest};
+use ghstats_runtime::health::{ComponentStatus, HealthRegistry};
+use ghstats_runtime::Shutdown;
+use ghstats_scrape::{CycleError, CycleResult, OrgScraper};
+use ghstats_store::{Family, SeriesKey, Store, StoreError, WriteCtx};
+
+use crate::cooldown::{Cooldown, GithubState};
+
+/// What one tick did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickOutcome {
+    Scraped(CycleResult),
+    SkippedUnhealthy,
+    /// The store refused the leader's term: leadership is gone.
+    Fenced,
+    StoreFailed,
+}
+
+#[derive(Debug)]
+pub struct OrgController {
+    scraper: OrgScraper,
+    store: Arc<dyn Store>,
+    backfill: Arc<dyn BackfillProducer>,
+    interval: Duration,
+    cooldown: Mutex<Cooldown>,
+    last_tick: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl OrgController {
+    pub fn new(scraper: OrgScraper, store: Arc<dyn Store>, backfill: Arc<dyn BackfillProducer>, interval: Duration, cooldown: Cooldown) -> Self {
+        Self { scraper, store, backfill, interval, cooldown: Mutex::new(cooldown), last_tick: Mutex::new(None) }
+    }
+
+    pub fn org(&self) -> &str {
+        self.scraper.org()
+    }
+
+    pub fn github_state(&self) -> GithubState {
+        self.cooldown.lock().unwrap_or_else(|p| p.into_inner()).state()
+    }
+
+    /// One scheduled step at `now`.
+    pub async fn tick(&self, ctx: WriteCtx, now: DateTime<Utc>) -> TickOutcome {
+        let previous = self.last_tick.lock().unwrap_or_else(|p| p.into_inner()).replace(now);
+        let may = self.cooldown.lock().unwrap_or_else(|p| p.into_inner()).may_scrape(now);
+        if !may {
+            return self.skip_unhealthy(ctx, previous, now).await;
+        }
+        let outcome = self.scraper.run_cycle(ctx, now).await;
+        let mut cooldown = self.cooldown.lock().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Ok(report) => {
+                let mostly_failed = report.result == CycleResult::Failure || report.failures.len() * 2 >= report.repos.max(1);
+                if mostly_failed { cooldown.failed(now) } else { cooldown.succeeded() }
+                if let GithubState::CoolingDown(until) = cooldown.state() {
+                    tracing::warn!(org = %self.org(), until = %until, "github unhealthy: pausing scheduled scrapes");
+                }
+                TickOutcome::Scraped(report.result)
+            }
+            Err(CycleError::Github(e)) => {
+                tracing::warn!(org = %self.org(), error = %e, "scrape cycle failed");
+                cooldown.failed(now);
+                TickOutcome::Scraped(CycleResult::Failure)
+            }
+            Err(CycleError::Store(StoreError::Fenced { term, current })) => {
+                tracing::warn!(org = %self.org(), term, current, "store refused a stale term: stopping");
+                TickOutcome::Fenced
+            }
+            Err(CycleError::Store(e)) => {
+                tracing::error!(org = %self.org(), error = %e, "store failed during the cycle");
+                TickOutcome::StoreFailed
+            }
+        }
+    }
+
+    async fn skip_unhealthy(&self, ctx: WriteCtx, previous: Option<DateTime<Utc>>, now: DateTime<Utc>) -> TickOutcome {
+        let org = self.org();
+        let from = previous.unwrap_or(now - chrono::Duration::from_std(self.interval).unwrap_or_default());
+        let request = BackfillRequest { org: org.to_owned(), repo: "*".into(), window: TimeWindow::ordered(from, now), reason: BackfillReason::GithubUnhealthy };
+        if let Err(e) = self.backfill.request(request).await {
+            tracing::error!(org, error = %e, "cannot request a backfill");
+        }
+        let runs = [(SeriesKey::new(Family::ScrapeRuns, [org, "skipped_unhealthy"]), 1)];
+        match self.store.add_counters(ctx, &runs, now).await {
+            Err(StoreError::Fenced { .. }) => TickOutcome::Fenced,
+            _ => TickOutcome::SkippedUnhealthy,
+        }
+    }
+
+    /// Ticks every interval until the shutdown or a fenced write.
+    pub async fn run(self: Arc<Self>, ctx: WriteCtx, health: HealthRegistry, shutdown: Shutdown) -> Result<(), String> {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = shutdown.triggered() => return Ok(()),
+            }
+            let outcome = tokio::select! {
+                o = self.tick(ctx, Utc::now()) => o,
+                () = shutdown.triggered() => return Ok(()),
+            };
+            let github = match self.github_state() {
+                GithubState::Healthy => (ComponentStatus::Healthy, String::new()),
+                GithubState::Recovering { successes } => (ComponentStatus::Degraded, format!("recovering ({successes} clean cycles)")),
+                GithubState::CoolingDown(until) => (ComponentStatus::Degraded, format!("cooling down until {until}")),
+            };
+            health.set(&format!("github:{}", self.org()), github.0, github.1);
+            if outcome == TickOutcome::Fenced {
+                return Err(format!("org {}: leader term fenced by the store", self.org()));
+            }
+        }
+    }
+}

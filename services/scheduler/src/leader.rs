@@ -1,0 +1,74 @@
+//! What only the leader runs: one controller per org and the store GC,
+//! all under one shutdown scope so losing leadership stops them at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use ghstats_config::Config;
+use ghstats_github::GithubClient;
+use ghstats_queue::BackfillProducer;
+use ghstats_runtime::health::{HealthRegistry, Readiness};
+use ghstats_runtime::{ServeError, Shutdown};
+use ghstats_scrape::{OrgScraper, StoreEtagCache};
+use ghstats_store::{Store, WriteCtx};
+
+use crate::controller::OrgController;
+use crate::cooldown::Cooldown;
+
+/// How often the leader runs the store GC.
+pub const GC_INTERVAL: Duration = Duration::from_secs(3600);
+
+fn client_failed(e: impl std::fmt::Display) -> ServeError {
+    ServeError::Task { task: "github client", reason: e.to_string() }
+}
+
+/// Builds every org's controller (reading credentials now, so a missing
+/// secret fails at start-up).
+pub fn controllers(config: &Arc<Config>, store: &Arc<dyn Store>, backfill: &Arc<dyn BackfillProducer>, shutdown: &Shutdown) -> Result<Vec<Arc<OrgController>>, ServeError> {
+    let etags = Arc::new(StoreEtagCache::new(store.clone(), config.store.retention.get()));
+    config
+        .github
+        .orgs
+        .iter()
+        .map(|org| {
+            let interval = org.scrape_interval.get();
+            let options = ghstats_github::client_options(config, org, etags.clone(), shutdown.token().clone(), interval / 2)
+                .map_err(client_failed)?;
+            let client = GithubClient::new(options).map_err(client_failed)?;
+            let scraper = OrgScraper::new(client, store.clone(), backfill.clone(), org.clone(), config.clone());
+            let g = &config.github;
+            let cooldown = Cooldown::new(
+                g.unhealthy_failure_threshold,
+                chrono::Duration::from_std(g.unhealthy_cooldown.get()).unwrap_or_default(),
+                config.health.github_recover_success_threshold,
+            );
+            Ok(Arc::new(OrgController::new(scraper, store.clone(), backfill.clone(), interval, cooldown)))
+        })
+        .collect()
+}
+
+/// Starts the leader's tasks under `scope` (a child of the process
+/// shutdown; triggering it stops them all).
+pub fn start(controllers: &[Arc<OrgController>], store: Arc<dyn Store>, term: u64, health: &HealthRegistry, scope: &Shutdown) {
+    let ctx = WriteCtx::leader(term);
+    for c in controllers {
+        health.register(&format!("github:{}", c.org()), Readiness::Informational);
+        let (c, h, s) = (c.clone(), health.clone(), scope.clone());
+        scope.spawn("org_controller", async move { c.run(ctx, h, s).await });
+    }
+    let s = scope.clone();
+    scope.spawn("store_gc", async move {
+        let mut ticker = tokio::time::interval(GC_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = s.triggered() => return Ok::<(), String>(()),
+            }
+            match store.gc(Utc::now()).await {
+                Ok(r) => tracing::info!(expired_series = r.expired_series, "store gc"),
+                Err(e) => tracing::warn!(error = %e, "store gc failed"),
+            }
+        }
+    });
+}
