@@ -1,21 +1,30 @@
-//! The gateway service: the one thing Prometheus scrapes. It serves health
-//! over HTTP on `server.listen_addr`, its own process metrics at
-//! `/metrics/process` (so `/metrics` carries only the shared exposition, the
-//! same on every replica), and `grpc.health.v1` over gRPC.
+//! The gateway service: the one thing Prometheus scrapes. It keeps every
+//! series of the store in an in-memory cache following the store's change
+//! log and serves `/metrics` (OpenMetrics or Prometheus text, gzip when
+//! asked) from pre-rendered bytes, plus health over HTTP on
+//! `server.listen_addr` and `grpc.health.v1`. Its own process metrics
+//! (including cache refresh timing, which differs between replicas) are at
+//! `/metrics/process`, so `/metrics` is byte-identical on every replica for
+//! the same store state.
+
+pub mod cache;
+pub mod http;
+pub mod refresh;
+pub mod render;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use ghstats_config::Config;
+use ghstats_config::{Config, ExportCacheMode, StoreBackend};
+use ghstats_runtime::health::Readiness;
 use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners, Shutdown};
+use ghstats_store::{MemoryStore, RedisStore, Store, StoreSettings};
 
 pub const SERVICE: &str = "gateway";
 
 /// HTTP (`server.listen_addr`) and gRPC (`services.gateway`) addresses.
 pub fn listen_addrs(config: &Config) -> (SocketAddr, SocketAddr) {
-    (
-        config.server.listen_addr.socket_addr(),
-        config.services.gateway.grpc_listen_addr.socket_addr(),
-    )
+    (config.server.listen_addr.socket_addr(), config.services.gateway.grpc_listen_addr.socket_addr())
 }
 
 /// The gateway needs nothing beyond a valid config.
@@ -23,13 +32,35 @@ pub fn check_config(_config: &Config) -> Result<(), ghstats_config::ConfigError>
     Ok(())
 }
 
-/// Serves until `shutdown`.
-pub async fn serve(
-    _config: Config,
-    listeners: ServiceListeners,
-    shutdown: Shutdown,
-) -> Result<(), ServeError> {
-    ServiceHost::new(SERVICE, "/metrics/process")
-        .serve(listeners, shutdown)
-        .await
+/// Serves until `shutdown`, reading the store the config names.
+pub async fn serve(config: Config, listeners: ServiceListeners, shutdown: Shutdown) -> Result<(), ServeError> {
+    let store: Arc<dyn Store> = match config.store.backend {
+        StoreBackend::Memory => Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store))),
+        StoreBackend::Redis => Arc::new(
+            RedisStore::from_config(&config.store)
+                .await
+                .map_err(|e| ServeError::Task { task: "store", reason: e.to_string() })?,
+        ),
+    };
+    serve_with(config, store, listeners, shutdown).await
+}
+
+/// Serves until `shutdown` from `store`.
+pub async fn serve_with(config: Config, store: Arc<dyn Store>, listeners: ServiceListeners, shutdown: Shutdown) -> Result<(), ServeError> {
+    let mut host = ServiceHost::new(SERVICE, "/metrics/process");
+    let published = cache::Published::default();
+    let metrics = refresh::RefreshMetrics::default();
+    metrics.register(host.metrics.registry_mut());
+    host.health.register(refresh::COMPONENT, Readiness::Required);
+    let refresher = refresh::Refresher {
+        store,
+        published: published.clone(),
+        health: host.health.clone(),
+        metrics,
+        full_every: (config.store.export_cache_mode == ExportCacheMode::Full).then(|| config.store.metric_refresh_interval.get()),
+    };
+    let s = shutdown.clone();
+    shutdown.spawn("metrics_cache_refresh", refresher.run(s));
+    host.http = host.http.merge(http::routes(http::MetricsState { published }));
+    host.serve(listeners, shutdown).await
 }

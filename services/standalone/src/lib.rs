@@ -72,7 +72,7 @@ pub async fn serve(
         "ghstats standalone is up"
     );
     let result = tokio::try_join!(
-        ghstats_gateway::serve(config.clone(), listeners.gateway, shutdown.clone()),
+        ghstats_gateway::serve_with(config.clone(), store.clone(), listeners.gateway, shutdown.clone()),
         ghstats_scheduler::serve_with(config.clone(), scheduler_deps, listeners.scheduler, shutdown.clone()),
         ghstats_worker::serve(config, listeners.worker, shutdown.clone()),
     );

@@ -1,0 +1,133 @@
+//! Renders families in OpenMetrics 1.0.0 and Prometheus text 0.0.4: one
+//! contiguous block per family, series sorted by their labels, label values
+//! escaped, so two gateways render byte-identical bodies for the same data.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use ghstats_store::{Family, Kind};
+
+/// Series of one family: label values (in the family's label order) -> value.
+pub type FamilySeries = BTreeMap<Vec<String>, f64>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    Text,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+fn escape_into(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Integers without a fraction, other numbers in their shortest form.
+pub fn write_value(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        let _ = write!(out, "{}", v as i64);
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// The family's base name: counters lose `_total` in OpenMetrics metadata.
+fn base_name(family: Family, format: Format) -> &'static str {
+    let name = family.name();
+    match (family.kind(), format) {
+        (Kind::Counter, Format::OpenMetrics) => name.strip_suffix("_total").unwrap_or(name),
+        _ => name,
+    }
+}
+
+/// The block of one family (metadata and samples); empty without series.
+pub fn family_block(family: Family, series: &FamilySeries, format: Format) -> String {
+    if series.is_empty() {
+        return String::new();
+    }
+    let mut out = String::with_capacity(64 + series.len() * 96);
+    let base = base_name(family, format);
+    let kind = match family.kind() {
+        Kind::Gauge => "gauge",
+        Kind::Counter => "counter",
+    };
+    match format {
+        Format::OpenMetrics => {
+            let _ = writeln!(out, "# TYPE {base} {kind}");
+            if base.ends_with("_seconds") {
+                let _ = writeln!(out, "# UNIT {base} seconds");
+            }
+            let _ = writeln!(out, "# HELP {base} {}.", family.help());
+        }
+        Format::Text => {
+            let _ = writeln!(out, "# HELP {base} {}.", family.help());
+            let _ = writeln!(out, "# TYPE {base} {kind}");
+        }
+    }
+    let labels = family.labels();
+    for (values, v) in series {
+        out.push_str(family.name());
+        if !labels.is_empty() {
+            out.push('{');
+            for (i, (k, val)) in labels.iter().zip(values).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(k);
+                out.push_str("=\"");
+                escape_into(&mut out, val);
+                out.push('"');
+            }
+            out.push('}');
+        }
+        out.push(' ');
+        write_value(&mut out, *v);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_escaped_sorted_blocks_in_both_formats() {
+        let mut s = FamilySeries::new();
+        s.insert(vec!["b".into(), "r".into(), "zed".into()], 2.0);
+        s.insert(vec!["a".into(), "r\"x".into(), "a\\b\nc".into()], 1.5);
+        let om = family_block(Family::Commits24h, &s, Format::OpenMetrics);
+        assert_eq!(
+            om,
+            "# TYPE gh_activity_commits_24h gauge\n# HELP gh_activity_commits_24h Commits authored in the last 24 hours.\n\
+             gh_activity_commits_24h{org=\"a\",repo=\"r\\\"x\",user=\"a\\\\b\\nc\"} 1.5\n\
+             gh_activity_commits_24h{org=\"b\",repo=\"r\",user=\"zed\"} 2\n"
+        );
+        let mut c = FamilySeries::new();
+        c.insert(vec!["o".into(), "success".into()], 3.0);
+        let om = family_block(Family::ScrapeRuns, &c, Format::OpenMetrics);
+        assert!(om.starts_with("# TYPE gh_exporter_scrape_runs counter\n"), "{om}");
+        assert!(om.contains("gh_exporter_scrape_runs_total{org=\"o\",result=\"success\"} 3\n"));
+        let text = family_block(Family::ScrapeRuns, &c, Format::Text);
+        assert!(text.contains("# TYPE gh_exporter_scrape_runs_total counter\n"), "{text}");
+        assert_eq!(family_block(Family::Commits24h, &FamilySeries::new(), Format::Text), "");
+    }
+}
