@@ -152,7 +152,9 @@ impl OrgScraper {
             .map(|r| (r.name.clone(), r.pushed_at, marks.get(&r.name).copied()))
             .collect();
         let outcomes: Vec<Result<RepoOutcome, StoreError>> = stream::iter(work)
-            .map(|(name, pushed_at, mark)| async move { self.scrape_repo(ctx, &name, pushed_at, mark, now).await })
+            .map(|(name, pushed_at, mark)| async move {
+                self.scrape_repo(ctx, &name, pushed_at, mark, now).await
+            })
             .buffer_unordered(concurrency)
             .collect()
             .await;

@@ -306,22 +306,11 @@ async fn scrape_matches_ground_truth_on_redis() {
         addr: "127.0.0.1:6379".into(),
         tls: false,
     };
-    let store = RedisStore::connect(&target, &RedisAuth::default(), settings(&prefix))
-        .await
-        .unwrap();
-    scenario(Arc::new(store)).await;
-    let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut conn)
+    let store = Arc::new(
+        RedisStore::connect(&target, &RedisAuth::default(), settings(&prefix))
             .await
-            .unwrap();
-    }
+            .unwrap(),
+    );
+    scenario(store.clone()).await;
+    store.delete_all_keys().await.unwrap();
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use flate2::write::GzEncoder;
 use ghstats_store::{Change, Cursor, Family, SeriesKey, Snapshot};
 
-use crate::render::{family_block, FamilySeries, Format};
+use crate::render::{FamilySeries, Format, family_block};
 
 /// Bodies for every format and encoding.
 #[derive(Debug, Clone, Default)]
@@ -51,15 +51,26 @@ pub struct Series {
 
 impl Series {
     pub fn from_snapshot(snapshot: Snapshot) -> Self {
-        let mut s = Series { cursor: snapshot.cursor, ..Series::default() };
+        let mut s = Series {
+            cursor: snapshot.cursor,
+            ..Series::default()
+        };
         for (key, v) in snapshot.series {
-            s.families.entry(key.family).or_default().series.insert(key.labels, v);
+            s.families
+                .entry(key.family)
+                .or_default()
+                .series
+                .insert(key.labels, v);
         }
         s
     }
 
     pub fn apply(&mut self, changes: Vec<Change>) {
-        for Change { series: SeriesKey { family, labels }, value } in changes {
+        for Change {
+            series: SeriesKey { family, labels },
+            value,
+        } in changes
+        {
             let f = self.families.entry(family).or_default();
             match value {
                 Some(v) => {
@@ -88,13 +99,18 @@ impl Series {
         let mut text = String::new();
         let mut series_loaded = BTreeMap::new();
         for family in Family::ALL {
-            let Some(state) = self.families.get_mut(family) else { continue };
+            let Some(state) = self.families.get_mut(family) else {
+                continue;
+            };
             if state.series.is_empty() {
                 continue;
             }
             series_loaded.insert(family.name(), state.series.len());
             let (o, t) = state.blocks.get_or_insert_with(|| {
-                (family_block(*family, &state.series, Format::OpenMetrics), family_block(*family, &state.series, Format::Text))
+                (
+                    family_block(*family, &state.series, Format::OpenMetrics),
+                    family_block(*family, &state.series, Format::Text),
+                )
             });
             om.push_str(o);
             text.push_str(t);
@@ -131,7 +147,10 @@ fn loaded_block(loaded: &BTreeMap<&'static str, usize>) -> (String, String) {
 }
 
 fn gzip(data: &[u8]) -> Bytes {
-    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 8), flate2::Compression::fast());
+    let mut enc = GzEncoder::new(
+        Vec::with_capacity(data.len() / 8),
+        flate2::Compression::fast(),
+    );
     // Writing to a Vec cannot fail.
     let _ = enc.write_all(data);
     Bytes::from(enc.finish().unwrap_or_default())

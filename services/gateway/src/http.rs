@@ -2,11 +2,11 @@
 //! text otherwise, 406 for formats neither), gzip when accepted, the
 //! current exposition's shared bytes, and a bound on concurrent scrapes.
 
+use axum::Router;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use tower::limit::ConcurrencyLimitLayer;
 
 use crate::cache::Published;
@@ -29,7 +29,9 @@ pub fn routes(state: MetricsState) -> Router {
 
 /// The format an `Accept` header asks for, if one we serve.
 pub fn negotiate(accept: Option<&str>) -> Option<Format> {
-    let Some(accept) = accept.map(str::to_ascii_lowercase) else { return Some(Format::Text) };
+    let Some(accept) = accept.map(str::to_ascii_lowercase) else {
+        return Some(Format::Text);
+    };
     if accept.trim().is_empty() {
         return Some(Format::Text);
     }
@@ -46,25 +48,45 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.split(';').next().is_some_and(|n| n.trim().eq_ignore_ascii_case("gzip"))))
+        .is_some_and(|v| {
+            v.split(',').any(|e| {
+                e.split(';')
+                    .next()
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case("gzip"))
+            })
+        })
 }
 
 async fn metrics(State(state): State<MetricsState>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let Some(format) = negotiate(accept) else {
-        return (StatusCode::NOT_ACCEPTABLE, "serves application/openmetrics-text or text/plain\n").into_response();
+        return (
+            StatusCode::NOT_ACCEPTABLE,
+            "serves application/openmetrics-text or text/plain\n",
+        )
+            .into_response();
     };
     let exposition = state.published.current();
     // Nothing published yet: the first load has not finished.
     if exposition.openmetrics.is_empty() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "metrics cache not loaded yet\n").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics cache not loaded yet\n",
+        )
+            .into_response();
     }
     let gzip = accepts_gzip(&headers);
     let body = exposition.body(format, gzip);
     let mut resp = ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
-    resp.headers_mut().insert(header::VARY, header::HeaderValue::from_static("accept, accept-encoding"));
+    resp.headers_mut().insert(
+        header::VARY,
+        header::HeaderValue::from_static("accept, accept-encoding"),
+    );
     if gzip {
-        resp.headers_mut().insert(header::CONTENT_ENCODING, header::HeaderValue::from_static("gzip"));
+        resp.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
     }
     resp
 }

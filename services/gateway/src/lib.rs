@@ -24,7 +24,10 @@ pub const SERVICE: &str = "gateway";
 
 /// HTTP (`server.listen_addr`) and gRPC (`services.gateway`) addresses.
 pub fn listen_addrs(config: &Config) -> (SocketAddr, SocketAddr) {
-    (config.server.listen_addr.socket_addr(), config.services.gateway.grpc_listen_addr.socket_addr())
+    (
+        config.server.listen_addr.socket_addr(),
+        config.services.gateway.grpc_listen_addr.socket_addr(),
+    )
 }
 
 /// The gateway needs nothing beyond a valid config.
@@ -33,34 +36,52 @@ pub fn check_config(_config: &Config) -> Result<(), ghstats_config::ConfigError>
 }
 
 /// Serves until `shutdown`, reading the store the config names.
-pub async fn serve(config: Config, listeners: ServiceListeners, shutdown: Shutdown) -> Result<(), ServeError> {
+pub async fn serve(
+    config: Config,
+    listeners: ServiceListeners,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
     let store: Arc<dyn Store> = match config.store.backend {
-        StoreBackend::Memory => Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store))),
-        StoreBackend::Redis => Arc::new(
-            RedisStore::from_config(&config.store)
-                .await
-                .map_err(|e| ServeError::Task { task: "store", reason: e.to_string() })?,
-        ),
+        StoreBackend::Memory => {
+            Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)))
+        }
+        StoreBackend::Redis => {
+            Arc::new(RedisStore::from_config(&config.store).await.map_err(|e| {
+                ServeError::Task {
+                    task: "store",
+                    reason: e.to_string(),
+                }
+            })?)
+        }
     };
     serve_with(config, store, listeners, shutdown).await
 }
 
 /// Serves until `shutdown` from `store`.
-pub async fn serve_with(config: Config, store: Arc<dyn Store>, listeners: ServiceListeners, shutdown: Shutdown) -> Result<(), ServeError> {
+pub async fn serve_with(
+    config: Config,
+    store: Arc<dyn Store>,
+    listeners: ServiceListeners,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
     let mut host = ServiceHost::new(SERVICE, "/metrics/process");
     let published = cache::Published::default();
     let metrics = refresh::RefreshMetrics::default();
     metrics.register(host.metrics.registry_mut());
-    host.health.register(refresh::COMPONENT, Readiness::Required);
+    host.health
+        .register(refresh::COMPONENT, Readiness::Required);
     let refresher = refresh::Refresher {
         store,
         published: published.clone(),
         health: host.health.clone(),
         metrics,
-        full_every: (config.store.export_cache_mode == ExportCacheMode::Full).then(|| config.store.metric_refresh_interval.get()),
+        full_every: (config.store.export_cache_mode == ExportCacheMode::Full)
+            .then(|| config.store.metric_refresh_interval.get()),
     };
     let s = shutdown.clone();
     shutdown.spawn("metrics_cache_refresh", refresher.run(s));
-    host.http = host.http.merge(http::routes(http::MetricsState { published }));
+    host.http = host
+        .http
+        .merge(http::routes(http::MetricsState { published }));
     host.serve(listeners, shutdown).await
 }

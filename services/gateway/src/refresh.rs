@@ -5,12 +5,12 @@
 //! the store is unreachable the last good exposition keeps being served,
 //! the cache component says `degraded`, and the staleness grows.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use ghstats_runtime::health::{ComponentStatus, HealthRegistry};
 use ghstats_runtime::Shutdown;
+use ghstats_runtime::health::{ComponentStatus, HealthRegistry};
 use ghstats_store::{Changes, Store};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -34,9 +34,23 @@ pub struct RefreshMetrics {
 
 impl RefreshMetrics {
     pub fn register(&self, registry: &mut Registry) {
-        registry.register_with_unit("gh_exporter_metrics_cache_refresh_duration", "Duration of the last cache refresh", Unit::Seconds, self.duration.clone());
-        registry.register_with_unit("gh_exporter_metrics_cache_staleness", "Time since the cache last caught up with the store", Unit::Seconds, self.staleness.clone());
-        registry.register("gh_exporter_metrics_cache_full_loads", "Full loads of the cache from the store", self.full_loads.clone());
+        registry.register_with_unit(
+            "gh_exporter_metrics_cache_refresh_duration",
+            "Duration of the last cache refresh",
+            Unit::Seconds,
+            self.duration.clone(),
+        );
+        registry.register_with_unit(
+            "gh_exporter_metrics_cache_staleness",
+            "Time since the cache last caught up with the store",
+            Unit::Seconds,
+            self.staleness.clone(),
+        );
+        registry.register(
+            "gh_exporter_metrics_cache_full_loads",
+            "Full loads of the cache from the store",
+            self.full_loads.clone(),
+        );
     }
 }
 
@@ -58,7 +72,12 @@ impl Refresher {
         let reload = match series.as_mut() {
             None => true,
             Some(_) if self.full_every.is_some() => true,
-            Some(s) => match self.store.changes_since(&s.cursor, BATCH).await.map_err(|e| e.to_string())? {
+            Some(s) => match self
+                .store
+                .changes_since(&s.cursor, BATCH)
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 Changes::Behind => {
                     tracing::info!("gateway fell behind the change log: reloading");
                     true
@@ -95,13 +114,22 @@ impl Refresher {
                 Ok(more) => {
                     last_ok = Instant::now();
                     self.health.set_healthy(COMPONENT);
-                    if more { Duration::ZERO } else { self.full_every.unwrap_or(POLL) }
+                    if more {
+                        Duration::ZERO
+                    } else {
+                        self.full_every.unwrap_or(POLL)
+                    }
                 }
                 Err(e) => {
                     // Without a first load the gateway is not ready; after
                     // one it keeps serving the last good body.
-                    let status = if series.is_some() { ComponentStatus::Degraded } else { ComponentStatus::Unhealthy };
-                    self.health.set(COMPONENT, status, format!("store unreachable: {e}"));
+                    let status = if series.is_some() {
+                        ComponentStatus::Degraded
+                    } else {
+                        ComponentStatus::Unhealthy
+                    };
+                    self.health
+                        .set(COMPONENT, status, format!("store unreachable: {e}"));
                     tracing::warn!(error = %e, "cache refresh failed");
                     POLL.max(Duration::from_secs(1))
                 }

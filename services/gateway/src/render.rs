@@ -124,10 +124,19 @@ mod tests {
         let mut c = FamilySeries::new();
         c.insert(vec!["o".into(), "success".into()], 3.0);
         let om = family_block(Family::ScrapeRuns, &c, Format::OpenMetrics);
-        assert!(om.starts_with("# TYPE gh_exporter_scrape_runs counter\n"), "{om}");
+        assert!(
+            om.starts_with("# TYPE gh_exporter_scrape_runs counter\n"),
+            "{om}"
+        );
         assert!(om.contains("gh_exporter_scrape_runs_total{org=\"o\",result=\"success\"} 3\n"));
         let text = family_block(Family::ScrapeRuns, &c, Format::Text);
-        assert!(text.contains("# TYPE gh_exporter_scrape_runs_total counter\n"), "{text}");
-        assert_eq!(family_block(Family::Commits24h, &FamilySeries::new(), Format::Text), "");
+        assert!(
+            text.contains("# TYPE gh_exporter_scrape_runs_total counter\n"),
+            "{text}"
+        );
+        assert_eq!(
+            family_block(Family::Commits24h, &FamilySeries::new(), Format::Text),
+            ""
+        );
     }
 }

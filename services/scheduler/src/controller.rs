@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_queue::{BackfillProducer, BackfillRequest};
-use ghstats_runtime::health::{ComponentStatus, HealthRegistry};
 use ghstats_runtime::Shutdown;
+use ghstats_runtime::health::{ComponentStatus, HealthRegistry};
 use ghstats_scrape::{CycleError, CycleResult, OrgScraper};
 use ghstats_store::{Family, SeriesKey, Store, StoreError, WriteCtx};
 
@@ -37,8 +37,21 @@ pub struct OrgController {
 }
 
 impl OrgController {
-    pub fn new(scraper: OrgScraper, store: Arc<dyn Store>, backfill: Arc<dyn BackfillProducer>, interval: Duration, cooldown: Cooldown) -> Self {
-        Self { scraper, store, backfill, interval, cooldown: Mutex::new(cooldown), last_tick: Mutex::new(None) }
+    pub fn new(
+        scraper: OrgScraper,
+        store: Arc<dyn Store>,
+        backfill: Arc<dyn BackfillProducer>,
+        interval: Duration,
+        cooldown: Cooldown,
+    ) -> Self {
+        Self {
+            scraper,
+            store,
+            backfill,
+            interval,
+            cooldown: Mutex::new(cooldown),
+            last_tick: Mutex::new(None),
+        }
     }
 
     pub fn org(&self) -> &str {
@@ -46,13 +59,24 @@ impl OrgController {
     }
 
     pub fn github_state(&self) -> GithubState {
-        self.cooldown.lock().unwrap_or_else(|p| p.into_inner()).state()
+        self.cooldown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state()
     }
 
     /// One scheduled step at `now`.
     pub async fn tick(&self, ctx: WriteCtx, now: DateTime<Utc>) -> TickOutcome {
-        let previous = self.last_tick.lock().unwrap_or_else(|p| p.into_inner()).replace(now);
-        let may = self.cooldown.lock().unwrap_or_else(|p| p.into_inner()).may_scrape(now);
+        let previous = self
+            .last_tick
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(now);
+        let may = self
+            .cooldown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .may_scrape(now);
         if !may {
             return self.skip_unhealthy(ctx, previous, now).await;
         }
@@ -60,8 +84,13 @@ impl OrgController {
         let mut cooldown = self.cooldown.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(report) => {
-                let mostly_failed = report.result == CycleResult::Failure || report.failures.len() * 2 >= report.repos.max(1);
-                if mostly_failed { cooldown.failed(now) } else { cooldown.succeeded() }
+                let mostly_failed = report.result == CycleResult::Failure
+                    || report.failures.len() * 2 >= report.repos.max(1);
+                if mostly_failed {
+                    cooldown.failed(now)
+                } else {
+                    cooldown.succeeded()
+                }
                 if let GithubState::CoolingDown(until) = cooldown.state() {
                     tracing::warn!(org = %self.org(), until = %until, "github unhealthy: pausing scheduled scrapes");
                 }
@@ -83,14 +112,28 @@ impl OrgController {
         }
     }
 
-    async fn skip_unhealthy(&self, ctx: WriteCtx, previous: Option<DateTime<Utc>>, now: DateTime<Utc>) -> TickOutcome {
+    async fn skip_unhealthy(
+        &self,
+        ctx: WriteCtx,
+        previous: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> TickOutcome {
         let org = self.org();
-        let from = previous.unwrap_or(now - chrono::Duration::from_std(self.interval).unwrap_or_default());
-        let request = BackfillRequest { org: org.to_owned(), repo: "*".into(), window: TimeWindow::ordered(from, now), reason: BackfillReason::GithubUnhealthy };
+        let from =
+            previous.unwrap_or(now - chrono::Duration::from_std(self.interval).unwrap_or_default());
+        let request = BackfillRequest {
+            org: org.to_owned(),
+            repo: "*".into(),
+            window: TimeWindow::ordered(from, now),
+            reason: BackfillReason::GithubUnhealthy,
+        };
         if let Err(e) = self.backfill.request(request).await {
             tracing::error!(org, error = %e, "cannot request a backfill");
         }
-        let runs = [(SeriesKey::new(Family::ScrapeRuns, [org, "skipped_unhealthy"]), 1)];
+        let runs = [(
+            SeriesKey::new(Family::ScrapeRuns, [org, "skipped_unhealthy"]),
+            1,
+        )];
         match self.store.add_counters(ctx, &runs, now).await {
             Err(StoreError::Fenced { .. }) => TickOutcome::Fenced,
             _ => TickOutcome::SkippedUnhealthy,
@@ -98,7 +141,12 @@ impl OrgController {
     }
 
     /// Ticks every interval until the shutdown or a fenced write.
-    pub async fn run(self: Arc<Self>, ctx: WriteCtx, health: HealthRegistry, shutdown: Shutdown) -> Result<(), String> {
+    pub async fn run(
+        self: Arc<Self>,
+        ctx: WriteCtx,
+        health: HealthRegistry,
+        shutdown: Shutdown,
+    ) -> Result<(), String> {
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -112,12 +160,21 @@ impl OrgController {
             };
             let github = match self.github_state() {
                 GithubState::Healthy => (ComponentStatus::Healthy, String::new()),
-                GithubState::Recovering { successes } => (ComponentStatus::Degraded, format!("recovering ({successes} clean cycles)")),
-                GithubState::CoolingDown(until) => (ComponentStatus::Degraded, format!("cooling down until {until}")),
+                GithubState::Recovering { successes } => (
+                    ComponentStatus::Degraded,
+                    format!("recovering ({successes} clean cycles)"),
+                ),
+                GithubState::CoolingDown(until) => (
+                    ComponentStatus::Degraded,
+                    format!("cooling down until {until}"),
+                ),
             };
             health.set(&format!("github:{}", self.org()), github.0, github.1);
             if outcome == TickOutcome::Fenced {
-                return Err(format!("org {}: leader term fenced by the store", self.org()));
+                return Err(format!(
+                    "org {}: leader term fenced by the store",
+                    self.org()
+                ));
             }
         }
     }

@@ -12,7 +12,9 @@ pub enum GithubState {
     /// Scraping paused until the given time.
     CoolingDown(DateTime<Utc>),
     /// Scraping again; `successes` clean cycles so far.
-    Recovering { successes: u32 },
+    Recovering {
+        successes: u32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -26,7 +28,13 @@ pub struct Cooldown {
 
 impl Cooldown {
     pub fn new(threshold: u32, cooldown: Duration, recover: u32) -> Self {
-        Self { threshold: threshold.max(1), cooldown, recover: recover.max(1), failures: 0, state: GithubState::Healthy }
+        Self {
+            threshold: threshold.max(1),
+            cooldown,
+            recover: recover.max(1),
+            failures: 0,
+            state: GithubState::Healthy,
+        }
     }
 
     pub fn state(&self) -> GithubState {
@@ -49,7 +57,11 @@ impl Cooldown {
         self.failures = 0;
         if let GithubState::Recovering { successes } = self.state {
             let successes = successes + 1;
-            self.state = if successes >= self.recover { GithubState::Healthy } else { GithubState::Recovering { successes } };
+            self.state = if successes >= self.recover {
+                GithubState::Healthy
+            } else {
+                GithubState::Recovering { successes }
+            };
         }
     }
 
@@ -81,7 +93,10 @@ mod tests {
         }
         assert!(c.is_healthy(), "below the threshold nothing pauses");
         c.failed(t0);
-        assert_eq!(c.state(), GithubState::CoolingDown(t0 + Duration::minutes(2)));
+        assert_eq!(
+            c.state(),
+            GithubState::CoolingDown(t0 + Duration::minutes(2))
+        );
         assert!(!c.may_scrape(t0 + Duration::minutes(1)));
         assert!(c.may_scrape(t0 + Duration::minutes(2)));
         c.succeeded();
@@ -97,7 +112,10 @@ mod tests {
         c.failed(t0);
         assert!(c.may_scrape(t0 + Duration::minutes(3)));
         c.failed(t0 + Duration::minutes(3));
-        assert_eq!(c.state(), GithubState::CoolingDown(t0 + Duration::minutes(5)));
+        assert_eq!(
+            c.state(),
+            GithubState::CoolingDown(t0 + Duration::minutes(5))
+        );
     }
 
     #[test]

@@ -20,37 +20,72 @@ use crate::cooldown::Cooldown;
 pub const GC_INTERVAL: Duration = Duration::from_secs(3600);
 
 fn client_failed(e: impl std::fmt::Display) -> ServeError {
-    ServeError::Task { task: "github client", reason: e.to_string() }
+    ServeError::Task {
+        task: "github client",
+        reason: e.to_string(),
+    }
 }
 
 /// Builds every org's controller (reading credentials now, so a missing
 /// secret fails at start-up).
-pub fn controllers(config: &Arc<Config>, store: &Arc<dyn Store>, backfill: &Arc<dyn BackfillProducer>, shutdown: &Shutdown) -> Result<Vec<Arc<OrgController>>, ServeError> {
-    let etags = Arc::new(StoreEtagCache::new(store.clone(), config.store.retention.get()));
+pub fn controllers(
+    config: &Arc<Config>,
+    store: &Arc<dyn Store>,
+    backfill: &Arc<dyn BackfillProducer>,
+    shutdown: &Shutdown,
+) -> Result<Vec<Arc<OrgController>>, ServeError> {
+    let etags = Arc::new(StoreEtagCache::new(
+        store.clone(),
+        config.store.retention.get(),
+    ));
     config
         .github
         .orgs
         .iter()
         .map(|org| {
             let interval = org.scrape_interval.get();
-            let options = ghstats_github::client_options(config, org, etags.clone(), shutdown.token().clone(), interval / 2)
-                .map_err(client_failed)?;
+            let options = ghstats_github::client_options(
+                config,
+                org,
+                etags.clone(),
+                shutdown.token().clone(),
+                interval / 2,
+            )
+            .map_err(client_failed)?;
             let client = GithubClient::new(options).map_err(client_failed)?;
-            let scraper = OrgScraper::new(client, store.clone(), backfill.clone(), org.clone(), config.clone());
+            let scraper = OrgScraper::new(
+                client,
+                store.clone(),
+                backfill.clone(),
+                org.clone(),
+                config.clone(),
+            );
             let g = &config.github;
             let cooldown = Cooldown::new(
                 g.unhealthy_failure_threshold,
                 chrono::Duration::from_std(g.unhealthy_cooldown.get()).unwrap_or_default(),
                 config.health.github_recover_success_threshold,
             );
-            Ok(Arc::new(OrgController::new(scraper, store.clone(), backfill.clone(), interval, cooldown)))
+            Ok(Arc::new(OrgController::new(
+                scraper,
+                store.clone(),
+                backfill.clone(),
+                interval,
+                cooldown,
+            )))
         })
         .collect()
 }
 
 /// Starts the leader's tasks under `scope` (a child of the process
 /// shutdown; triggering it stops them all).
-pub fn start(controllers: &[Arc<OrgController>], store: Arc<dyn Store>, term: u64, health: &HealthRegistry, scope: &Shutdown) {
+pub fn start(
+    controllers: &[Arc<OrgController>],
+    store: Arc<dyn Store>,
+    term: u64,
+    health: &HealthRegistry,
+    scope: &Shutdown,
+) {
     let ctx = WriteCtx::leader(term);
     for c in controllers {
         health.register(&format!("github:{}", c.org()), Readiness::Informational);

@@ -23,7 +23,10 @@ pub const SERVICE: &str = "scheduler";
 /// HTTP and gRPC addresses from `services.scheduler`.
 pub fn listen_addrs(config: &Config) -> (SocketAddr, SocketAddr) {
     let s = &config.services.scheduler;
-    (s.http_listen_addr.socket_addr(), s.grpc_listen_addr.socket_addr())
+    (
+        s.http_listen_addr.socket_addr(),
+        s.grpc_listen_addr.socket_addr(),
+    )
 }
 
 /// What the scheduler needs beyond a valid config.
@@ -42,25 +45,44 @@ pub struct Deps {
 /// The store the config names (the memory store only for `backend: memory`).
 pub async fn store_from_config(config: &Config) -> Result<Arc<dyn Store>, ServeError> {
     Ok(match config.store.backend {
-        StoreBackend::Memory => Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store))),
-        StoreBackend::Redis => Arc::new(
-            RedisStore::from_config(&config.store)
-                .await
-                .map_err(|e| ServeError::Task { task: "store", reason: e.to_string() })?,
-        ),
+        StoreBackend::Memory => {
+            Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)))
+        }
+        StoreBackend::Redis => {
+            Arc::new(RedisStore::from_config(&config.store).await.map_err(|e| {
+                ServeError::Task {
+                    task: "store",
+                    reason: e.to_string(),
+                }
+            })?)
+        }
     })
 }
 
 /// Serves until `shutdown`, with dependencies built from the config.
-pub async fn serve(config: Config, listeners: ServiceListeners, shutdown: Shutdown) -> Result<(), ServeError> {
+pub async fn serve(
+    config: Config,
+    listeners: ServiceListeners,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
     let store = store_from_config(&config).await?;
-    tracing::warn!("backfill requests are kept in process memory until the RabbitMQ producer exists");
-    let deps = Deps { store, backfill: Arc::new(MemoryProducer::default()) };
+    tracing::warn!(
+        "backfill requests are kept in process memory until the RabbitMQ producer exists"
+    );
+    let deps = Deps {
+        store,
+        backfill: Arc::new(MemoryProducer::default()),
+    };
     serve_with(config, deps, listeners, shutdown).await
 }
 
 /// Serves until `shutdown` with the given dependencies.
-pub async fn serve_with(config: Config, deps: Deps, listeners: ServiceListeners, shutdown: Shutdown) -> Result<(), ServeError> {
+pub async fn serve_with(
+    config: Config,
+    deps: Deps,
+    listeners: ServiceListeners,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
     let config = Arc::new(config);
     let host = ServiceHost::new(SERVICE, "/metrics");
     let health = host.health.clone();
@@ -74,7 +96,13 @@ pub async fn serve_with(config: Config, deps: Deps, listeners: ServiceListeners,
         let controllers = leader::controllers(&config, &deps.store, &deps.backfill, &shutdown)?;
         let term = deps.store.current_term().await.unwrap_or(0);
         health.register("scheduler", Readiness::Required);
-        leader::start(&controllers, deps.store.clone(), term, &health, &shutdown.child());
+        leader::start(
+            &controllers,
+            deps.store.clone(),
+            term,
+            &health,
+            &shutdown.child(),
+        );
         health.set_healthy("scheduler");
         tracing::info!(orgs = controllers.len(), "leading: org controllers started");
     }

@@ -15,7 +15,7 @@ use ghstats_runtime::Shutdown;
 use ghstats_scheduler::controller::TickOutcome;
 use ghstats_scheduler::cooldown::GithubState;
 use ghstats_scrape::CycleResult;
-use ghstats_simulator::{FaultRule, SimConfig, Simulator, DEMO_TOKEN};
+use ghstats_simulator::{DEMO_TOKEN, FaultRule, SimConfig, Simulator};
 use ghstats_store::{Family, MemoryStore, SeriesKey, Store, StoreSettings, WriteCtx};
 
 #[tokio::test]
@@ -33,39 +33,88 @@ async fn failures_pause_scraping_and_recovery_needs_clean_cycles() {
         sim.api_base()
     );
     let config = Arc::new(ghstats_config::load_str(&yaml, "t.yaml", Vec::new()).unwrap());
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(&Config::default().store)));
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(
+        &Config::default().store,
+    )));
     let queue = Arc::new(MemoryProducer::default());
     let backfill: Arc<dyn BackfillProducer> = queue.clone();
-    let controller = ghstats_scheduler::leader::controllers(&config, &store, &backfill, &shutdown).unwrap().remove(0);
+    let controller = ghstats_scheduler::leader::controllers(&config, &store, &backfill, &shutdown)
+        .unwrap()
+        .remove(0);
     let ctx = WriteCtx::leader(0);
     let t0 = Utc::now();
 
     // GitHub is down: every request fails.
-    sim.set_fault(FaultRule { endpoint: "*".into(), status: 503, fail_every: 1, ..FaultRule::default() });
-    assert_eq!(controller.tick(ctx, t0).await, TickOutcome::Scraped(CycleResult::Failure));
-    assert_eq!(controller.github_state(), GithubState::Healthy, "one failure is below the threshold");
-    assert_eq!(controller.tick(ctx, t0 + Duration::minutes(5)).await, TickOutcome::Scraped(CycleResult::Failure));
-    assert!(matches!(controller.github_state(), GithubState::CoolingDown(_)));
+    sim.set_fault(FaultRule {
+        endpoint: "*".into(),
+        status: 503,
+        fail_every: 1,
+        ..FaultRule::default()
+    });
+    assert_eq!(
+        controller.tick(ctx, t0).await,
+        TickOutcome::Scraped(CycleResult::Failure)
+    );
+    assert_eq!(
+        controller.github_state(),
+        GithubState::Healthy,
+        "one failure is below the threshold"
+    );
+    assert_eq!(
+        controller.tick(ctx, t0 + Duration::minutes(5)).await,
+        TickOutcome::Scraped(CycleResult::Failure)
+    );
+    assert!(matches!(
+        controller.github_state(),
+        GithubState::CoolingDown(_)
+    ));
 
     // While cooling down nothing is asked of GitHub; the windows go to the backfill.
     sim.clear_requests();
     queue.drain();
-    assert_eq!(controller.tick(ctx, t0 + Duration::minutes(10)).await, TickOutcome::SkippedUnhealthy);
-    assert!(sim.requests().is_empty(), "no GitHub request during the cooldown");
+    assert_eq!(
+        controller.tick(ctx, t0 + Duration::minutes(10)).await,
+        TickOutcome::SkippedUnhealthy
+    );
+    assert!(
+        sim.requests().is_empty(),
+        "no GitHub request during the cooldown"
+    );
     let asked = queue.drain();
     assert_eq!(asked.len(), 1);
-    assert_eq!((asked[0].reason, asked[0].repo.as_str()), (BackfillReason::GithubUnhealthy, "*"));
-    assert_eq!(asked[0].window.end() - asked[0].window.start(), Duration::minutes(5));
+    assert_eq!(
+        (asked[0].reason, asked[0].repo.as_str()),
+        (BackfillReason::GithubUnhealthy, "*")
+    );
+    assert_eq!(
+        asked[0].window.end() - asked[0].window.start(),
+        Duration::minutes(5)
+    );
     let skipped = SeriesKey::new(Family::ScrapeRuns, ["org-a", "skipped_unhealthy"]);
     let snap = store.snapshot().await.unwrap();
-    assert_eq!(snap.series.iter().find(|(k, _)| k == &skipped).map(|(_, v)| *v), Some(1.0));
+    assert_eq!(
+        snap.series
+            .iter()
+            .find(|(k, _)| k == &skipped)
+            .map(|(_, v)| *v),
+        Some(1.0)
+    );
 
     // GitHub is back; after the cooldown scraping resumes and two clean
     // cycles make it healthy again.
     sim.clear_faults();
-    assert_eq!(controller.tick(ctx, t0 + Duration::minutes(16)).await, TickOutcome::Scraped(CycleResult::Success));
-    assert_eq!(controller.github_state(), GithubState::Recovering { successes: 1 });
-    assert_eq!(controller.tick(ctx, t0 + Duration::minutes(21)).await, TickOutcome::Scraped(CycleResult::Success));
+    assert_eq!(
+        controller.tick(ctx, t0 + Duration::minutes(16)).await,
+        TickOutcome::Scraped(CycleResult::Success)
+    );
+    assert_eq!(
+        controller.github_state(),
+        GithubState::Recovering { successes: 1 }
+    );
+    assert_eq!(
+        controller.tick(ctx, t0 + Duration::minutes(21)).await,
+        TickOutcome::Scraped(CycleResult::Success)
+    );
     assert_eq!(controller.github_state(), GithubState::Healthy);
     shutdown.trigger();
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use ghstats_config::{Config, StoreBackend};
 use ghstats_queue::MemoryProducer;
-use ghstats_store::{MemoryStore, Store, StoreSettings};
 use ghstats_runtime::{ServeError, ServiceListeners, Shutdown};
+use ghstats_store::{MemoryStore, Store, StoreSettings};
 
 pub const SERVICE: &str = "standalone";
 
@@ -64,16 +64,30 @@ pub async fn serve(
     } else {
         None
     };
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
-    let scheduler_deps = ghstats_scheduler::Deps { store: store.clone(), backfill: Arc::new(MemoryProducer::default()) };
+    let store: Arc<dyn Store> =
+        Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
+    let scheduler_deps = ghstats_scheduler::Deps {
+        store: store.clone(),
+        backfill: Arc::new(MemoryProducer::default()),
+    };
     tracing::info!(
         metrics = %format!("http://{}/metrics", listeners.gateway.http_addr()),
         health = %format!("http://{}/healthz", listeners.gateway.http_addr()),
         "ghstats standalone is up"
     );
     let result = tokio::try_join!(
-        ghstats_gateway::serve_with(config.clone(), store.clone(), listeners.gateway, shutdown.clone()),
-        ghstats_scheduler::serve_with(config.clone(), scheduler_deps, listeners.scheduler, shutdown.clone()),
+        ghstats_gateway::serve_with(
+            config.clone(),
+            store.clone(),
+            listeners.gateway,
+            shutdown.clone()
+        ),
+        ghstats_scheduler::serve_with(
+            config.clone(),
+            scheduler_deps,
+            listeners.scheduler,
+            shutdown.clone()
+        ),
         ghstats_worker::serve(config, listeners.worker, shutdown.clone()),
     );
     if result.is_err() {

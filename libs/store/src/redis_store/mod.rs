@@ -90,6 +90,34 @@ impl RedisStore {
         &self.keys
     }
 
+    /// Deletes every key under this store's prefix (SCAN, not KEYS);
+    /// for tearing down a test's or a tenant's data. Returns the count.
+    pub async fn delete_all_keys(&self) -> Result<u64> {
+        let pattern = format!("{}*", self.keys.prefix().replace('*', "\\*"));
+        self.with_conn(async |c| {
+            let mut cursor: u64 = 0;
+            let mut deleted = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(c)
+                    .await?;
+                if !keys.is_empty() {
+                    deleted += c.del::<_, u64>(&keys).await?;
+                }
+                if next == 0 {
+                    return Ok(deleted);
+                }
+                cursor = next;
+            }
+        })
+        .await
+    }
+
     /// Runs a write script with the common arguments first.
     async fn run_write(
         &self,
