@@ -74,6 +74,9 @@ pub struct OrgScraper {
     last_usage: Mutex<Usage>,
 }
 
+/// A repository to scrape: name, `pushed_at` now and at the last listing.
+type RepoWork = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 struct RepoOutcome {
     name: String,
     events: usize,
@@ -147,7 +150,8 @@ impl OrgScraper {
         let selected = repos::select(&self.org, listed.items);
         let marks = repos::load_marks(&*self.store, org).await?;
         let concurrency = self.org.per_org_concurrency.max(1) as usize;
-        let work: Vec<(String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = selected
+        // (name, pushed_at now, pushed_at at the last listing)
+        let work: Vec<RepoWork> = selected
             .iter()
             .map(|r| (r.name.clone(), r.pushed_at, marks.get(&r.name).copied()))
             .collect();
