@@ -168,7 +168,7 @@ async fn add_activity(State(state): St, Json(a): Json<NewActivity>) -> Response 
     }
 }
 
-fn add_event(
+pub(crate) fn add_event(
     state: &SimState,
     org: &str,
     repo: &str,

@@ -221,6 +221,26 @@ impl Simulator {
         self.state.auth.issued_tokens()
     }
 
+    /// Makes `/stats/contributors` of a repository behave normally again
+    /// (`zeroed: false`) or report zero lines (`zeroed: true`).
+    pub fn set_stats_zeroed(&self, org: &str, repo: &str, zeroed: bool) {
+        let mut world = self.state.world.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = world.repo_mut(org, repo) {
+            r.stats = if zeroed {
+                world::StatsBehaviour::Zeroed
+            } else {
+                world::StatsBehaviour::Normal
+            };
+        }
+    }
+
+    /// Adds one event, dated now (simulated), to a repository.
+    pub fn add_activity(&self, org: &str, repo: &str, kind: &str) -> Result<(), String> {
+        let now = self.state.clock.now();
+        let mut rng = rng::Rng::new(now.timestamp_nanos_opt().unwrap_or_default() as u64);
+        admin::add_event(&self.state, org, repo, kind, &mut rng, now)
+    }
+
     /// Expected weekly LOC (last complete week before `now`).
     pub fn loc_truth(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<LocTruth> {
         let world = self.state.world.read().unwrap_or_else(|p| p.into_inner());

@@ -11,6 +11,7 @@ use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_queue::{BackfillProducer, BackfillRequest};
 use ghstats_runtime::Shutdown;
 use ghstats_runtime::health::{ComponentStatus, HealthRegistry};
+use ghstats_scrape::loc::LocMode;
 use ghstats_scrape::{CycleError, CycleResult, OrgScraper};
 use ghstats_store::{Family, SeriesKey, Store, StoreError, WriteCtx};
 
@@ -34,6 +35,8 @@ pub struct OrgController {
     interval: Duration,
     cooldown: Mutex<Cooldown>,
     last_tick: Mutex<Option<DateTime<Utc>>>,
+    /// Repositories whose LOC stats were stale in the last cycle.
+    stale_loc: Mutex<Vec<String>>,
 }
 
 impl OrgController {
@@ -84,6 +87,12 @@ impl OrgController {
         let mut cooldown = self.cooldown.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(report) => {
+                *self.stale_loc.lock().unwrap_or_else(|p| p.into_inner()) = report
+                    .loc_modes
+                    .iter()
+                    .filter(|(_, m)| *m == LocMode::Stale)
+                    .map(|(r, _)| r.clone())
+                    .collect();
                 let mostly_failed = report.result == CycleResult::Failure
                     || report.failures.len() * 2 >= report.repos.max(1);
                 if mostly_failed {
@@ -170,6 +179,20 @@ impl OrgController {
                 ),
             };
             health.set(&format!("github:{}", self.org()), github.0, github.1);
+            let stale = self
+                .stale_loc
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if stale.is_empty() {
+                health.set_healthy(&format!("loc:{}", self.org()));
+            } else {
+                health.set(
+                    &format!("loc:{}", self.org()),
+                    ComponentStatus::Degraded,
+                    format!("stale contributor stats: {}", stale.join(", ")),
+                );
+            }
             if outcome == TickOutcome::Fenced {
                 return Err(format!(
                     "org {}: leader term fenced by the store",

@@ -89,6 +89,7 @@ pub fn start(
     let ctx = WriteCtx::leader(term);
     for c in controllers {
         health.register(&format!("github:{}", c.org()), Readiness::Informational);
+        health.register(&format!("loc:{}", c.org()), Readiness::Informational);
         let (c, h, s) = (c.clone(), health.clone(), scope.clone());
         scope.spawn("org_controller", async move { c.run(ctx, h, s).await });
     }

@@ -1,0 +1,207 @@
+//! The LOC state machine against the simulator: warming then ready; stale
+//! keeps the last values; zeroed stats switch to capped commit-detail
+//! sampling, whose budget running out flags the estimate incomplete; after
+//! the cooldown, healthy stats bring the repository back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ghstats_config::LocConfig;
+use ghstats_github::{ClientOptions, Credentials, GithubClient, MemoryEtagCache, RetryPolicy};
+use ghstats_runtime::Shutdown;
+use ghstats_scrape::Attribution;
+use ghstats_scrape::loc::{FallbackBudget, LocContext, LocMode, refresh};
+use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
+use ghstats_store::{Family, MemoryStore, SeriesKey, Store, StoreSettings, WriteCtx};
+
+struct Setup {
+    sim: Simulator,
+    client: GithubClient,
+    store: MemoryStore,
+    config: LocConfig,
+    _shutdown: Shutdown,
+}
+
+async fn setup() -> Setup {
+    let shutdown = Shutdown::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
+    let client = GithubClient::new(ClientOptions {
+        org: "org-a".into(),
+        api_base: sim.api_base().parse().unwrap(),
+        credentials: Credentials::Token(ghstats_config::Secret::new(DEMO_TOKEN)),
+        request_timeout: Duration::from_secs(10),
+        retry: RetryPolicy {
+            max_attempts: 1,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+            jitter: false,
+        },
+        min_remaining: 0,
+        reset_buffer: Duration::ZERO,
+        secondary_backoff: Duration::from_millis(10),
+        max_rate_wait: Duration::from_secs(1),
+        token_refresh_margin: ghstats_github::REFRESH_MARGIN,
+        etags: Arc::new(MemoryEtagCache::default()),
+        cancel: shutdown.token().clone(),
+    })
+    .unwrap();
+    let mut config = LocConfig::default();
+    config.refresh_interval = "1h".parse().unwrap();
+    config.large_repo_cooldown = "2h".parse().unwrap();
+    config.large_repo_zero_detection_windows = 2;
+    let store = MemoryStore::new(StoreSettings::from_config(
+        &ghstats_config::StoreConfig::default(),
+    ));
+    Setup {
+        sim,
+        client,
+        store,
+        config,
+        _shutdown: shutdown,
+    }
+}
+
+async fn step(s: &Setup, budget: &FallbackBudget, repo: &str, now: DateTime<Utc>) -> LocMode {
+    let attribution = Attribution::from_config(&ghstats_config::GithubConfig::default());
+    let lc = LocContext {
+        client: &s.client,
+        store: &s.store,
+        ctx: WriteCtx::leader(0),
+        attribution: &attribution,
+        config: &s.config,
+        budget,
+    };
+    let outcome = refresh(&lc, repo, now).await.unwrap();
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    outcome.mode
+}
+
+async fn value(store: &dyn Store, key: &SeriesKey) -> Option<f64> {
+    store
+        .snapshot()
+        .await
+        .unwrap()
+        .series
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+async fn loc_total(store: &dyn Store, repo: &str) -> f64 {
+    store
+        .snapshot()
+        .await
+        .unwrap()
+        .series
+        .iter()
+        .filter(|(k, _)| k.family == Family::LocAddedWeekly && k.labels[1] == repo)
+        .map(|(_, v)| v)
+        .sum()
+}
+
+#[tokio::test]
+async fn warming_then_ready_then_stale_keeps_values() {
+    let s = setup().await;
+    let budget = FallbackBudget::new(100);
+    let t0 = s.sim.now();
+    assert_eq!(
+        step(&s, &budget, "repo-000", t0).await,
+        LocMode::Warming,
+        "202 is warming"
+    );
+    assert_eq!(
+        step(&s, &budget, "repo-000", t0 + chrono::Duration::minutes(1)).await,
+        LocMode::Warming,
+        "no recheck within 10 minutes"
+    );
+    assert_eq!(
+        step(&s, &budget, "repo-000", t0 + chrono::Duration::minutes(11)).await,
+        LocMode::Ready
+    );
+    let ready_total = loc_total(&s.store, "repo-000").await;
+    assert!(ready_total > 0.0);
+    assert_eq!(step(&s, &budget, "slow-stats", t0).await, LocMode::Warming);
+
+    // New activity makes GitHub recompute; long past twice the refresh
+    // interval the repository is stale and keeps its last values.
+    s.sim.add_activity("org-a", "repo-000", "commit").unwrap();
+    assert_eq!(
+        step(&s, &budget, "repo-000", t0 + chrono::Duration::hours(3)).await,
+        LocMode::Stale
+    );
+    assert_eq!(
+        loc_total(&s.store, "repo-000").await,
+        ready_total,
+        "stale keeps the last values"
+    );
+}
+
+#[tokio::test]
+async fn zeroed_stats_fall_back_within_budget_and_recover_after_cooldown() {
+    let s = setup().await;
+    let budget = FallbackBudget::new(5);
+    let t0 = s.sim.now();
+    let mode = |m: &str| SeriesKey::new(Family::LocSourceMode, ["org-a", "monorepo", m]);
+    let incomplete = SeriesKey::new(Family::LocFallbackIncomplete, ["org-a", "monorepo"]);
+    let exhausted = SeriesKey::new(Family::LocFallbackBudgetExhausted, ["org-a"]);
+
+    assert_eq!(step(&s, &budget, "monorepo", t0).await, LocMode::Warming);
+    // First zeroed answer: below the detection threshold.
+    assert_ne!(
+        step(&s, &budget, "monorepo", t0 + chrono::Duration::minutes(11)).await,
+        LocMode::Fallback
+    );
+    // Second: sampling starts and runs out of its 5-call budget.
+    s.sim.clear_requests();
+    assert_eq!(
+        step(&s, &budget, "monorepo", t0 + chrono::Duration::minutes(22)).await,
+        LocMode::Fallback
+    );
+    let details = s
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == "get_commit")
+        .count();
+    assert_eq!(details, 5, "the budget caps commit-detail calls");
+    assert_eq!(
+        value(&s.store, &mode("sampled_commit_stats")).await,
+        Some(1.0)
+    );
+    assert_eq!(value(&s.store, &incomplete).await, Some(1.0));
+    assert_eq!(value(&s.store, &exhausted).await, Some(1.0));
+    assert!(
+        loc_total(&s.store, "monorepo").await > 0.0,
+        "a partial estimate is kept"
+    );
+
+    // After the cooldown, stats that are fine again bring the repo back.
+    s.sim.set_stats_zeroed("org-a", "monorepo", false);
+    let later = t0 + chrono::Duration::hours(3);
+    let first = step(&s, &budget, "monorepo", later).await;
+    let mode_now = if first == LocMode::Ready {
+        first
+    } else {
+        step(
+            &s,
+            &budget,
+            "monorepo",
+            later + chrono::Duration::minutes(11),
+        )
+        .await
+    };
+    assert_eq!(mode_now, LocMode::Ready);
+    assert_eq!(
+        value(&s.store, &mode("stats_contributors")).await,
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&s.store, &mode("sampled_commit_stats")).await,
+        Some(0.0)
+    );
+    assert_eq!(value(&s.store, &incomplete).await, Some(0.0));
+}
