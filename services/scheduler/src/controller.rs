@@ -54,6 +54,7 @@ impl OrgController {
             interval,
             cooldown: Mutex::new(cooldown),
             last_tick: Mutex::new(None),
+            stale_loc: Mutex::new(Vec::new()),
         }
     }
 
