@@ -49,10 +49,12 @@ async fn setup() -> Setup {
         cancel: shutdown.token().clone(),
     })
     .unwrap();
-    let mut config = LocConfig::default();
-    config.refresh_interval = "1h".parse().unwrap();
-    config.large_repo_cooldown = "2h".parse().unwrap();
-    config.large_repo_zero_detection_windows = 2;
+    let config = LocConfig {
+        refresh_interval: "1h".parse().unwrap(),
+        large_repo_cooldown: "2h".parse().unwrap(),
+        large_repo_zero_detection_windows: 2,
+        ..LocConfig::default()
+    };
     let store = MemoryStore::new(StoreSettings::from_config(
         &ghstats_config::StoreConfig::default(),
     ));
