@@ -21,6 +21,8 @@ mod rate;
 mod retry;
 
 pub use accounting::{Usage, status_class};
+/// Re-exported so other crates can implement [`EtagCache`].
+pub use async_trait::async_trait;
 pub use auth::{Credentials, InstallationToken, REFRESH_MARGIN};
 pub use client::{API_VERSION, ClientOptions, Fetched, GithubClient};
 pub use endpoints::Listed;
