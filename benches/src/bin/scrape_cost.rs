@@ -12,11 +12,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use ghstats_config::{Config, OrgConfig};
-use ghstats_github::{CachedResponse, ClientOptions, Credentials, EtagCache, GithubClient, RetryPolicy};
+use ghstats_github::{
+    CachedResponse, ClientOptions, Credentials, EtagCache, GithubClient, RetryPolicy,
+};
 use ghstats_queue::MemoryProducer;
 use ghstats_runtime::Shutdown;
 use ghstats_scrape::{OrgScraper, StoreEtagCache};
-use ghstats_simulator::{SimConfig, Simulator, WorldSpec, DEMO_TOKEN};
+use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, WorldSpec};
 use ghstats_store::{MemoryStore, Store, StoreSettings, WriteCtx};
 
 /// A cache that forgets: the naive pattern sends no `If-None-Match`.
@@ -37,7 +39,12 @@ fn client(sim: &Simulator, etags: Arc<dyn EtagCache>, shutdown: &Shutdown) -> Re
         api_base: sim.api_base().parse()?,
         credentials: Credentials::Token(ghstats_config::Secret::new(DEMO_TOKEN)),
         request_timeout: Duration::from_secs(30),
-        retry: RetryPolicy { max_attempts: 3, initial_backoff: Duration::from_millis(5), max_backoff: Duration::from_millis(50), jitter: true },
+        retry: RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(50),
+            jitter: true,
+        },
         min_remaining: 0,
         reset_buffer: Duration::ZERO,
         secondary_backoff: Duration::from_millis(100),
@@ -57,7 +64,8 @@ async fn naive_cycle(c: &GithubClient, now: DateTime<Utc>) -> Result<()> {
     let repos = c.list_org_repos().await?.items;
     let epoch = DateTime::<Utc>::UNIX_EPOCH;
     for r in repos {
-        c.list_commits(&r.name, now - chrono::Duration::hours(24), now).await?;
+        c.list_commits(&r.name, now - chrono::Duration::hours(24), now)
+            .await?;
         for pr in c.list_pulls_updated_since(&r.name, epoch).await?.items {
             c.list_reviews(&r.name, pr.number).await?;
         }
@@ -69,22 +77,52 @@ async fn naive_cycle(c: &GithubClient, now: DateTime<Utc>) -> Result<()> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let repos: u32 = args.get(1).map_or(Ok(500), |a| a.parse()).context("repos")?;
+    let repos: u32 = args
+        .get(1)
+        .map_or(Ok(500), |a| a.parse())
+        .context("repos")?;
     let cycles: usize = args.get(2).map_or(Ok(3), |a| a.parse()).context("cycles")?;
     let changed_per_cycle = (repos as usize).div_ceil(20);
     let shutdown = Shutdown::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let sim_config = SimConfig {
-        world: WorldSpec { orgs: 1, repos_per_org: repos, users: 30, days: 3, special_repos: false, ..WorldSpec::default() },
+        world: WorldSpec {
+            orgs: 1,
+            repos_per_org: repos,
+            users: 30,
+            days: 3,
+            special_repos: false,
+            ..WorldSpec::default()
+        },
         rate_limit: Some(100_000_000),
         ..SimConfig::default()
     };
     let sim = Simulator::start(sim_config, listener, &shutdown).map_err(anyhow::Error::msg)?;
 
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(&Config::default().store)));
-    let ours = client(&sim, Arc::new(StoreEtagCache::new(store.clone(), Duration::from_secs(86400))), &shutdown)?;
-    let org = OrgConfig { org: "org-a".into(), token_env: Some("UNUSED".into()), per_org_concurrency: 8, ..OrgConfig::default() };
-    let scraper = OrgScraper::new(ours, store.clone(), Arc::new(MemoryProducer::default()), org, Arc::new(Config::default()));
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(
+        &Config::default().store,
+    )));
+    let ours = client(
+        &sim,
+        Arc::new(StoreEtagCache::new(
+            store.clone(),
+            Duration::from_secs(86400),
+        )),
+        &shutdown,
+    )?;
+    let org = OrgConfig {
+        org: "org-a".into(),
+        token_env: Some("UNUSED".into()),
+        per_org_concurrency: 8,
+        ..OrgConfig::default()
+    };
+    let scraper = OrgScraper::new(
+        ours,
+        store.clone(),
+        Arc::new(MemoryProducer::default()),
+        org,
+        Arc::new(Config::default()),
+    );
     let naive = client(&sim, Arc::new(NoCache), &shutdown)?;
 
     // Warm-up: the first cycle lists everything; GitHub computes
@@ -101,13 +139,24 @@ async fn main() -> Result<()> {
     let kinds = ["commit", "pull", "comment"];
     let (mut ours_total, mut naive_total, mut list_pages) = (0usize, 0usize, 0usize);
     for cycle in 0..cycles {
-        for (i, name) in names.iter().cycle().skip(cycle * changed_per_cycle).take(changed_per_cycle).enumerate() {
-            sim.add_activity("org-a", name, kinds[i % kinds.len()]).map_err(anyhow::Error::msg)?;
+        for (i, name) in names
+            .iter()
+            .cycle()
+            .skip(cycle * changed_per_cycle)
+            .take(changed_per_cycle)
+            .enumerate()
+        {
+            sim.add_activity("org-a", name, kinds[i % kinds.len()])
+                .map_err(anyhow::Error::msg)?;
         }
         sim.clear_requests();
         scraper.run_cycle(WriteCtx::leader(0), now).await?;
         let c = counted(&sim);
-        list_pages += sim.requests().iter().filter(|r| r.endpoint == "list_org_repos" && r.counted).count();
+        list_pages += sim
+            .requests()
+            .iter()
+            .filter(|r| r.endpoint == "list_org_repos" && r.counted)
+            .count();
         ours_total += c;
         sim.clear_requests();
         naive_cycle(&naive, now).await?;
@@ -117,12 +166,31 @@ async fn main() -> Result<()> {
     }
     let ours_per_cycle = ours_total as f64 / cycles as f64;
     let naive_per_cycle = naive_total as f64 / cycles as f64;
-    println!("scrape cost: {repos} repositories, {changed_per_cycle} changed per cycle, {cycles} measured cycles");
+    println!(
+        "scrape cost: {repos} repositories, {changed_per_cycle} changed per cycle, {cycles} measured cycles"
+    );
     println!("{:<34} {:>14} {:>16}", "", "per cycle", "per hour (5 min)");
-    println!("{:<34} {:>14.1} {:>16.0}", "ghstats (rate-limited requests)", ours_per_cycle, ours_per_cycle * 12.0);
-    println!("{:<34} {:>14.1} {:>16.0}", "naive re-listing (same simulator)", naive_per_cycle, naive_per_cycle * 12.0);
-    println!("per changed repository: {:.2} requests (+ {:.1} counted repo-list pages per cycle)", (ours_per_cycle - list_pages as f64 / cycles as f64) / changed_per_cycle as f64, list_pages as f64 / cycles as f64);
-    println!("ratio naive / ghstats: {:.1}x", naive_per_cycle / ours_per_cycle.max(1.0));
+    println!(
+        "{:<34} {:>14.1} {:>16.0}",
+        "ghstats (rate-limited requests)",
+        ours_per_cycle,
+        ours_per_cycle * 12.0
+    );
+    println!(
+        "{:<34} {:>14.1} {:>16.0}",
+        "naive re-listing (same simulator)",
+        naive_per_cycle,
+        naive_per_cycle * 12.0
+    );
+    println!(
+        "per changed repository: {:.2} requests (+ {:.1} counted repo-list pages per cycle)",
+        (ours_per_cycle - list_pages as f64 / cycles as f64) / changed_per_cycle as f64,
+        list_pages as f64 / cycles as f64
+    );
+    println!(
+        "ratio naive / ghstats: {:.1}x",
+        naive_per_cycle / ours_per_cycle.max(1.0)
+    );
     shutdown.trigger();
     Ok(())
 }
