@@ -20,6 +20,9 @@ use ghstats_store::{
     Family, MemoryStore, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings, WriteCtx,
 };
 
+/// A user the deny list removes, besides the bots.
+const DENIED: &str = "user-003";
+
 struct World {
     sim: Simulator,
     store: Arc<dyn Store>,
@@ -43,6 +46,7 @@ async fn world(store: Arc<dyn Store>) -> World {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
     let mut config = Config::default();
+    config.github.user_denylist.push(DENIED.into());
     config.loc.refresh_interval = "1h".parse().unwrap();
     let config = Arc::new(config);
     let backfill = Arc::new(MemoryProducer::default());
@@ -135,7 +139,11 @@ fn expected(
     let until = now + chrono::Duration::seconds(1);
     let mut out = BTreeMap::new();
     for row in sim.truth(since, until) {
-        if row.user.is_empty() || row.user.ends_with("[bot]") || row.repo == "old-archive" {
+        if row.user.is_empty()
+            || row.user.ends_with("[bot]")
+            || row.user == DENIED
+            || row.repo == "old-archive"
+        {
             continue;
         }
         for (family, n) in [
@@ -182,6 +190,11 @@ async fn scenario(store: Arc<dyn Store>) {
             .all(|(k, _)| !k.labels.iter().any(|l| l.ends_with("[bot]"))),
         "no bot series"
     );
+    assert!(
+        all.iter()
+            .all(|(k, _)| !k.labels.iter().any(|l| l == DENIED)),
+        "no series of a denied user"
+    );
 
     // A second cycle over the unchanged world: nothing changes, nothing is counted.
     let before = w.store.snapshot().await.unwrap();
@@ -217,7 +230,9 @@ async fn scenario(store: Arc<dyn Store>) {
         now + chrono::Duration::seconds(1),
     )
     .unwrap();
-    let attribution = ghstats_scrape::Attribution::from_config(&Config::default().github);
+    let mut github = Config::default().github;
+    github.user_denylist.push(DENIED.into());
+    let attribution = ghstats_scrape::Attribution::from_config(&github);
     let replay = ghstats_scrape::scrape_activity(
         scraper.client(),
         &attribution,
@@ -270,6 +285,7 @@ async fn scenario(store: Arc<dyn Store>) {
         .into_iter()
         .filter(|l| {
             !l.user.ends_with("[bot]")
+                && l.user != DENIED
                 && !["monorepo", "slow-stats", "old-archive"].contains(&l.repo.as_str())
                 && l.additions > 0
         })
