@@ -1,8 +1,12 @@
-//! The gateway's cache: every series of the store, grouped by family, with
-//! each family's rendered blocks kept until one of its series changes, and
-//! the assembled bodies (plain and gzip, both formats) shared by every
-//! request without copying. A reload builds a complete new cache and swaps
-//! it in, so a request never sees a half-built body.
+//! The gateway's cache: every series of the store, per family, split into
+//! sorted chunks of about `CHUNK` series. Each chunk keeps its rendered
+//! bytes (OpenMetrics, text, and gzip of each) until one of its series
+//! changes, so a change re-renders one chunk, not the family. A body is
+//! the list of those shared byte buffers, streamed to each request without
+//! copying; the gzip body is the chunks' gzip members one after the other,
+//! which is a valid gzip stream (RFC 1952, section 2.2). A reload builds a
+//! complete new cache and swaps it in, so a request never sees a half-built
+//! body.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,37 +16,143 @@ use bytes::Bytes;
 use flate2::write::GzEncoder;
 use ghstats_store::{Change, Cursor, Family, SeriesKey, Snapshot};
 
-use crate::render::{FamilySeries, Format, family_block};
+use crate::render::{FamilySeries, Format, family_block, family_header};
 
-/// Bodies for every format and encoding.
+/// Target series per chunk; a chunk splits at twice this.
+pub const CHUNK: usize = 1024;
+
+/// One rendering of a chunk (or header) in every format and encoding.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    pub om: Bytes,
+    pub om_gz: Bytes,
+    pub text: Bytes,
+    pub text_gz: Bytes,
+}
+
+impl Rendered {
+    /// Samples read the same in both formats: render and compress once.
+    fn samples(text: String) -> Self {
+        let plain = Bytes::from(text);
+        let gz = gzip(&plain);
+        Self {
+            om: plain.clone(),
+            om_gz: gz.clone(),
+            text: plain,
+            text_gz: gz,
+        }
+    }
+
+    fn new(om: String, text: String) -> Self {
+        Self {
+            om_gz: gzip(om.as_bytes()),
+            text_gz: gzip(text.as_bytes()),
+            om: Bytes::from(om),
+            text: Bytes::from(text),
+        }
+    }
+
+    fn part(&self, format: Format, gz: bool) -> &Bytes {
+        match (format, gz) {
+            (Format::OpenMetrics, false) => &self.om,
+            (Format::OpenMetrics, true) => &self.om_gz,
+            (Format::Text, false) => &self.text,
+            (Format::Text, true) => &self.text_gz,
+        }
+    }
+}
+
+/// The bodies requests read: the parts in order.
 #[derive(Debug, Clone, Default)]
 pub struct Exposition {
-    pub openmetrics: Bytes,
-    pub openmetrics_gzip: Bytes,
-    pub text: Bytes,
-    pub text_gzip: Bytes,
+    pub parts: Vec<Arc<Rendered>>,
     /// Series per family, for `gh_exporter_metrics_series_loaded`.
     pub series_loaded: BTreeMap<&'static str, usize>,
 }
 
 impl Exposition {
-    pub fn body(&self, format: Format, gzip: bool) -> Bytes {
-        match (format, gzip) {
-            (Format::OpenMetrics, false) => self.openmetrics.clone(),
-            (Format::OpenMetrics, true) => self.openmetrics_gzip.clone(),
-            (Format::Text, false) => self.text.clone(),
-            (Format::Text, true) => self.text_gzip.clone(),
-        }
+    /// Whether anything was published yet.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// The parts of one body (shared buffers, no copy).
+    pub fn body(&self, format: Format, gzip: bool) -> Vec<Bytes> {
+        self.parts
+            .iter()
+            .map(|p| p.part(format, gzip).clone())
+            .collect()
+    }
+
+    /// The whole body in one buffer (tests, small tools).
+    pub fn concat(&self, format: Format, gzip: bool) -> Vec<u8> {
+        self.body(format, gzip)
+            .iter()
+            .flat_map(|b| b.iter().copied())
+            .collect()
     }
 }
 
 #[derive(Debug, Default)]
-struct FamilyState {
+struct Chunk {
     series: FamilySeries,
-    blocks: Option<(String, String)>,
+    rendered: Option<Arc<Rendered>>,
 }
 
-/// The series and rendered blocks; owned by the refresher.
+#[derive(Debug, Default)]
+struct FamilyState {
+    chunks: Vec<Chunk>,
+    header: Option<Arc<Rendered>>,
+}
+
+impl FamilyState {
+    fn len(&self) -> usize {
+        self.chunks.iter().map(|c| c.series.len()).sum()
+    }
+
+    /// The chunk that holds (or would hold) `key`.
+    fn chunk_of(&self, key: &[String]) -> usize {
+        let after = self.chunks.partition_point(|c| {
+            c.series
+                .first_key_value()
+                .is_some_and(|(k, _)| k.as_slice() <= key)
+        });
+        after.saturating_sub(1)
+    }
+
+    fn set(&mut self, key: Vec<String>, value: Option<f64>) {
+        if self.chunks.is_empty() {
+            self.chunks.push(Chunk::default());
+        }
+        let i = self.chunk_of(&key);
+        let chunk = &mut self.chunks[i];
+        chunk.rendered = None;
+        match value {
+            Some(v) => {
+                chunk.series.insert(key, v);
+                if chunk.series.len() > 2 * CHUNK {
+                    let middle = chunk.series.keys().nth(CHUNK).cloned().unwrap_or_default();
+                    let upper = chunk.series.split_off(&middle);
+                    self.chunks.insert(
+                        i + 1,
+                        Chunk {
+                            series: upper,
+                            rendered: None,
+                        },
+                    );
+                }
+            }
+            None => {
+                chunk.series.remove(&key);
+                if chunk.series.is_empty() && self.chunks.len() > 1 {
+                    self.chunks.remove(i);
+                }
+            }
+        }
+    }
+}
+
+/// The series and rendered parts; owned by the refresher.
 #[derive(Debug, Default)]
 pub struct Series {
     families: BTreeMap<Family, FamilyState>,
@@ -51,18 +161,44 @@ pub struct Series {
 
 impl Series {
     pub fn from_snapshot(snapshot: Snapshot) -> Self {
-        let mut s = Series {
-            cursor: snapshot.cursor,
-            ..Series::default()
-        };
+        let mut grouped: BTreeMap<Family, FamilySeries> = BTreeMap::new();
         for (key, v) in snapshot.series {
-            s.families
-                .entry(key.family)
-                .or_default()
-                .series
-                .insert(key.labels, v);
+            grouped.entry(key.family).or_default().insert(key.labels, v);
         }
-        s
+        let families = grouped
+            .into_iter()
+            .map(|(family, mut all)| {
+                let mut chunks = Vec::new();
+                while all.len() > CHUNK {
+                    let cut = all
+                        .keys()
+                        .nth(all.len() - CHUNK)
+                        .cloned()
+                        .unwrap_or_default();
+                    let tail = all.split_off(&cut);
+                    chunks.push(Chunk {
+                        series: tail,
+                        rendered: None,
+                    });
+                }
+                chunks.push(Chunk {
+                    series: all,
+                    rendered: None,
+                });
+                chunks.reverse();
+                (
+                    family,
+                    FamilyState {
+                        chunks,
+                        header: None,
+                    },
+                )
+            })
+            .collect();
+        Series {
+            families,
+            cursor: snapshot.cursor,
+        }
     }
 
     pub fn apply(&mut self, changes: Vec<Change>) {
@@ -71,59 +207,50 @@ impl Series {
             value,
         } in changes
         {
-            let f = self.families.entry(family).or_default();
-            match value {
-                Some(v) => {
-                    f.series.insert(labels, v);
-                }
-                None => {
-                    f.series.remove(&labels);
-                }
-            }
-            f.blocks = None;
+            self.families.entry(family).or_default().set(labels, value);
         }
     }
 
     pub fn len(&self) -> usize {
-        self.families.values().map(|f| f.series.len()).sum()
+        self.families.values().map(FamilyState::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Renders changed families and assembles the bodies, with the
-    /// gateway's deterministic own family appended.
+    /// Renders the chunks that changed and lists the parts of the body,
+    /// with the gateway's deterministic own family and `# EOF` last.
     pub fn exposition(&mut self) -> Exposition {
-        let mut om = String::new();
-        let mut text = String::new();
+        let mut parts = Vec::new();
         let mut series_loaded = BTreeMap::new();
         for family in Family::ALL {
             let Some(state) = self.families.get_mut(family) else {
                 continue;
             };
-            if state.series.is_empty() {
+            let n = state.len();
+            if n == 0 {
                 continue;
             }
-            series_loaded.insert(family.name(), state.series.len());
-            let (o, t) = state.blocks.get_or_insert_with(|| {
-                (
-                    family_block(*family, &state.series, Format::OpenMetrics),
-                    family_block(*family, &state.series, Format::Text),
-                )
+            series_loaded.insert(family.name(), n);
+            let header = state.header.get_or_insert_with(|| {
+                Arc::new(Rendered::new(
+                    family_header(*family, Format::OpenMetrics),
+                    family_header(*family, Format::Text),
+                ))
             });
-            om.push_str(o);
-            text.push_str(t);
+            parts.push(header.clone());
+            for chunk in state.chunks.iter_mut().filter(|c| !c.series.is_empty()) {
+                let rendered = chunk.rendered.get_or_insert_with(|| {
+                    Arc::new(Rendered::samples(family_block(*family, &chunk.series)))
+                });
+                parts.push(rendered.clone());
+            }
         }
-        let loaded = loaded_block(&series_loaded);
-        om.push_str(&loaded.0);
-        text.push_str(&loaded.1);
-        om.push_str("# EOF\n");
+        let (om, text) = loaded_block(&series_loaded);
+        parts.push(Arc::new(Rendered::new(om + "# EOF\n", text)));
         Exposition {
-            openmetrics_gzip: gzip(om.as_bytes()),
-            text_gzip: gzip(text.as_bytes()),
-            openmetrics: Bytes::from(om),
-            text: Bytes::from(text),
+            parts,
             series_loaded,
         }
     }
@@ -148,7 +275,7 @@ fn loaded_block(loaded: &BTreeMap<&'static str, usize>) -> (String, String) {
 
 fn gzip(data: &[u8]) -> Bytes {
     let mut enc = GzEncoder::new(
-        Vec::with_capacity(data.len() / 8),
+        Vec::with_capacity(data.len() / 8 + 32),
         flate2::Compression::fast(),
     );
     // Writing to a Vec cannot fail.
@@ -169,5 +296,76 @@ impl Published {
 
     pub fn publish(&self, e: Exposition) {
         *self.inner.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: usize) -> SeriesKey {
+        SeriesKey::new(
+            Family::Commits24h,
+            ["org".to_owned(), format!("repo-{i:06}"), "u".to_owned()],
+        )
+    }
+
+    /// Chunked rendering equals rendering the whole family at once, after
+    /// loads, inserts that split chunks, and removals.
+    #[test]
+    fn chunks_render_like_one_block() {
+        let snapshot = Snapshot {
+            series: (0..5000).step_by(2).map(|i| (key(i), i as f64)).collect(),
+            cursor: Cursor::default(),
+        };
+        let mut s = Series::from_snapshot(snapshot);
+        s.apply(
+            (1..5000)
+                .step_by(2)
+                .map(|i| Change {
+                    series: key(i),
+                    value: Some(1.0),
+                })
+                .collect(),
+        );
+        s.apply(
+            (0..5000)
+                .step_by(7)
+                .map(|i| Change {
+                    series: key(i),
+                    value: None,
+                })
+                .collect(),
+        );
+        let body = String::from_utf8(s.exposition().concat(Format::OpenMetrics, false)).unwrap();
+        let mut all = FamilySeries::new();
+        for i in 0..5000usize {
+            if i % 7 != 0 {
+                all.insert(key(i).labels, if i % 2 == 0 { i as f64 } else { 1.0 });
+            }
+        }
+        let expected = family_header(Family::Commits24h, Format::OpenMetrics)
+            + &family_block(Family::Commits24h, &all);
+        assert!(body.starts_with(&expected), "chunked body differs");
+        assert!(
+            s.families[&Family::Commits24h].chunks.len() > 2,
+            "the family was split"
+        );
+        assert!(body.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn gzip_members_concatenate_to_the_plain_body() {
+        let snapshot = Snapshot {
+            series: (0..3000).map(|i| (key(i), 1.0)).collect(),
+            cursor: Cursor::default(),
+        };
+        let mut s = Series::from_snapshot(snapshot);
+        let e = s.exposition();
+        let gz = e.concat(Format::Text, true);
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut plain)
+            .unwrap();
+        assert_eq!(plain, e.concat(Format::Text, false));
     }
 }

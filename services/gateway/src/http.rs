@@ -3,10 +3,12 @@
 //! current exposition's shared bytes, and a bound on concurrent scrapes.
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use tower::limit::ConcurrencyLimitLayer;
 
 use crate::cache::Published;
@@ -68,7 +70,7 @@ async fn metrics(State(state): State<MetricsState>, headers: HeaderMap) -> Respo
     };
     let exposition = state.published.current();
     // Nothing published yet: the first load has not finished.
-    if exposition.openmetrics.is_empty() {
+    if exposition.is_empty() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "metrics cache not loaded yet\n",
@@ -76,8 +78,14 @@ async fn metrics(State(state): State<MetricsState>, headers: HeaderMap) -> Respo
             .into_response();
     }
     let gzip = accepts_gzip(&headers);
-    let body = exposition.body(format, gzip);
+    let parts = exposition.body(format, gzip);
+    let length: usize = parts.iter().map(Bytes::len).sum();
+    let body = Body::from_stream(futures::stream::iter(
+        parts.into_iter().map(Ok::<_, std::convert::Infallible>),
+    ));
     let mut resp = ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
     resp.headers_mut().insert(
         header::VARY,
         header::HeaderValue::from_static("accept, accept-encoding"),

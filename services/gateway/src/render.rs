@@ -1,5 +1,5 @@
-//! Renders families in OpenMetrics 1.0.0 and Prometheus text 0.0.4: one
-//! contiguous block per family, series sorted by their labels, label values
+//! Renders families in OpenMetrics 1.0.0 and Prometheus text 0.0.4: each
+//! family's metadata, then its samples, series sorted by their labels, label values
 //! escaped, so two gateways render byte-identical bodies for the same data.
 
 use std::collections::BTreeMap;
@@ -58,17 +58,14 @@ fn base_name(family: Family, format: Format) -> &'static str {
     }
 }
 
-/// The block of one family (metadata and samples); empty without series.
-pub fn family_block(family: Family, series: &FamilySeries, format: Format) -> String {
-    if series.is_empty() {
-        return String::new();
-    }
-    let mut out = String::with_capacity(64 + series.len() * 96);
+/// The metadata lines of a family (`# TYPE`, `# UNIT`, `# HELP`).
+pub fn family_header(family: Family, format: Format) -> String {
     let base = base_name(family, format);
     let kind = match family.kind() {
         Kind::Gauge => "gauge",
         Kind::Counter => "counter",
     };
+    let mut out = String::new();
     match format {
         Format::OpenMetrics => {
             let _ = writeln!(out, "# TYPE {base} {kind}");
@@ -82,6 +79,12 @@ pub fn family_block(family: Family, series: &FamilySeries, format: Format) -> St
             let _ = writeln!(out, "# TYPE {base} {kind}");
         }
     }
+    out
+}
+
+/// The sample lines of `series` (sorted by their labels).
+pub fn family_block(family: Family, series: &FamilySeries) -> String {
+    let mut out = String::with_capacity(series.len() * 96);
     let labels = family.labels();
     for (values, v) in series {
         out.push_str(family.name());
@@ -114,7 +117,8 @@ mod tests {
         let mut s = FamilySeries::new();
         s.insert(vec!["b".into(), "r".into(), "zed".into()], 2.0);
         s.insert(vec!["a".into(), "r\"x".into(), "a\\b\nc".into()], 1.5);
-        let om = family_block(Family::Commits24h, &s, Format::OpenMetrics);
+        let om = family_header(Family::Commits24h, Format::OpenMetrics)
+            + &family_block(Family::Commits24h, &s);
         assert_eq!(
             om,
             "# TYPE gh_activity_commits_24h gauge\n# HELP gh_activity_commits_24h Commits authored in the last 24 hours.\n\
@@ -123,20 +127,19 @@ mod tests {
         );
         let mut c = FamilySeries::new();
         c.insert(vec!["o".into(), "success".into()], 3.0);
-        let om = family_block(Family::ScrapeRuns, &c, Format::OpenMetrics);
+        let om = family_header(Family::ScrapeRuns, Format::OpenMetrics)
+            + &family_block(Family::ScrapeRuns, &c);
         assert!(
             om.starts_with("# TYPE gh_exporter_scrape_runs counter\n"),
             "{om}"
         );
         assert!(om.contains("gh_exporter_scrape_runs_total{org=\"o\",result=\"success\"} 3\n"));
-        let text = family_block(Family::ScrapeRuns, &c, Format::Text);
+        let text =
+            family_header(Family::ScrapeRuns, Format::Text) + &family_block(Family::ScrapeRuns, &c);
         assert!(
             text.contains("# TYPE gh_exporter_scrape_runs_total counter\n"),
             "{text}"
         );
-        assert_eq!(
-            family_block(Family::Commits24h, &FamilySeries::new(), Format::Text),
-            ""
-        );
+        assert_eq!(family_block(Family::Commits24h, &FamilySeries::new()), "");
     }
 }

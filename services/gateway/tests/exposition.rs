@@ -249,7 +249,7 @@ async fn gzip_and_bad_requests() {
     );
     let bytes = resp.bytes().await.unwrap();
     let mut unzipped = String::new();
-    flate2::read::GzDecoder::new(&bytes[..])
+    flate2::read::MultiGzDecoder::new(&bytes[..])
         .read_to_string(&mut unzipped)
         .unwrap();
     assert_eq!(unzipped, plain);
