@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod attribution;
+pub mod budget;
 pub mod etag_store;
 pub mod glob;
 pub mod loc;

@@ -196,6 +196,14 @@ async fn scenario(store: Arc<dyn Store>) {
         "no series of a denied user"
     );
 
+    // The leader shares each org's rate budget through the store.
+    let budget = ghstats_scrape::budget::shared(&*w.store, "org-a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(budget.limit, 5000);
+    assert!(budget.remaining < 5000);
+
     // A second cycle over the unchanged world: nothing changes, nothing is counted.
     let before = w.store.snapshot().await.unwrap();
     w.sim.clear_requests();

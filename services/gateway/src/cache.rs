@@ -16,10 +16,10 @@ use bytes::Bytes;
 use flate2::write::GzEncoder;
 use ghstats_store::{Change, Cursor, Family, SeriesKey, Snapshot};
 
-use crate::render::{FamilySeries, Format, family_block, family_header};
+use crate::render::{FamilySeries, Format, family_block, family_header, label_set};
 
 /// Target series per chunk; a chunk splits at twice this.
-pub const CHUNK: usize = 1024;
+pub const CHUNK: usize = 4096;
 
 /// One rendering of a chunk (or header) in every format and encoding.
 #[derive(Debug, Clone, Default)]
@@ -111,16 +111,14 @@ impl FamilyState {
     }
 
     /// The chunk that holds (or would hold) `key`.
-    fn chunk_of(&self, key: &[String]) -> usize {
-        let after = self.chunks.partition_point(|c| {
-            c.series
-                .first_key_value()
-                .is_some_and(|(k, _)| k.as_slice() <= key)
-        });
+    fn chunk_of(&self, key: &str) -> usize {
+        let after = self
+            .chunks
+            .partition_point(|c| c.series.first_key_value().is_some_and(|(k, _)| &**k <= key));
         after.saturating_sub(1)
     }
 
-    fn set(&mut self, key: Vec<String>, value: Option<f64>) {
+    fn set(&mut self, key: Box<str>, value: Option<f64>) {
         if self.chunks.is_empty() {
             self.chunks.push(Chunk::default());
         }
@@ -163,29 +161,24 @@ impl Series {
     pub fn from_snapshot(snapshot: Snapshot) -> Self {
         let mut grouped: BTreeMap<Family, FamilySeries> = BTreeMap::new();
         for (key, v) in snapshot.series {
-            grouped.entry(key.family).or_default().insert(key.labels, v);
+            grouped
+                .entry(key.family)
+                .or_default()
+                .insert(label_set(key.family, &key.labels), v);
         }
         let families = grouped
             .into_iter()
-            .map(|(family, mut all)| {
-                let mut chunks = Vec::new();
-                while all.len() > CHUNK {
-                    let cut = all
-                        .keys()
-                        .nth(all.len() - CHUNK)
-                        .cloned()
-                        .unwrap_or_default();
-                    let tail = all.split_off(&cut);
-                    chunks.push(Chunk {
-                        series: tail,
-                        rendered: None,
-                    });
+            .map(|(family, all)| {
+                // One pass: consecutive runs of CHUNK sorted series.
+                let mut chunks = vec![Chunk::default()];
+                for (k, v) in all {
+                    if chunks.last().is_some_and(|c| c.series.len() >= CHUNK) {
+                        chunks.push(Chunk::default());
+                    }
+                    if let Some(c) = chunks.last_mut() {
+                        c.series.insert(k, v);
+                    }
                 }
-                chunks.push(Chunk {
-                    series: all,
-                    rendered: None,
-                });
-                chunks.reverse();
                 (
                     family,
                     FamilyState {
@@ -207,7 +200,10 @@ impl Series {
             value,
         } in changes
         {
-            self.families.entry(family).or_default().set(labels, value);
+            self.families
+                .entry(family)
+                .or_default()
+                .set(label_set(family, &labels), value);
         }
     }
 
@@ -315,12 +311,12 @@ mod tests {
     #[test]
     fn chunks_render_like_one_block() {
         let snapshot = Snapshot {
-            series: (0..5000).step_by(2).map(|i| (key(i), i as f64)).collect(),
+            series: (0..20000).step_by(2).map(|i| (key(i), i as f64)).collect(),
             cursor: Cursor::default(),
         };
         let mut s = Series::from_snapshot(snapshot);
         s.apply(
-            (1..5000)
+            (1..20000)
                 .step_by(2)
                 .map(|i| Change {
                     series: key(i),
@@ -329,7 +325,7 @@ mod tests {
                 .collect(),
         );
         s.apply(
-            (0..5000)
+            (0..20000)
                 .step_by(7)
                 .map(|i| Change {
                     series: key(i),
@@ -339,9 +335,12 @@ mod tests {
         );
         let body = String::from_utf8(s.exposition().concat(Format::OpenMetrics, false)).unwrap();
         let mut all = FamilySeries::new();
-        for i in 0..5000usize {
+        for i in 0..20000usize {
             if i % 7 != 0 {
-                all.insert(key(i).labels, if i % 2 == 0 { i as f64 } else { 1.0 });
+                all.insert(
+                    label_set(Family::Commits24h, &key(i).labels),
+                    if i % 2 == 0 { i as f64 } else { 1.0 },
+                );
             }
         }
         let expected = family_header(Family::Commits24h, Format::OpenMetrics)

@@ -7,8 +7,31 @@ use std::fmt::Write;
 
 use ghstats_store::{Family, Kind};
 
-/// Series of one family: label values (in the family's label order) -> value.
-pub type FamilySeries = BTreeMap<Vec<String>, f64>;
+/// Series of one family: the rendered label set (`{org="a",...}`, empty
+/// for a family without labels) -> value. Keeping the rendered form keeps
+/// the cache small and rendering a matter of concatenation.
+pub type FamilySeries = BTreeMap<Box<str>, f64>;
+
+/// The rendered label set of `values` (in the family's label order).
+pub fn label_set(family: Family, values: &[String]) -> Box<str> {
+    let labels = family.labels();
+    if labels.is_empty() {
+        return Box::from("");
+    }
+    let mut out = String::with_capacity(values.iter().map(|v| v.len() + 12).sum::<usize>() + 2);
+    out.push('{');
+    for (i, (k, val)) in labels.iter().zip(values).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_into(&mut out, val);
+        out.push('"');
+    }
+    out.push('}');
+    out.into_boxed_str()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -82,25 +105,12 @@ pub fn family_header(family: Family, format: Format) -> String {
     out
 }
 
-/// The sample lines of `series` (sorted by their labels).
+/// The sample lines of `series` (sorted by their rendered labels).
 pub fn family_block(family: Family, series: &FamilySeries) -> String {
-    let mut out = String::with_capacity(series.len() * 96);
-    let labels = family.labels();
-    for (values, v) in series {
+    let mut out = String::with_capacity(series.len() * (family.name().len() + 64));
+    for (labels, v) in series {
         out.push_str(family.name());
-        if !labels.is_empty() {
-            out.push('{');
-            for (i, (k, val)) in labels.iter().zip(values).enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(k);
-                out.push_str("=\"");
-                escape_into(&mut out, val);
-                out.push('"');
-            }
-            out.push('}');
-        }
+        out.push_str(labels);
         out.push(' ');
         write_value(&mut out, *v);
         out.push('\n');
@@ -115,8 +125,17 @@ mod tests {
     #[test]
     fn renders_escaped_sorted_blocks_in_both_formats() {
         let mut s = FamilySeries::new();
-        s.insert(vec!["b".into(), "r".into(), "zed".into()], 2.0);
-        s.insert(vec!["a".into(), "r\"x".into(), "a\\b\nc".into()], 1.5);
+        s.insert(
+            label_set(Family::Commits24h, &["b".into(), "r".into(), "zed".into()]),
+            2.0,
+        );
+        s.insert(
+            label_set(
+                Family::Commits24h,
+                &["a".into(), "r\"x".into(), "a\\b\nc".into()],
+            ),
+            1.5,
+        );
         let om = family_header(Family::Commits24h, Format::OpenMetrics)
             + &family_block(Family::Commits24h, &s);
         assert_eq!(
@@ -126,7 +145,10 @@ mod tests {
              gh_activity_commits_24h{org=\"b\",repo=\"r\",user=\"zed\"} 2\n"
         );
         let mut c = FamilySeries::new();
-        c.insert(vec!["o".into(), "success".into()], 3.0);
+        c.insert(
+            label_set(Family::ScrapeRuns, &["o".into(), "success".into()]),
+            3.0,
+        );
         let om = family_header(Family::ScrapeRuns, Format::OpenMetrics)
             + &family_block(Family::ScrapeRuns, &c);
         assert!(
