@@ -12,9 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use ghstats_config::{Config, OrgConfig};
-use ghstats_github::{
-    CachedResponse, ClientOptions, Credentials, EtagCache, GithubClient, RetryPolicy,
-};
+use ghstats_github::{CachedResponse, ClientOptions, Credentials, EtagCache, GithubClient};
 use ghstats_queue::MemoryProducer;
 use ghstats_runtime::Shutdown;
 use ghstats_scrape::{OrgScraper, StoreEtagCache};
@@ -34,25 +32,16 @@ impl EtagCache for NoCache {
 }
 
 fn client(sim: &Simulator, etags: Arc<dyn EtagCache>, shutdown: &Shutdown) -> Result<GithubClient> {
-    Ok(GithubClient::new(ClientOptions {
-        org: "org-a".into(),
-        api_base: sim.api_base().parse()?,
-        credentials: Credentials::Token(ghstats_config::Secret::new(DEMO_TOKEN)),
-        request_timeout: Duration::from_secs(30),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(50),
-            jitter: true,
-        },
-        min_remaining: 0,
-        reset_buffer: Duration::ZERO,
-        secondary_backoff: Duration::from_millis(100),
-        max_rate_wait: Duration::from_secs(5),
-        token_refresh_margin: ghstats_github::REFRESH_MARGIN,
-        etags,
-        cancel: shutdown.token().clone(),
-    })?)
+    Ok(GithubClient::new(
+        ClientOptions::with_defaults(
+            "org-a",
+            sim.api_base().parse()?,
+            Credentials::Token(ghstats_config::Secret::new(DEMO_TOKEN)),
+            etags,
+            shutdown.token().clone(),
+        )
+        .quick(),
+    )?)
 }
 
 fn counted(sim: &Simulator) -> usize {

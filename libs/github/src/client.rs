@@ -47,6 +47,51 @@ pub struct ClientOptions {
     pub cancel: CancellationToken,
 }
 
+impl ClientOptions {
+    /// Options with the config file's defaults for everything but the
+    /// org, the API root, the credentials, the ETag cache and the shutdown.
+    pub fn with_defaults(
+        org: &str,
+        api_base: Url,
+        credentials: Credentials,
+        etags: Arc<dyn EtagCache>,
+        cancel: CancellationToken,
+    ) -> Self {
+        let rate = ghstats_config::RateLimitConfig::default();
+        Self {
+            org: org.to_owned(),
+            api_base,
+            credentials,
+            request_timeout: ghstats_config::GithubConfig::default()
+                .request_timeout
+                .get(),
+            retry: RetryPolicy::from(&ghstats_config::RetryConfig::default()),
+            min_remaining: rate.min_remaining_threshold.into(),
+            reset_buffer: rate.min_reset_buffer.get(),
+            secondary_backoff: rate.secondary_limit_backoff.get(),
+            max_rate_wait: Duration::from_secs(60),
+            token_refresh_margin: crate::REFRESH_MARGIN,
+            etags,
+            cancel,
+        }
+    }
+
+    /// Fast retries and no rate threshold: for tests and benchmarks.
+    pub fn quick(mut self) -> Self {
+        self.retry = RetryPolicy {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+            jitter: true,
+        };
+        self.min_remaining = 0;
+        self.reset_buffer = Duration::ZERO;
+        self.secondary_backoff = Duration::from_millis(100);
+        self.max_rate_wait = Duration::from_secs(5);
+        self
+    }
+}
+
 /// A successful answer.
 #[derive(Debug, Clone)]
 pub struct Fetched {

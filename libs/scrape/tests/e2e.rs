@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
 use ghstats_config::{Config, OrgConfig};
-use ghstats_github::{ClientOptions, Credentials, GithubClient, RetryPolicy};
+use ghstats_github::{ClientOptions, Credentials, GithubClient};
 use ghstats_queue::MemoryProducer;
 use ghstats_runtime::Shutdown;
 use ghstats_scrape::{OrgScraper, StoreEtagCache};
@@ -54,28 +54,17 @@ async fn world(store: Arc<dyn Store>) -> World {
         .installations()
         .into_iter()
         .map(|(org, _)| {
-            let options = ClientOptions {
-                org: org.clone(),
-                api_base: sim.api_base().parse().unwrap(),
-                credentials: Credentials::Token(ghstats_config::Secret::new(DEMO_TOKEN)),
-                request_timeout: Duration::from_secs(10),
-                retry: RetryPolicy {
-                    max_attempts: 2,
-                    initial_backoff: Duration::from_millis(5),
-                    max_backoff: Duration::from_millis(10),
-                    jitter: true,
-                },
-                min_remaining: 0,
-                reset_buffer: Duration::ZERO,
-                secondary_backoff: Duration::from_millis(100),
-                max_rate_wait: Duration::from_secs(5),
-                token_refresh_margin: ghstats_github::REFRESH_MARGIN,
-                etags: Arc::new(StoreEtagCache::new(
+            let options = ClientOptions::with_defaults(
+                &org,
+                sim.api_base().parse().unwrap(),
+                Credentials::Token(ghstats_config::Secret::new(DEMO_TOKEN)),
+                Arc::new(StoreEtagCache::new(
                     store.clone(),
                     Duration::from_secs(3600),
                 )),
-                cancel: shutdown.token().clone(),
-            };
+                shutdown.token().clone(),
+            )
+            .quick();
             let org_config = OrgConfig {
                 org,
                 token_env: Some("UNUSED".into()),

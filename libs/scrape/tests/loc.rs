@@ -6,11 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ghstats_config::LocConfig;
-use ghstats_github::{ClientOptions, Credentials, GithubClient, MemoryEtagCache, RetryPolicy};
+use ghstats_github::{ClientOptions, Credentials, GithubClient, MemoryEtagCache};
 use ghstats_runtime::Shutdown;
 use ghstats_scrape::Attribution;
 use ghstats_scrape::loc::{FallbackBudget, LocContext, LocMode, refresh};
@@ -29,25 +28,16 @@ async fn setup() -> Setup {
     let shutdown = Shutdown::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
-    let client = GithubClient::new(ClientOptions {
-        org: "org-a".into(),
-        api_base: sim.api_base().parse().unwrap(),
-        credentials: Credentials::Token(ghstats_config::Secret::new(DEMO_TOKEN)),
-        request_timeout: Duration::from_secs(10),
-        retry: RetryPolicy {
-            max_attempts: 1,
-            initial_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(1),
-            jitter: false,
-        },
-        min_remaining: 0,
-        reset_buffer: Duration::ZERO,
-        secondary_backoff: Duration::from_millis(10),
-        max_rate_wait: Duration::from_secs(1),
-        token_refresh_margin: ghstats_github::REFRESH_MARGIN,
-        etags: Arc::new(MemoryEtagCache::default()),
-        cancel: shutdown.token().clone(),
-    })
+    let client = GithubClient::new(
+        ClientOptions::with_defaults(
+            "org-a",
+            sim.api_base().parse().unwrap(),
+            Credentials::Token(ghstats_config::Secret::new(DEMO_TOKEN)),
+            Arc::new(MemoryEtagCache::default()),
+            shutdown.token().clone(),
+        )
+        .quick(),
+    )
     .unwrap();
     let config = LocConfig {
         refresh_interval: "1h".parse().unwrap(),

@@ -42,6 +42,19 @@ pub use series::{MalformedSeries, SeriesKey, shard_of};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The store `store.*` of the config names: Redis (standalone or
+/// Sentinel), or the process-local memory store for `backend: memory`.
+pub async fn from_config(c: &ghstats_config::StoreConfig) -> Result<std::sync::Arc<dyn Store>> {
+    Ok(match c.backend {
+        ghstats_config::StoreBackend::Memory => {
+            std::sync::Arc::new(MemoryStore::new(StoreSettings::from_config(c)))
+        }
+        ghstats_config::StoreBackend::Redis => {
+            std::sync::Arc::new(RedisStore::from_config(c).await?)
+        }
+    })
+}
+
 /// The shared store. Every method is one round trip (or a bounded
 /// pipeline) on Redis.
 #[async_trait]

@@ -15,10 +15,10 @@ pub mod render;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ghstats_config::{Config, ExportCacheMode, StoreBackend};
+use ghstats_config::{Config, ExportCacheMode};
 use ghstats_runtime::health::Readiness;
 use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners, Shutdown};
-use ghstats_store::{MemoryStore, RedisStore, Store, StoreSettings};
+use ghstats_store::Store;
 
 pub const SERVICE: &str = "gateway";
 
@@ -41,19 +41,12 @@ pub async fn serve(
     listeners: ServiceListeners,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
-    let store: Arc<dyn Store> = match config.store.backend {
-        StoreBackend::Memory => {
-            Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)))
-        }
-        StoreBackend::Redis => {
-            Arc::new(RedisStore::from_config(&config.store).await.map_err(|e| {
-                ServeError::Task {
-                    task: "store",
-                    reason: e.to_string(),
-                }
-            })?)
-        }
-    };
+    let store = ghstats_store::from_config(&config.store)
+        .await
+        .map_err(|e| ServeError::Task {
+            task: "store",
+            reason: e.to_string(),
+        })?;
     serve_with(config, store, listeners, shutdown).await
 }
 

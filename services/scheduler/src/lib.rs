@@ -11,12 +11,12 @@ mod role;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ghstats_config::{Config, StoreBackend};
+use ghstats_config::Config;
 use ghstats_proto::Role;
 use ghstats_queue::{BackfillProducer, MemoryProducer};
 use ghstats_runtime::health::{ComponentStatus, Readiness};
 use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners, Shutdown};
-use ghstats_store::{MemoryStore, RedisStore, Store, StoreSettings};
+use ghstats_store::Store;
 
 pub const SERVICE: &str = "scheduler";
 
@@ -42,30 +42,18 @@ pub struct Deps {
     pub backfill: Arc<dyn BackfillProducer>,
 }
 
-/// The store the config names (the memory store only for `backend: memory`).
-pub async fn store_from_config(config: &Config) -> Result<Arc<dyn Store>, ServeError> {
-    Ok(match config.store.backend {
-        StoreBackend::Memory => {
-            Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)))
-        }
-        StoreBackend::Redis => {
-            Arc::new(RedisStore::from_config(&config.store).await.map_err(|e| {
-                ServeError::Task {
-                    task: "store",
-                    reason: e.to_string(),
-                }
-            })?)
-        }
-    })
-}
-
 /// Serves until `shutdown`, with dependencies built from the config.
 pub async fn serve(
     config: Config,
     listeners: ServiceListeners,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
-    let store = store_from_config(&config).await?;
+    let store = ghstats_store::from_config(&config.store)
+        .await
+        .map_err(|e| ServeError::Task {
+            task: "store",
+            reason: e.to_string(),
+        })?;
     tracing::warn!(
         "backfill requests are kept in process memory until the RabbitMQ producer exists"
     );
