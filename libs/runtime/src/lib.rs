@@ -4,6 +4,7 @@
 //! `/livez`, `/readyz`, `/healthz` and `grpc.health.v1`, and process metrics.
 
 pub mod cli;
+pub mod election;
 pub mod grpc;
 pub mod health;
 pub mod host;

@@ -65,6 +65,11 @@ impl Keys {
         format!("{}checkpoint:{org}/{repo}", self.prefix)
     }
 
+    /// String with TTL: the identity holding the leader lease `name`.
+    pub fn lease(&self, name: &str) -> String {
+        format!("{}leader:lease:{name}", self.prefix)
+    }
+
     /// String: the current leader's fencing term.
     pub fn leader_term(&self) -> String {
         format!("{}leader:term", self.prefix)

@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod conformance;
 mod error;
 mod keys;
+pub mod lease;
 mod memory;
 mod model;
 mod redis_store;

@@ -6,7 +6,7 @@
 pub mod controller;
 pub mod cooldown;
 pub mod leader;
-mod role;
+pub mod role;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,20 +79,33 @@ pub async fn serve_with(
         Ok(()) => health.set_healthy("store"),
         Err(e) => health.set("store", ComponentStatus::Unhealthy, e.to_string()),
     }
-    let role = role::settle(&config, &health)?;
-    if role == Role::Leader {
+    let startup = role::settle(&config, &health)?;
+    if startup != role::Startup::Static(Role::Follower) {
         let controllers = leader::controllers(&config, &deps.store, &deps.backfill, &shutdown)?;
-        let term = deps.store.current_term().await.unwrap_or(0);
         health.register("scheduler", Readiness::Required);
-        leader::start(
-            &controllers,
-            deps.store.clone(),
-            term,
-            &health,
-            &shutdown.child(),
-        );
+        match startup {
+            role::Startup::Static(_) => {
+                let term = deps.store.current_term().await.unwrap_or(0);
+                leader::start(
+                    &controllers,
+                    deps.store.clone(),
+                    term,
+                    &health,
+                    &shutdown.child(),
+                );
+                tracing::info!(orgs = controllers.len(), "leading: org controllers started");
+            }
+            role::Startup::RedisLease => {
+                role::spawn_redis_election(
+                    &config,
+                    controllers,
+                    deps.store.clone(),
+                    health.clone(),
+                    &shutdown,
+                );
+            }
+        }
         health.set_healthy("scheduler");
-        tracing::info!(orgs = controllers.len(), "leading: org controllers started");
     }
     host.serve(listeners, shutdown).await
 }

@@ -90,6 +90,25 @@ impl RedisStore {
         &self.keys
     }
 
+    /// Runs a prepared script invocation (for the lease).
+    pub(crate) async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        inv: &redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
+        let mut conn = self.conn.get().await?;
+        match inv.invoke_async(&mut conn).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                self.conn.reset_on(&e).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    pub(crate) async fn get_string(&self, key: &str) -> Result<Option<String>> {
+        self.with_conn(async |c| c.get(key).await).await
+    }
+
     /// Deletes every key under this store's prefix (SCAN, not KEYS);
     /// for tearing down a test's or a tenant's data. Returns the count.
     pub async fn delete_all_keys(&self) -> Result<u64> {

@@ -1,0 +1,152 @@
+//! Two scheduler processes electing over the Redis lease: exactly one
+//! leads; when it is killed (SIGKILL, no release) the other takes over
+//! once the lease expires. The takeover time is printed, not asserted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ghstats_runtime::Shutdown;
+use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
+
+fn spare_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn role_of(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET /healthz HTTP/1.0\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    let json = body.split("\r\n\r\n").nth(1)?;
+    let doc: serde_json::Value = serde_json::from_str(json).ok()?;
+    doc["role"].as_str().map(str::to_owned)
+}
+
+struct Scheduler {
+    child: Child,
+    http: u16,
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(config: &std::path::Path, identity: &str, prefix: &str) -> Scheduler {
+    let (http, grpc) = (spare_port(), spare_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_ghstats-scheduler"))
+        .args(["--config", config.to_str().unwrap()])
+        .env("GHSTATS__LEADER_ELECTION__IDENTITY", identity)
+        .env("GHSTATS__STORE__KEY_PREFIX", prefix)
+        .env(
+            "GHSTATS__SERVICES__SCHEDULER__HTTP_LISTEN_ADDR",
+            format!("127.0.0.1:{http}"),
+        )
+        .env(
+            "GHSTATS__SERVICES__SCHEDULER__GRPC_LISTEN_ADDR",
+            format!("127.0.0.1:{grpc}"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Scheduler { child, http }
+}
+
+fn leaders(schedulers: &[&Scheduler]) -> Vec<u16> {
+    schedulers
+        .iter()
+        .filter(|s| role_of(s.http).as_deref() == Some("leader"))
+        .map(|s| s.http)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exactly_one_leads_and_the_other_takes_over_after_a_kill() {
+    let shutdown = Shutdown::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, DEMO_TOKEN).unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "leader_election:\n  backend: redis\n  lease_name: test\n  lease_duration: 2s\n  renew_deadline: 1500ms\n  retry_period: 300ms\nstore:\n  redis_addr: 127.0.0.1:6379\ngithub:\n  orgs:\n    - org: org-a\n      token_file: {}\n      api_base_url: {}\n",
+            token.display(),
+            sim.api_base()
+        ),
+    )
+    .unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("test:election:{}:{nanos}:", std::process::id());
+
+    let a = start(&config, "a", &prefix);
+    let b = start(&config, "b", &prefix);
+    let mut leader = None;
+    for _ in 0..200 {
+        let l = leaders(&[&a, &b]);
+        assert!(l.len() <= 1, "two leaders at once");
+        if l.len() == 1 {
+            leader = Some(l[0]);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let leader = leader.expect("nobody took the lease");
+    // It stays that way.
+    for _ in 0..10 {
+        assert_eq!(leaders(&[&a, &b]), vec![leader]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let (mut dead, survivor) = if leader == a.http { (a, b) } else { (b, a) };
+    dead.child.kill().unwrap();
+    let killed = Instant::now();
+    let mut took_over = false;
+    for _ in 0..200 {
+        if role_of(survivor.http).as_deref() == Some("leader") {
+            took_over = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(took_over, "the survivor never took over");
+    println!(
+        "takeover after SIGKILL: {:.2} s (lease_duration 2 s + retry_period 0.3 s)",
+        killed.elapsed().as_secs_f64()
+    );
+    drop(dead);
+    drop(survivor);
+
+    let target = ghstats_store::RedisTarget::Standalone {
+        addr: "127.0.0.1:6379".into(),
+        tls: false,
+    };
+    let settings = ghstats_store::StoreSettings {
+        prefix,
+        ..ghstats_store::StoreSettings::from_config(&ghstats_config::StoreConfig::default())
+    };
+    ghstats_store::RedisStore::connect(&target, &ghstats_store::RedisAuth::default(), settings)
+        .await
+        .unwrap()
+        .delete_all_keys()
+        .await
+        .unwrap();
+    shutdown.trigger();
+}
