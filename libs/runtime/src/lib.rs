@@ -39,3 +39,13 @@ pub enum ServeError {
     #[error("{task} failed: {reason}")]
     Task { task: &'static str, reason: String },
 }
+
+impl ServeError {
+    /// A failure of one part of the service (`store`, `github client`, ...).
+    pub fn task(task: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::Task {
+            task,
+            reason: reason.to_string(),
+        }
+    }
+}

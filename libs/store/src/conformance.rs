@@ -287,30 +287,13 @@ pub async fn counters_only_increase(store: &dyn Store) {
 
 pub async fn unchanged_gauges_write_nothing(store: &dyn Store) {
     let key = SeriesKey::new(Family::RateLimitRemaining, ["org", "42"]);
-    assert_eq!(
-        store
-            .set_gauges(WriteCtx::leader(0), &[(key.clone(), 4999.0)], t0())
+    for (value, changed) in [(4999.0, 1), (4999.0, 0), (0.0, 1)] {
+        let report = store
+            .set_gauges(WriteCtx::leader(0), &[(key.clone(), value)], t0())
             .await
-            .unwrap()
-            .changed,
-        1
-    );
-    assert_eq!(
-        store
-            .set_gauges(WriteCtx::leader(0), &[(key.clone(), 4999.0)], t0())
-            .await
-            .unwrap()
-            .changed,
-        0
-    );
-    assert_eq!(
-        store
-            .set_gauges(WriteCtx::leader(0), &[(key.clone(), 0.0)], t0())
-            .await
-            .unwrap()
-            .changed,
-        1
-    );
+            .unwrap();
+        assert_eq!(report.changed, changed, "setting {value}");
+    }
     assert_eq!(
         value(store, &key).await,
         Some(0.0),

@@ -43,10 +43,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let store = ghstats_store::from_config(&config.store)
         .await
-        .map_err(|e| ServeError::Task {
-            task: "store",
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| ServeError::task("store", e))?;
     serve_with(config, store, listeners, shutdown).await
 }
 

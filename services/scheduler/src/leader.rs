@@ -20,10 +20,7 @@ use crate::cooldown::Cooldown;
 pub const GC_INTERVAL: Duration = Duration::from_secs(3600);
 
 fn client_failed(e: impl std::fmt::Display) -> ServeError {
-    ServeError::Task {
-        task: "github client",
-        reason: e.to_string(),
-    }
+    ServeError::task("github client", e)
 }
 
 /// Builds every org's controller (reading credentials now, so a missing

@@ -50,10 +50,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let store = ghstats_store::from_config(&config.store)
         .await
-        .map_err(|e| ServeError::Task {
-            task: "store",
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| ServeError::task("store", e))?;
     tracing::warn!(
         "backfill requests are kept in process memory until the RabbitMQ producer exists"
     );

@@ -14,10 +14,7 @@ pub struct DemoGithub {
 }
 
 fn failed(reason: impl std::fmt::Display) -> ServeError {
-    ServeError::Task {
-        task: "demo GitHub simulator",
-        reason: reason.to_string(),
-    }
+    ServeError::task("demo GitHub simulator", reason)
 }
 
 /// Starts the simulator and points `config`'s orgs at it.
