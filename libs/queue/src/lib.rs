@@ -1,14 +1,19 @@
 //! The backfill queue of ghstats. Scrapes that miss a window ask for a
-//! backfill through [`BackfillProducer`]; workers re-run the window.
+//! backfill through [`BackfillProducer`]; workers take jobs through
+//! [`BackfillConsumer`], and acknowledge, retry (after the next delay of
+//! `backfill.requeue_delays`) or dead-letter each.
 //!
-//! This crate holds the producer contract and the process-local
-//! [`MemoryProducer`]; the RabbitMQ topology, consumer, dedup and
-//! coalescing are to come (see the backfill issue).
+//! This crate holds the contracts and the process-local [`MemoryQueue`]
+//! (the all-in-one binary); the RabbitMQ implementation, dedup and
+//! coalescing are still to come.
 
-use std::sync::Mutex;
+mod memory;
 
 use async_trait::async_trait;
-use ghstats_proto::{BackfillReason, TimeWindow};
+use chrono::{DateTime, Utc};
+use ghstats_proto::{BackfillJob, BackfillReason, TimeWindow};
+
+pub use memory::{MemoryProducer, MemoryQueue};
 
 /// A window to scrape again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +23,34 @@ pub struct BackfillRequest {
     pub repo: String,
     pub window: TimeWindow,
     pub reason: BackfillReason,
+}
+
+impl BackfillRequest {
+    /// `org:repo:start:end`, the key duplicates share.
+    pub fn dedup_key(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.org,
+            self.repo,
+            self.window.start().to_rfc3339(),
+            self.window.end().to_rfc3339()
+        )
+    }
+
+    /// The first delivery of this request as a job.
+    pub fn into_job(self, job_id: String, max_attempts: u32, now: DateTime<Utc>) -> BackfillJob {
+        BackfillJob {
+            dedup_key: self.dedup_key(),
+            job_id,
+            org: self.org,
+            repo: self.repo,
+            window: self.window,
+            reason: self.reason,
+            attempt: 1,
+            max_attempts: max_attempts.max(1),
+            created_at: now,
+        }
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -32,35 +65,23 @@ pub trait BackfillProducer: Send + Sync + std::fmt::Debug {
     async fn request(&self, request: BackfillRequest) -> Result<(), QueueError>;
 }
 
-/// Keeps requests in memory (the all-in-one binary and tests). Not
-/// durable: they die with the process.
-#[derive(Debug, Default)]
-pub struct MemoryProducer {
-    requests: Mutex<Vec<BackfillRequest>>,
-}
-
-impl MemoryProducer {
-    /// Every request so far.
-    pub fn requests(&self) -> Vec<BackfillRequest> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Takes the requests so far.
-    pub fn drain(&self) -> Vec<BackfillRequest> {
-        std::mem::take(&mut *self.requests.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
+/// Where workers take jobs from.
 #[async_trait]
-impl BackfillProducer for MemoryProducer {
-    async fn request(&self, request: BackfillRequest) -> Result<(), QueueError> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(request);
-        Ok(())
-    }
+pub trait BackfillConsumer: Send + Sync + std::fmt::Debug {
+    /// The next job, waiting for one; `None` once the queue is closed.
+    async fn next(&self) -> Option<BackfillJob>;
+    /// The job is done.
+    async fn ack(&self, job: &BackfillJob) -> Result<(), QueueError>;
+    /// The job failed: deliver it again (attempt + 1) after the delay of
+    /// its attempt, or dead-letter it after its last attempt.
+    async fn retry(&self, job: BackfillJob, error: &str) -> Result<RetryOutcome, QueueError>;
+    /// The job can never succeed (unknown org, malformed): dead-letter it now.
+    async fn dead_letter(&self, job: BackfillJob, error: &str) -> Result<(), QueueError>;
+}
+
+/// What became of a failed job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOutcome {
+    Requeued { attempt: u32 },
+    DeadLettered,
 }

@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod attribution;
 pub mod budget;
+pub mod clients;
 pub mod etag_store;
 pub mod glob;
 pub mod loc;

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ghstats_config::Config;
-use ghstats_github::GithubClient;
 use ghstats_queue::BackfillProducer;
 use ghstats_runtime::health::{HealthRegistry, Readiness};
 use ghstats_runtime::{ServeError, Shutdown};
-use ghstats_scrape::{OrgScraper, StoreEtagCache};
+use ghstats_scrape::OrgScraper;
 use ghstats_store::{Store, WriteCtx};
 
 use crate::controller::OrgController;
@@ -18,10 +17,6 @@ use crate::cooldown::Cooldown;
 
 /// How often the leader runs the store GC.
 pub const GC_INTERVAL: Duration = Duration::from_secs(3600);
-
-fn client_failed(e: impl std::fmt::Display) -> ServeError {
-    ServeError::task("github client", e)
-}
 
 /// Builds every org's controller (reading credentials now, so a missing
 /// secret fails at start-up).
@@ -31,47 +26,29 @@ pub fn controllers(
     backfill: &Arc<dyn BackfillProducer>,
     shutdown: &Shutdown,
 ) -> Result<Vec<Arc<OrgController>>, ServeError> {
-    let etags = Arc::new(StoreEtagCache::new(
-        store.clone(),
-        config.store.retention.get(),
-    ));
-    config
-        .github
-        .orgs
-        .iter()
-        .map(|org| {
+    let clients = ghstats_scrape::clients::org_clients(config, store, shutdown.token())
+        .map_err(|e| ServeError::task("github client", e))?;
+    Ok(clients
+        .into_iter()
+        .map(|(org, client)| {
             let interval = org.scrape_interval.get();
-            let options = ghstats_github::client_options(
-                config,
-                org,
-                etags.clone(),
-                shutdown.token().clone(),
-                interval / 2,
-            )
-            .map_err(client_failed)?;
-            let client = GithubClient::new(options).map_err(client_failed)?;
-            let scraper = OrgScraper::new(
-                client,
-                store.clone(),
-                backfill.clone(),
-                org.clone(),
-                config.clone(),
-            );
+            let scraper =
+                OrgScraper::new(client, store.clone(), backfill.clone(), org, config.clone());
             let g = &config.github;
             let cooldown = Cooldown::new(
                 g.unhealthy_failure_threshold,
                 chrono::Duration::from_std(g.unhealthy_cooldown.get()).unwrap_or_default(),
                 config.health.github_recover_success_threshold,
             );
-            Ok(Arc::new(OrgController::new(
+            Arc::new(OrgController::new(
                 scraper,
                 store.clone(),
                 backfill.clone(),
                 interval,
                 cooldown,
-            )))
+            ))
         })
-        .collect()
+        .collect())
 }
 
 /// Starts the leader's tasks under `scope` (a child of the process

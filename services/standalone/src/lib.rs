@@ -9,7 +9,7 @@ pub mod demo;
 use std::sync::Arc;
 
 use ghstats_config::{Config, StoreBackend};
-use ghstats_queue::MemoryProducer;
+use ghstats_queue::MemoryQueue;
 use ghstats_runtime::{ServeError, ServiceListeners, Shutdown};
 use ghstats_store::{MemoryStore, Store, StoreSettings};
 
@@ -66,9 +66,24 @@ pub async fn serve(
     };
     let store: Arc<dyn Store> =
         Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
+    // Backfill jobs stay in this process: the scheduler asks, the worker
+    // re-runs the windows.
+    let queue = MemoryQueue::new(
+        config
+            .backfill
+            .requeue_delays
+            .iter()
+            .map(|d| d.get())
+            .collect(),
+        config.retry.max_attempts,
+    );
     let scheduler_deps = ghstats_scheduler::Deps {
         store: store.clone(),
-        backfill: Arc::new(MemoryProducer::default()),
+        backfill: Arc::new(queue.clone()),
+    };
+    let worker_deps = ghstats_worker::Deps {
+        store: store.clone(),
+        queue: Some(Arc::new(queue)),
     };
     tracing::info!(
         metrics = %format!("http://{}/metrics", listeners.gateway.http_addr()),
@@ -88,7 +103,7 @@ pub async fn serve(
             listeners.scheduler,
             shutdown.clone()
         ),
-        ghstats_worker::serve(config, listeners.worker, shutdown.clone()),
+        ghstats_worker::serve_with(config, worker_deps, listeners.worker, shutdown.clone()),
     );
     if result.is_err() {
         shutdown.trigger();
