@@ -171,5 +171,17 @@ async fn a_missed_window_is_backfilled_to_the_ground_truth() {
         "the worker moved the checkpoint"
     );
     assert!(queue.dead_letters().is_empty());
+    let processed =
+        ghstats_store::SeriesKey::new(Family::BackfillJobsProcessed, ["org-a", "processed"]);
+    let snapshot = store.snapshot().await.unwrap();
+    assert_eq!(
+        snapshot
+            .series
+            .iter()
+            .find(|(k, _)| *k == processed)
+            .map(|(_, v)| *v),
+        Some(asked as f64),
+        "jobs are counted in the store"
+    );
     shutdown.trigger();
 }

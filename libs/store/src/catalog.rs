@@ -68,6 +68,8 @@ families! {
         "Primary rate limit remaining as last seen (compatibility name)", ["org", "installation_id"];
     SecondaryLimitHits => "gh_exporter_github_secondary_limit_hits_total", Counter,
         "Secondary rate limits met", ["org"];
+    BackfillJobsProcessed => "gh_exporter_backfill_jobs_processed_total", Counter,
+        "Backfill jobs handled by workers, per org and result", ["org", "result"];
     StoreWrites => "gh_exporter_store_write_total", Counter,
         "Store writes per source and result", ["source", "result"];
     SeriesRefused => "gh_exporter_store_series_refused_total", Counter,

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::Utc;
 use ghstats_queue::{BackfillConsumer, RetryOutcome};
 use ghstats_runtime::Shutdown;
+use ghstats_store::{Family, SeriesKey, WriteCtx};
 
 use crate::job::{JobContext, Verdict};
 
@@ -40,7 +41,19 @@ pub fn spawn(
                     () = stop.triggered() => return Ok::<(), String>(()),
                 };
                 let Some(job) = job else { return Ok(()) };
-                let verdict = jobs.process(&job, Utc::now()).await;
+                let now = Utc::now();
+                let verdict = jobs.process(&job, now).await;
+                let result = match &verdict {
+                    Verdict::Done { .. } => "processed",
+                    Verdict::Duplicate => "duplicate",
+                    Verdict::Expired => "expired",
+                    Verdict::Retry(_) => "failed",
+                    Verdict::Dead(_) => "dead_lettered",
+                };
+                let counter = SeriesKey::new(Family::BackfillJobsProcessed, [job.org.as_str(), result]);
+                if let Err(e) = jobs.store.add_counters(WriteCtx::worker(), &[(counter, 1)], now).await {
+                    tracing::warn!(error = %e, "cannot count a backfill job");
+                }
                 tracing::info!(job_id = %job.job_id, org = %job.org, repo = %job.repo, attempt = job.attempt, verdict = ?verdict, "backfill job");
                 let done = match verdict {
                     Verdict::Done { .. } | Verdict::Duplicate => {
