@@ -54,10 +54,10 @@ async fn store(prefix: &str) -> Arc<RedisStore> {
 }
 
 const TIMINGS: Timings = Timings {
-    retry_period: Duration::from_millis(100),
-    renew_deadline: Duration::from_millis(400),
+    retry_period: Duration::from_millis(200),
+    renew_deadline: Duration::from_millis(1200),
 };
-const LEASE: Duration = Duration::from_millis(600);
+const LEASE: Duration = Duration::from_millis(2000);
 
 fn leader_of(replicas: &[Arc<Recorder>]) -> Vec<(String, u64)> {
     replicas
@@ -67,7 +67,7 @@ fn leader_of(replicas: &[Arc<Recorder>]) -> Vec<(String, u64)> {
 }
 
 async fn wait_for(replicas: &[Arc<Recorder>], want: &str) -> u64 {
-    for _ in 0..100 {
+    for _ in 0..400 {
         let leaders = leader_of(replicas);
         assert!(leaders.len() <= 1, "two leaders at once: {leaders:?}");
         if let [(name, term)] = leaders.as_slice()

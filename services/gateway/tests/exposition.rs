@@ -304,7 +304,7 @@ async fn a_redis_outage_keeps_the_last_body_and_degrades() {
     redis.kill().unwrap();
     redis.wait().unwrap();
     let mut degraded = false;
-    for _ in 0..300 {
+    for _ in 0..600 {
         let (_, health) = get(g, "/healthz", None).await;
         if health.contains("\"mode\":\"degraded\"") {
             degraded = true;

@@ -84,7 +84,7 @@ async fn exactly_one_leads_and_the_other_takes_over_after_a_kill() {
     std::fs::write(
         &config,
         format!(
-            "leader_election:\n  backend: redis\n  lease_name: test\n  lease_duration: 2s\n  renew_deadline: 1500ms\n  retry_period: 300ms\nstore:\n  redis_addr: 127.0.0.1:6379\ngithub:\n  orgs:\n    - org: org-a\n      token_file: {}\n      api_base_url: {}\n",
+            "leader_election:\n  backend: redis\n  lease_name: test\n  lease_duration: 3s\n  renew_deadline: 2s\n  retry_period: 500ms\nstore:\n  redis_addr: 127.0.0.1:6379\ngithub:\n  orgs:\n    - org: org-a\n      token_file: {}\n      api_base_url: {}\n",
             token.display(),
             sim.api_base()
         ),
@@ -128,7 +128,7 @@ async fn exactly_one_leads_and_the_other_takes_over_after_a_kill() {
     }
     assert!(took_over, "the survivor never took over");
     println!(
-        "takeover after SIGKILL: {:.2} s (lease_duration 2 s + retry_period 0.3 s)",
+        "takeover after SIGKILL: {:.2} s (lease_duration 3 s + retry_period 0.5 s)",
         killed.elapsed().as_secs_f64()
     );
     drop(dead);
