@@ -73,3 +73,31 @@ pub async fn serve(
         .await
         .map_err(ServeError::Grpc)
 }
+
+/// The one check of admin RPCs: `authorization: Bearer <token>` equal (in
+/// constant time) to the configured admin token. Without a configured
+/// token, admin RPCs are refused.
+#[allow(clippy::result_large_err)]
+pub fn require_admin(
+    metadata: &tonic::metadata::MetadataMap,
+    token: Option<&str>,
+) -> Result<(), tonic::Status> {
+    use subtle::ConstantTimeEq;
+    let Some(expected) = token else {
+        return Err(tonic::Status::unauthenticated(
+            "admin RPCs are disabled: no services.admin_token_env or admin_token_file is configured",
+        ));
+    };
+    let presented = metadata
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if presented.as_bytes().ct_eq(expected.as_bytes()).into() {
+        Ok(())
+    } else {
+        Err(tonic::Status::unauthenticated(
+            "missing or wrong admin token",
+        ))
+    }
+}

@@ -3,8 +3,11 @@
 //! the GitHub cooldown; while cooling down, the missed windows go to the
 //! backfill with reason `github_unhealthy` instead of being scraped.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
+use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 use ghstats_proto::{BackfillReason, TimeWindow};
@@ -37,6 +40,11 @@ pub struct OrgController {
     last_tick: Mutex<Option<DateTime<Utc>>>,
     /// Repositories whose LOC stats were stale in the last cycle.
     stale_loc: Mutex<Vec<String>>,
+    /// Scheduled ticks are skipped while paused (an operator's choice).
+    paused: AtomicBool,
+    /// Runs a cycle now (an operator's trigger).
+    trigger: Notify,
+    last_result: Mutex<Option<(DateTime<Utc>, &'static str)>>,
 }
 
 impl OrgController {
@@ -55,11 +63,36 @@ impl OrgController {
             cooldown: Mutex::new(cooldown),
             last_tick: Mutex::new(None),
             stale_loc: Mutex::new(Vec::new()),
+            paused: AtomicBool::new(false),
+            trigger: Notify::new(),
+            last_result: Mutex::new(None),
         }
     }
 
     pub fn org(&self) -> &str {
         self.scraper.org()
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
+    /// Asks the running controller for a cycle now.
+    pub fn trigger(&self) {
+        self.trigger.notify_one();
+    }
+
+    /// When the last tick ran and its result label.
+    pub fn last_result(&self) -> Option<(DateTime<Utc>, &'static str)> {
+        *self.last_result.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn client(&self) -> &ghstats_github::GithubClient {
+        self.scraper.client()
     }
 
     pub fn github_state(&self) -> GithubState {
@@ -160,14 +193,26 @@ impl OrgController {
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                () = shutdown.triggered() => return Ok(()),
-            }
-            let outcome = tokio::select! {
-                o = self.tick(ctx, Utc::now()) => o,
+            let triggered = tokio::select! {
+                _ = ticker.tick() => false,
+                () = self.trigger.notified() => true,
                 () = shutdown.triggered() => return Ok(()),
             };
+            if self.is_paused() && !triggered {
+                continue;
+            }
+            let now = Utc::now();
+            let outcome = tokio::select! {
+                o = self.tick(ctx, now) => o,
+                () = shutdown.triggered() => return Ok(()),
+            };
+            let label = match outcome {
+                TickOutcome::Scraped(r) => r.as_str(),
+                TickOutcome::SkippedUnhealthy => "skipped_unhealthy",
+                TickOutcome::Fenced => "fenced",
+                TickOutcome::StoreFailed => "store_failed",
+            };
+            *self.last_result.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, label));
             let github = match self.github_state() {
                 GithubState::Healthy => (ComponentStatus::Healthy, String::new()),
                 GithubState::Recovering { successes } => (

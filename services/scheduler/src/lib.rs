@@ -3,6 +3,7 @@
 //! GitHub cooldown) and the store GC; the others stand by. It serves health
 //! and its process metrics over HTTP, and `grpc.health.v1` over gRPC.
 
+pub mod control;
 pub mod controller;
 pub mod cooldown;
 pub mod leader;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use ghstats_config::Config;
 use ghstats_proto::Role;
+use ghstats_proto::v1::scheduler_control_server::SchedulerControlServer;
 use ghstats_queue::{BackfillProducer, MemoryProducer};
 use ghstats_runtime::health::{ComponentStatus, Readiness};
 use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners, Shutdown};
@@ -77,12 +79,14 @@ pub async fn serve_with(
         Err(e) => health.set("store", ComponentStatus::Unhealthy, e.to_string()),
     }
     let startup = role::settle(&config, &health)?;
+    let controllers = leader::controllers(&config, &deps.store, &deps.backfill, &shutdown)?;
+    let leadership = Arc::new(control::Leadership::default());
     if startup != role::Startup::Static(Role::Follower) {
-        let controllers = leader::controllers(&config, &deps.store, &deps.backfill, &shutdown)?;
         health.register("scheduler", Readiness::Required);
         match startup {
             role::Startup::Static(_) => {
                 let term = deps.store.current_term().await.unwrap_or(0);
+                leadership.set(true, term);
                 leader::start(
                     &controllers,
                     deps.store.clone(),
@@ -95,14 +99,28 @@ pub async fn serve_with(
             role::Startup::RedisLease => {
                 role::spawn_redis_election(
                     &config,
-                    controllers,
+                    controllers.clone(),
                     deps.store.clone(),
                     health.clone(),
+                    leadership.clone(),
                     &shutdown,
                 );
             }
         }
         health.set_healthy("scheduler");
     }
+    let admin_token = config
+        .services
+        .admin_token()
+        .resolve("services.admin_token")?
+        .map(|s| s.expose().to_owned());
+    let control = control::ControlService {
+        identity: role::identity(&config),
+        leadership,
+        controllers,
+        admin_token,
+    };
+    let mut host = host;
+    host.grpc.add_service(SchedulerControlServer::new(control));
     host.serve(listeners, shutdown).await
 }

@@ -16,6 +16,7 @@ use ghstats_runtime::{ServeError, Shutdown};
 use ghstats_store::lease::RedisLease;
 use ghstats_store::{RedisStore, Store};
 
+use crate::control::Leadership;
 use crate::controller::OrgController;
 
 pub const COMPONENT: &str = "leader_election";
@@ -87,11 +88,13 @@ struct Hooks {
     controllers: Vec<Arc<OrgController>>,
     store: Arc<dyn Store>,
     health: HealthRegistry,
+    leadership: Arc<Leadership>,
 }
 
 #[async_trait]
 impl RoleHooks for Hooks {
     async fn elected(&self, term: u64, scope: Shutdown) {
+        self.leadership.set(true, term);
         self.health.set_role(Role::Leader.as_str());
         crate::leader::start(
             &self.controllers,
@@ -103,6 +106,7 @@ impl RoleHooks for Hooks {
     }
 
     async fn demoted(&self) {
+        self.leadership.set(false, 0);
         self.health.set_role(Role::Follower.as_str());
     }
 }
@@ -114,6 +118,7 @@ pub fn spawn_redis_election(
     controllers: Vec<Arc<OrgController>>,
     store: Arc<dyn Store>,
     health: HealthRegistry,
+    leadership: Arc<Leadership>,
     shutdown: &Shutdown,
 ) {
     let e = &config.leader_election;
@@ -144,7 +149,7 @@ pub fn spawn_redis_election(
         health.set_healthy(COMPONENT);
         tracing::info!(identity = %identity, lease = %lease_name, "electing over the Redis lease");
         let lease = RedisLease::new(redis, &lease_name, &identity, duration);
-        let hooks = Hooks { controllers, store, health };
+        let hooks = Hooks { controllers, store, health, leadership };
         run_election(&lease, timings, &hooks, stop).await;
         Ok(())
     });
