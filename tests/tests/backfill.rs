@@ -18,7 +18,8 @@ use ghstats_store::{Family, MemoryStore, Store, StoreSettings, WriteCtx};
 use ghstats_worker::consume::{self, Counts};
 use ghstats_worker::job::JobContext;
 
-type Gauges = BTreeMap<(Family, String, String, String), f64>;
+/// (metric, org, repo, user) -> value.
+type Gauges = BTreeMap<(String, String, String, String), f64>;
 
 async fn gauges(store: &dyn Store) -> Gauges {
     store
@@ -31,7 +32,7 @@ async fn gauges(store: &dyn Store) -> Gauges {
         .map(|(k, v)| {
             (
                 (
-                    k.family,
+                    k.family.name().to_owned(),
                     k.labels[0].clone(),
                     k.labels[1].clone(),
                     k.labels[2].clone(),
@@ -43,34 +44,12 @@ async fn gauges(store: &dyn Store) -> Gauges {
 }
 
 fn truth(sim: &Simulator, now: chrono::DateTime<Utc>) -> Gauges {
-    let mut out = Gauges::new();
-    for row in sim.truth(
-        now - chrono::Duration::hours(24) + chrono::Duration::seconds(1),
-        now + chrono::Duration::seconds(1),
-    ) {
-        if row.org != "org-a"
-            || row.user.is_empty()
-            || row.user.ends_with("[bot]")
-            || row.repo == "old-archive"
-        {
-            continue;
-        }
-        for (family, n) in [
-            (Family::Commits24h, row.commits),
-            (Family::PrsOpened24h, row.prs_opened),
-            (Family::PrsMerged24h, row.prs_merged),
-            (Family::ReviewsSubmitted24h, row.reviews),
-            (Family::IssueComments24h, row.issue_comments),
-        ] {
-            if n > 0 {
-                out.insert(
-                    (family, row.org.clone(), row.repo.clone(), row.user.clone()),
-                    n as f64,
-                );
-            }
-        }
-    }
-    out
+    sim.expected_24h(now, |r| {
+        r.org == "org-a"
+            && !r.user.is_empty()
+            && !r.user.ends_with("[bot]")
+            && r.repo != "old-archive"
+    })
 }
 
 #[tokio::test]

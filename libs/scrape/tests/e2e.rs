@@ -94,8 +94,11 @@ fn now_of(sim: &Simulator) -> DateTime<Utc> {
         .unwrap()
 }
 
-/// (family, org, repo, user) -> value of the 24h families in the store.
-async fn gauges(store: &dyn Store) -> BTreeMap<(Family, String, String, String), f64> {
+/// (metric, org, repo, user) -> value.
+type Gauges = BTreeMap<(String, String, String, String), f64>;
+
+/// The 24h families in the store (zeros included).
+async fn gauges(store: &dyn Store) -> Gauges {
     let families = Family::ACTIVITY_24H;
     store
         .snapshot()
@@ -107,7 +110,7 @@ async fn gauges(store: &dyn Store) -> BTreeMap<(Family, String, String, String),
         .map(|(k, v)| {
             (
                 (
-                    k.family,
+                    k.family.name().to_owned(),
                     k.labels[0].clone(),
                     k.labels[1].clone(),
                     k.labels[2].clone(),
@@ -118,39 +121,15 @@ async fn gauges(store: &dyn Store) -> BTreeMap<(Family, String, String, String),
         .collect()
 }
 
-/// The same map from the simulator's truth, bots and unattributed commits
-/// left out, zeros dropped.
-fn expected(
-    sim: &Simulator,
-    now: DateTime<Utc>,
-) -> BTreeMap<(Family, String, String, String), f64> {
-    let since = now - chrono::Duration::hours(24) + chrono::Duration::seconds(1);
-    let until = now + chrono::Duration::seconds(1);
-    let mut out = BTreeMap::new();
-    for row in sim.truth(since, until) {
-        if row.user.is_empty()
-            || row.user.ends_with("[bot]")
-            || row.user == DENIED
-            || row.repo == "old-archive"
-        {
-            continue;
-        }
-        for (family, n) in [
-            (Family::Commits24h, row.commits),
-            (Family::PrsOpened24h, row.prs_opened),
-            (Family::PrsMerged24h, row.prs_merged),
-            (Family::ReviewsSubmitted24h, row.reviews),
-            (Family::IssueComments24h, row.issue_comments),
-        ] {
-            if n > 0 {
-                out.insert(
-                    (family, row.org.clone(), row.repo.clone(), row.user.clone()),
-                    n as f64,
-                );
-            }
-        }
-    }
-    out
+/// The same map from the simulator's truth: bots, the denied user,
+/// unattributed commits and the (unscraped) archived repository left out.
+fn expected(sim: &Simulator, now: DateTime<Utc>) -> Gauges {
+    sim.expected_24h(now, |r| {
+        !r.user.is_empty()
+            && !r.user.ends_with("[bot]")
+            && r.user != DENIED
+            && r.repo != "old-archive"
+    })
 }
 
 async fn cycle(w: &World, now: DateTime<Utc>) {
@@ -210,7 +189,7 @@ async fn scenario(store: Arc<dyn Store>) {
             .filter(|(k, _)| Family::ACTIVITY_24H.contains(&k.family))
             .map(|(k, v)| (
                 (
-                    k.family,
+                    k.family.name().to_owned(),
                     k.labels[0].clone(),
                     k.labels[1].clone(),
                     k.labels[2].clone()

@@ -247,6 +247,36 @@ impl Simulator {
         truth::loc(&world, now)
     }
 
+    /// The non-zero 24h gauges an exporter should show at `now` (whole
+    /// seconds), keyed by (metric name, org, repo, user), for the rows
+    /// `keep` accepts (tests leave out bots, denied users, unattributed
+    /// commits, unscraped repositories).
+    pub fn expected_24h(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        keep: impl Fn(&TruthRow) -> bool,
+    ) -> std::collections::BTreeMap<(String, String, String, String), f64> {
+        let since = now - chrono::Duration::hours(24) + chrono::Duration::seconds(1);
+        let until = now + chrono::Duration::seconds(1);
+        let mut out = std::collections::BTreeMap::new();
+        for row in self.truth(since, until).into_iter().filter(|r| keep(r)) {
+            for (metric, n) in row.counts() {
+                if n > 0 {
+                    out.insert(
+                        (
+                            metric.to_owned(),
+                            row.org.clone(),
+                            row.repo.clone(),
+                            row.user.clone(),
+                        ),
+                        n as f64,
+                    );
+                }
+            }
+        }
+        out
+    }
+
     /// Expected activity per (org, repo, user) in `[since, until)`.
     pub fn truth(
         &self,

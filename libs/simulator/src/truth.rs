@@ -30,6 +30,19 @@ pub struct TruthRow {
     pub last_event_unixtime: i64,
 }
 
+impl TruthRow {
+    /// The row's counts under the exporter's 24h metric names.
+    pub fn counts(&self) -> [(&'static str, u64); 5] {
+        [
+            ("gh_activity_commits_24h", self.commits),
+            ("gh_activity_prs_opened_24h", self.prs_opened),
+            ("gh_activity_prs_merged_24h", self.prs_merged),
+            ("gh_activity_reviews_submitted_24h", self.reviews),
+            ("gh_activity_issue_comments_24h", self.issue_comments),
+        ]
+    }
+}
+
 /// Weekly lines of code of the most recent complete week.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocTruth {
