@@ -24,11 +24,7 @@ pub const SERVICE: &str = "scheduler";
 
 /// HTTP and gRPC addresses from `services.scheduler`.
 pub fn listen_addrs(config: &Config) -> (SocketAddr, SocketAddr) {
-    let s = &config.services.scheduler;
-    (
-        s.http_listen_addr.socket_addr(),
-        s.grpc_listen_addr.socket_addr(),
-    )
+    config.services.scheduler.listen_addrs()
 }
 
 /// What the scheduler needs beyond a valid config.

@@ -21,11 +21,7 @@ pub const SERVICE: &str = "worker";
 
 /// HTTP and gRPC addresses from `services.worker`.
 pub fn listen_addrs(config: &Config) -> (SocketAddr, SocketAddr) {
-    let s = &config.services.worker;
-    (
-        s.http_listen_addr.socket_addr(),
-        s.grpc_listen_addr.socket_addr(),
-    )
+    config.services.worker.listen_addrs()
 }
 
 /// What the worker needs beyond a valid config.

@@ -1,7 +1,7 @@
 //! Address and URL types that are checked when the config is parsed.
 
 use std::fmt;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -76,11 +76,6 @@ impl HostPort {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-
-    /// Resolves to socket addresses (DNS lookup).
-    pub fn resolve(&self) -> std::io::Result<Vec<SocketAddr>> {
-        Ok(self.0.to_socket_addrs()?.collect())
     }
 }
 

@@ -126,6 +126,14 @@ impl Default for GatewayService {
 }
 
 impl PeerService {
+    /// The HTTP and gRPC addresses to bind.
+    pub fn listen_addrs(&self) -> (std::net::SocketAddr, std::net::SocketAddr) {
+        (
+            self.http_listen_addr.socket_addr(),
+            self.grpc_listen_addr.socket_addr(),
+        )
+    }
+
     fn local(http: &'static str, grpc: &'static str, endpoint: &'static str) -> Self {
         Self {
             http_listen_addr: ListenAddr::from_static(http),
