@@ -1,19 +1,31 @@
-//! The backfill queue of ghstats. Scrapes that miss a window ask for a
-//! backfill through [`BackfillProducer`]; workers take jobs through
-//! [`BackfillConsumer`], and acknowledge, retry (after the next delay of
-//! `backfill.requeue_delays`) or dead-letter each.
+//! The backfill queue of ghstats. Scrapes that miss a window hand it to the
+//! [`Enqueuer`] (coalescing, dedup, per-org caps, counted outcomes), which
+//! publishes [`BackfillJob`]s on a [`JobQueue`]; workers take [`Delivery`]s
+//! from it and acknowledge, retry (through the delay queues of
+//! `backfill.requeue_delays`), defer or dead-letter each.
 //!
-//! This crate holds the contracts and the process-local [`MemoryQueue`]
-//! (the all-in-one binary); the RabbitMQ implementation, dedup and
-//! coalescing are still to come.
+//! Two queues share one contract and one [`conformance`] suite: the durable
+//! [`RabbitQueue`] (publisher confirms, manual acks, reconnects) and the
+//! process-local [`MemoryQueue`].
 
+pub mod codec;
+pub mod conformance;
+mod enqueue;
 mod memory;
+mod rabbit;
+mod topology;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ghstats_proto::{BackfillJob, BackfillReason, TimeWindow};
+use ghstats_store::WriteCtx;
 
+pub use enqueue::{EnqueueSettings, Enqueuer, GLOBAL_PENDING_CAP, SweepReport};
 pub use memory::{MemoryProducer, MemoryQueue};
+pub use rabbit::{LinkState, RabbitQueue};
+pub use topology::Topology;
 
 /// A window to scrape again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,28 +67,87 @@ impl BackfillRequest {
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum QueueError {
+    /// The broker cannot be reached or the connection dropped.
     #[error("the queue is unavailable: {0}")]
     Unavailable(String),
+    /// The broker answered but did not take the message.
+    #[error("the broker refused the message: {0}")]
+    Refused(String),
 }
 
 /// Where missed windows go.
 #[async_trait]
 pub trait BackfillProducer: Send + Sync + std::fmt::Debug {
-    async fn request(&self, request: BackfillRequest) -> Result<(), QueueError>;
+    /// Asks for `request`; `ctx` is the writer the outcome counters are
+    /// written as.
+    async fn request(&self, ctx: WriteCtx, request: BackfillRequest) -> Result<(), QueueError>;
 }
 
-/// Where workers take jobs from.
-#[async_trait]
-pub trait BackfillConsumer: Send + Sync + std::fmt::Debug {
-    /// The next job, waiting for one; `None` once the queue is closed.
-    async fn next(&self) -> Option<BackfillJob>;
-    /// The job is done.
-    async fn ack(&self, job: &BackfillJob) -> Result<(), QueueError>;
-    /// The job failed: deliver it again (attempt + 1) after the delay of
-    /// its attempt, or dead-letter it after its last attempt.
-    async fn retry(&self, job: BackfillJob, error: &str) -> Result<RetryOutcome, QueueError>;
-    /// The job can never succeed (unknown org, malformed): dead-letter it now.
-    async fn dead_letter(&self, job: BackfillJob, error: &str) -> Result<(), QueueError>;
+/// A job as delivered to a worker, with what is needed to settle it.
+#[derive(Debug)]
+pub struct Delivery {
+    pub job: BackfillJob,
+    /// The broker delivered it before (a consumer died holding it).
+    pub redelivered: bool,
+    pub(crate) handle: Handle,
+}
+
+/// How a delivery is acknowledged.
+#[derive(Debug)]
+pub(crate) enum Handle {
+    Memory,
+    Amqp(lapin::Acker),
+}
+
+/// Where a message is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The main queue.
+    Jobs,
+    /// The delay queue of `backfill.requeue_delays[i]`; it flows back to the
+    /// main queue when the delay is over.
+    Delay(usize),
+    /// The dead-letter queue, with the reason.
+    Dead { error: String },
+}
+
+/// A message as it travels: the encoded body and its attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub body: Vec<u8>,
+    pub content_type: String,
+    pub attempt: u32,
+}
+
+impl Outgoing {
+    pub fn job(job: &BackfillJob) -> Self {
+        Self {
+            body: codec::encode(job),
+            content_type: codec::CONTENT_TYPE_PROTOBUF.into(),
+            attempt: job.attempt,
+        }
+    }
+}
+
+/// A message of the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The job, when the body could be read.
+    pub job: Option<BackfillJob>,
+    pub body: Vec<u8>,
+    /// Why it was dead-lettered.
+    pub error: String,
+    pub attempt: u32,
+}
+
+/// What a queue holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStats {
+    pub queue: String,
+    pub depth: u64,
+    /// How long the oldest waiting message has waited; `None` when empty or
+    /// not measured (delay queues).
+    pub oldest_age: Option<Duration>,
 }
 
 /// What became of a failed job.
@@ -84,4 +155,81 @@ pub trait BackfillConsumer: Send + Sync + std::fmt::Debug {
 pub enum RetryOutcome {
     Requeued { attempt: u32 },
     DeadLettered,
+}
+
+/// The queue under producer and workers. Implementations provide sending
+/// (confirmed by the broker before it returns), receiving and settling; the
+/// retry, defer and dead-letter rules are written once, here.
+#[async_trait]
+pub trait JobQueue: Send + Sync + std::fmt::Debug {
+    /// Sends a message; returns once the broker has it durably.
+    async fn send(&self, target: Target, message: Outgoing) -> Result<(), QueueError>;
+
+    /// The next delivery, waiting for one; `None` once the queue is closed.
+    /// Malformed messages never come out: they go to the dead-letter queue
+    /// with their parse error and are counted in [`JobQueue::malformed`].
+    async fn next(&self) -> Option<Delivery>;
+
+    /// Acknowledges a delivery: the broker forgets it.
+    async fn settle(&self, delivery: Delivery) -> Result<(), QueueError>;
+
+    /// The delays of `backfill.requeue_delays`, shortest first.
+    fn delays(&self) -> &[Duration];
+
+    /// Depth (and oldest age where measured) of every queue.
+    async fn stats(&self) -> Result<Vec<QueueStats>, QueueError>;
+
+    /// Removes and returns up to `max` dead letters, oldest first.
+    async fn take_dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError>;
+
+    /// Malformed messages dead-lettered so far by this process.
+    fn malformed(&self) -> u64;
+
+    /// Stops delivering: waiting and later [`JobQueue::next`] calls get `None`.
+    fn close(&self);
+
+    /// Publishes a new job to the main queue.
+    async fn publish(&self, job: &BackfillJob) -> Result<(), QueueError> {
+        self.send(Target::Jobs, Outgoing::job(job)).await
+    }
+
+    /// The job is done.
+    async fn ack(&self, delivery: Delivery) -> Result<(), QueueError> {
+        self.settle(delivery).await
+    }
+
+    /// The job failed: send it with `attempt + 1` to the delay queue of its
+    /// attempt, or to the dead-letter queue after its last attempt; then
+    /// acknowledge the delivery. A failed send leaves the delivery
+    /// unacknowledged, so the broker delivers it again.
+    async fn retry(&self, delivery: Delivery, error: &str) -> Result<RetryOutcome, QueueError> {
+        if delivery.job.attempt >= delivery.job.max_attempts {
+            self.dead_letter(delivery, error).await?;
+            return Ok(RetryOutcome::DeadLettered);
+        }
+        let stage = (delivery.job.attempt as usize - 1).min(self.delays().len().saturating_sub(1));
+        let mut job = delivery.job.clone();
+        job.attempt += 1;
+        self.send(Target::Delay(stage), Outgoing::job(&job)).await?;
+        self.settle(delivery).await?;
+        Ok(RetryOutcome::Requeued {
+            attempt: job.attempt,
+        })
+    }
+
+    /// The job cannot run now (its org is cooling down, its rate budget is
+    /// spent): send it unchanged through the shortest delay queue.
+    async fn defer(&self, delivery: Delivery) -> Result<(), QueueError> {
+        self.send(Target::Delay(0), Outgoing::job(&delivery.job)).await?;
+        self.settle(delivery).await
+    }
+
+    /// The job can never succeed: dead-letter it with the reason.
+    async fn dead_letter(&self, delivery: Delivery, error: &str) -> Result<(), QueueError> {
+        let target = Target::Dead {
+            error: error.to_owned(),
+        };
+        self.send(target, Outgoing::job(&delivery.job)).await?;
+        self.settle(delivery).await
+    }
 }

@@ -1,27 +1,37 @@
-//! The process-local queue: jobs in memory, retries after the configured
-//! delays, a dead-letter list. Not durable: jobs die with the process, and
-//! whoever uses it must say so (the all-in-one binary does).
+//! The process-local queue: messages in memory with the same routing as
+//! RabbitMQ (main queue, delay queues that flow back when their delay is
+//! over, dead letters). Not durable: messages die with the process, and
+//! whoever uses it must say so (the all-in-one binary does; the scheduler's
+//! fallback reports `degraded`).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
-use ghstats_proto::BackfillJob;
+use ghstats_store::WriteCtx;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::{BackfillConsumer, BackfillProducer, BackfillRequest, QueueError, RetryOutcome};
+use crate::{
+    BackfillProducer, BackfillRequest, DeadLetter, Delivery, Handle, JobQueue, Outgoing,
+    QueueError, QueueStats, Target, Topology, codec,
+};
+
+#[derive(Debug, Clone)]
+struct Stored {
+    message: Outgoing,
+    error: Option<String>,
+    since: Instant,
+}
 
 #[derive(Debug, Default)]
 struct Inner {
-    ready: VecDeque<BackfillJob>,
-    /// Jobs waiting out a retry delay, with the time they are due.
-    delayed: Vec<(Instant, BackfillJob)>,
-    dead: Vec<(BackfillJob, String)>,
-    closed: bool,
+    ready: VecDeque<Stored>,
+    /// Messages waiting out a delay: `(due, stage, message)`.
+    delayed: Vec<(Instant, usize, Stored)>,
+    dead: VecDeque<Stored>,
 }
 
 /// A queue in memory; cheap to clone (clones share the queue).
@@ -29,82 +39,127 @@ struct Inner {
 pub struct MemoryQueue {
     inner: Arc<Mutex<Inner>>,
     notify: Arc<Notify>,
+    topology: Arc<Topology>,
     delays: Arc<Vec<Duration>>,
-    max_attempts: u32,
-    next_id: Arc<AtomicU64>,
+    closed: Arc<AtomicBool>,
+    malformed: Arc<AtomicU64>,
 }
 
 impl MemoryQueue {
-    pub fn new(delays: Vec<Duration>, max_attempts: u32) -> Self {
+    pub fn new(topology: Topology) -> Self {
         Self {
             inner: Arc::default(),
             notify: Arc::new(Notify::new()),
-            delays: Arc::new(delays),
-            max_attempts,
-            next_id: Arc::new(AtomicU64::new(1)),
+            delays: Arc::new(topology.delay_durations()),
+            topology: Arc::new(topology),
+            closed: Arc::default(),
+            malformed: Arc::default(),
         }
+    }
+
+    /// A queue with the default names and the given delays (tests).
+    pub fn with_delays(delays: &[Duration]) -> Self {
+        let delays: Vec<ghstats_config::Duration> =
+            delays.iter().copied().map(Into::into).collect();
+        Self::new(Topology::new(
+            "gh.backfill",
+            "gh.backfill.jobs",
+            "gh.backfill.dlq",
+            "gh.backfill.retry",
+            &delays,
+        ))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn push(&self, job: BackfillJob) {
-        self.lock().ready.push_back(job);
-        self.notify.notify_one();
-    }
-
-    /// Jobs ready to be taken (not those waiting out a delay).
+    /// Messages ready to be taken (not those waiting out a delay).
     pub fn depth(&self) -> usize {
         self.lock().ready.len()
     }
 
-    /// Jobs waiting out a retry delay.
+    /// Messages waiting out a delay.
     pub fn delayed(&self) -> usize {
         self.lock().delayed.len()
     }
 
-    /// Dead-lettered jobs and their last error.
-    pub fn dead_letters(&self) -> Vec<(BackfillJob, String)> {
-        self.lock().dead.clone()
-    }
-
-    /// Wakes every waiting consumer with `None`.
-    pub fn close(&self) {
-        self.lock().closed = true;
-        self.notify.notify_waiters();
+    fn promote_due(inner: &mut Inner, now: Instant) {
+        let (mut due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.delayed)
+            .into_iter()
+            .partition(|(at, _, _)| *at <= now);
+        inner.delayed = waiting;
+        due.sort_by_key(|(at, _, _)| *at);
+        for (_, _, mut stored) in due {
+            // Like a dead-lettered delay message: it joins the main queue's tail.
+            stored.since = now;
+            inner.ready.push_back(stored);
+        }
     }
 }
 
 #[async_trait]
-impl BackfillProducer for MemoryQueue {
-    async fn request(&self, request: BackfillRequest) -> Result<(), QueueError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.push(request.into_job(format!("mem-{id}"), self.max_attempts, Utc::now()));
+impl JobQueue for MemoryQueue {
+    async fn send(&self, target: Target, message: Outgoing) -> Result<(), QueueError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(QueueError::Unavailable("the memory queue is closed".into()));
+        }
+        let now = Instant::now();
+        let stored = |error| Stored {
+            message,
+            error,
+            since: now,
+        };
+        {
+            let mut inner = self.lock();
+            match target {
+                Target::Jobs => inner.ready.push_back(stored(None)),
+                Target::Delay(stage) => {
+                    let delay = self
+                        .delays
+                        .get(stage)
+                        .or(self.delays.last())
+                        .copied()
+                        .unwrap_or_default();
+                    inner.delayed.push((now + delay, stage, stored(None)));
+                }
+                Target::Dead { error } => inner.dead.push_back(stored(Some(error))),
+            }
+        }
+        self.notify.notify_one();
         Ok(())
     }
-}
 
-#[async_trait]
-impl BackfillConsumer for MemoryQueue {
-    async fn next(&self) -> Option<BackfillJob> {
+    async fn next(&self) -> Option<Delivery> {
         loop {
             let notified = self.notify.notified();
             let next_due = {
                 let mut inner = self.lock();
-                let now = Instant::now();
-                let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.delayed)
-                    .into_iter()
-                    .partition(|(at, _)| *at <= now);
-                inner.delayed = waiting;
-                inner.ready.extend(due.into_iter().map(|(_, job)| job));
-                if let Some(job) = inner.ready.pop_front() {
-                    return Some(job);
-                }
-                if inner.closed {
+                if self.closed.load(Ordering::Acquire) {
                     return None;
                 }
-                inner.delayed.iter().map(|(at, _)| *at).min()
+                Self::promote_due(&mut inner, Instant::now());
+                while let Some(stored) = inner.ready.pop_front() {
+                    let message = &stored.message;
+                    match codec::decode(&message.body, Some(&message.content_type)) {
+                        Ok(job) => {
+                            return Some(Delivery {
+                                job,
+                                redelivered: false,
+                                handle: Handle::Memory,
+                            });
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "malformed backfill message dead-lettered");
+                            self.malformed.fetch_add(1, Ordering::Relaxed);
+                            inner.dead.push_back(Stored {
+                                error: Some(error),
+                                ..stored
+                            });
+                        }
+                    }
+                }
+                inner.delayed.iter().map(|(at, _, _)| *at).min()
             };
             match next_due {
                 Some(at) => tokio::select! {
@@ -116,32 +171,61 @@ impl BackfillConsumer for MemoryQueue {
         }
     }
 
-    async fn ack(&self, _job: &BackfillJob) -> Result<(), QueueError> {
+    async fn settle(&self, _delivery: Delivery) -> Result<(), QueueError> {
         Ok(())
     }
 
-    async fn dead_letter(&self, job: BackfillJob, error: &str) -> Result<(), QueueError> {
-        self.lock().dead.push((job, error.to_owned()));
-        Ok(())
+    fn delays(&self) -> &[Duration] {
+        &self.delays
     }
 
-    async fn retry(&self, mut job: BackfillJob, error: &str) -> Result<RetryOutcome, QueueError> {
-        if job.attempt >= job.max_attempts {
-            self.dead_letter(job, error).await?;
-            return Ok(RetryOutcome::DeadLettered);
+    async fn stats(&self) -> Result<Vec<QueueStats>, QueueError> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        Self::promote_due(&mut inner, now);
+        let age = |q: &VecDeque<Stored>| q.front().map(|s| now - s.since);
+        let mut stats = vec![QueueStats {
+            queue: self.topology.jobs.clone(),
+            depth: inner.ready.len() as u64,
+            oldest_age: age(&inner.ready),
+        }];
+        for (stage, (name, _)) in self.topology.delays.iter().enumerate() {
+            stats.push(QueueStats {
+                queue: name.clone(),
+                depth: inner.delayed.iter().filter(|(_, s, _)| *s == stage).count() as u64,
+                oldest_age: None,
+            });
         }
-        let delay = self
-            .delays
-            .get(job.attempt as usize - 1)
-            .or(self.delays.last())
-            .copied()
-            .unwrap_or_default();
-        job.attempt += 1;
-        let attempt = job.attempt;
-        // Like a delay queue's TTL: the job waits, then is ready again.
-        self.lock().delayed.push((Instant::now() + delay, job));
-        self.notify.notify_one();
-        Ok(RetryOutcome::Requeued { attempt })
+        stats.push(QueueStats {
+            queue: self.topology.dlq.clone(),
+            depth: inner.dead.len() as u64,
+            oldest_age: age(&inner.dead),
+        });
+        Ok(stats)
+    }
+
+    async fn take_dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let mut inner = self.lock();
+        let n = max.min(inner.dead.len());
+        Ok(inner
+            .dead
+            .drain(..n)
+            .map(|s| DeadLetter {
+                job: codec::decode(&s.message.body, Some(&s.message.content_type)).ok(),
+                error: s.error.unwrap_or_default(),
+                attempt: s.message.attempt,
+                body: s.message.body,
+            })
+            .collect())
+    }
+
+    fn malformed(&self) -> u64 {
+        self.malformed.load(Ordering::Relaxed)
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.notify.notify_waiters();
     }
 }
 
@@ -169,57 +253,11 @@ impl MemoryProducer {
 
 #[async_trait]
 impl BackfillProducer for MemoryProducer {
-    async fn request(&self, request: BackfillRequest) -> Result<(), QueueError> {
+    async fn request(&self, _ctx: WriteCtx, request: BackfillRequest) -> Result<(), QueueError> {
         self.requests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(request);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ghstats_proto::{BackfillReason, TimeWindow};
-
-    fn request() -> BackfillRequest {
-        let now = Utc::now();
-        BackfillRequest {
-            org: "o".into(),
-            repo: "r".into(),
-            window: TimeWindow::ordered(now - chrono::Duration::hours(1), now),
-            reason: BackfillReason::ScrapeError,
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn failing_jobs_walk_the_delays_then_dead_letter() {
-        let q = MemoryQueue::new(vec![Duration::from_secs(60), Duration::from_secs(300)], 3);
-        q.request(request()).await.unwrap();
-        let job = q.next().await.unwrap();
-        assert_eq!(job.attempt, 1);
-        assert_eq!(
-            q.retry(job, "boom").await.unwrap(),
-            RetryOutcome::Requeued { attempt: 2 }
-        );
-        assert_eq!((q.depth(), q.delayed()), (0, 1), "not before its delay");
-        tokio::time::sleep(Duration::from_secs(61)).await;
-        let job = q.next().await.unwrap();
-        assert_eq!(job.attempt, 2);
-        assert_eq!(
-            q.retry(job, "boom").await.unwrap(),
-            RetryOutcome::Requeued { attempt: 3 }
-        );
-        tokio::time::sleep(Duration::from_secs(301)).await;
-        let job = q.next().await.unwrap();
-        assert_eq!(
-            q.retry(job, "still broken").await.unwrap(),
-            RetryOutcome::DeadLettered
-        );
-        let dead = q.dead_letters();
-        assert_eq!((dead[0].0.attempt, dead[0].1.as_str()), (3, "still broken"));
-        q.close();
-        assert!(q.next().await.is_none());
     }
 }

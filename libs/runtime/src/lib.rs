@@ -11,6 +11,7 @@ pub mod host;
 pub mod http;
 pub mod listeners;
 pub mod process_metrics;
+pub mod retry;
 pub mod role;
 pub mod shutdown;
 pub mod telemetry;

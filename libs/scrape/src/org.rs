@@ -133,7 +133,7 @@ impl OrgScraper {
             && e.is_transient()
         {
             let window = window::scheduled(None, now, OVERLAP);
-            self.ask_backfill("*", window, BackfillReason::ScrapeError)
+            self.ask_backfill(ctx, "*", window, BackfillReason::ScrapeError)
                 .await;
         }
         // A fenced leader must not record signals either.
@@ -252,7 +252,7 @@ impl OrgScraper {
             self.store.advance_checkpoint(ctx, org, repo, now).await?;
         }
         for f in transient {
-            self.ask_backfill(repo, window, f.reason).await;
+            self.ask_backfill(ctx, repo, window, f.reason).await;
         }
         for f in failures.iter().filter(|f| !f.error.is_transient()) {
             tracing::warn!(org, repo, error = %f.error, "permanent failure, not retried");
@@ -268,14 +268,20 @@ impl OrgScraper {
         })
     }
 
-    async fn ask_backfill(&self, repo: &str, window: TimeWindow, reason: BackfillReason) {
+    async fn ask_backfill(
+        &self,
+        ctx: WriteCtx,
+        repo: &str,
+        window: TimeWindow,
+        reason: BackfillReason,
+    ) {
         let request = BackfillRequest {
             org: self.org().to_owned(),
             repo: repo.to_owned(),
             window,
             reason,
         };
-        if let Err(e) = self.backfill.request(request).await {
+        if let Err(e) = self.backfill.request(ctx, request).await {
             tracing::error!(org = %self.org(), repo, reason = %reason, error = %e, "cannot request a backfill");
         }
     }

@@ -68,6 +68,16 @@ families! {
         "Primary rate limit remaining as last seen (compatibility name)", ["org", "installation_id"];
     SecondaryLimitHits => "gh_exporter_github_secondary_limit_hits_total", Counter,
         "Secondary rate limits met", ["org"];
+    BackfillJobsEnqueued => "gh_exporter_backfill_jobs_enqueued_total", Counter,
+        "Backfill jobs published to the queue (broker-confirmed), per org and reason", ["org", "reason"];
+    BackfillJobsDeduped => "gh_exporter_backfill_jobs_deduped_total", Counter,
+        "Backfill windows not published because the same window was enqueued within dedup_ttl", ["org", "reason"];
+    BackfillEnqueuesDropped => "gh_exporter_backfill_enqueues_dropped_total", Counter,
+        "Backfill enqueues held back by a cap (org_rate_cap: retried next sweep; global_safety_cap: lost)", ["org", "reason"];
+    QueueDepth => "gh_exporter_queue_depth", Gauge,
+        "Messages waiting in each backfill queue", ["queue"];
+    QueueOldestAge => "gh_exporter_queue_oldest_message_age_seconds", Gauge,
+        "Age of the oldest message waiting in each backfill queue", ["queue"];
     BackfillJobsProcessed => "gh_exporter_backfill_jobs_processed_total", Counter,
         "Backfill jobs handled by workers, per org and result", ["org", "result"];
     StoreWrites => "gh_exporter_store_write_total", Counter,

@@ -481,6 +481,17 @@ pub async fn claims_are_exclusive_until_released_or_expired(store: &dyn Store) {
             .unwrap(),
         "namespaces are separate"
     );
+    assert!(store.is_claimed(ClaimKind::JobLock, "org:repo:w1").await.unwrap());
+    assert!(
+        !store.is_claimed(ClaimKind::JobDone, "org:repo:w1").await.unwrap(),
+        "looking does not take"
+    );
+    assert!(
+        store
+            .claim(ClaimKind::JobDone, "org:repo:w1", ttl)
+            .await
+            .unwrap()
+    );
     store
         .release(ClaimKind::Dedup, "org:repo:w1")
         .await
@@ -498,6 +509,7 @@ pub async fn claims_are_exclusive_until_released_or_expired(store: &dyn Store) {
             .unwrap()
     );
     tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!store.is_claimed(ClaimKind::Dedup, "short").await.unwrap());
     assert!(
         store.claim(ClaimKind::Dedup, "short", ttl).await.unwrap(),
         "an expired claim can be taken again"

@@ -126,6 +126,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn release(&self, kind: ClaimKind, key: &str) -> Result<()>;
 
+    /// Whether somebody holds `key` now (without taking it).
+    async fn is_claimed(&self, kind: ClaimKind, key: &str) -> Result<bool>;
+
     /// Raises the current lease term (the election calls this on gaining
     /// the lease); a lower term is ignored.
     async fn raise_term(&self, term: u64) -> Result<u64>;

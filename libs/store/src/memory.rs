@@ -350,6 +350,15 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn is_claimed(&self, kind: ClaimKind, key: &str) -> Result<bool> {
+        let now = Instant::now();
+        Ok(self
+            .lock()
+            .claims
+            .get(&(kind, key.to_owned()))
+            .is_some_and(|exp| *exp > now))
+    }
+
     async fn raise_term(&self, term: u64) -> Result<u64> {
         let mut inner = self.lock();
         inner.term = inner.term.max(term);

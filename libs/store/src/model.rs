@@ -159,6 +159,8 @@ pub enum BlobKind {
     RateBudget,
     /// Per-org repository list and change markers.
     RepoCache,
+    /// Per-org GitHub cooldown end, set by the leader while it lasts.
+    Cooldown,
 }
 
 impl BlobKind {
@@ -168,6 +170,7 @@ impl BlobKind {
             BlobKind::Etag => "etag",
             BlobKind::RateBudget => "rate",
             BlobKind::RepoCache => "repos",
+            BlobKind::Cooldown => "cooldown",
         }
     }
 }
@@ -179,6 +182,8 @@ pub enum ClaimKind {
     Dedup,
     /// A backfill job being processed.
     JobLock,
+    /// A backfill job whose window was written (its deliveries are done).
+    JobDone,
 }
 
 impl ClaimKind {
@@ -186,6 +191,7 @@ impl ClaimKind {
         match self {
             ClaimKind::Dedup => "dedup",
             ClaimKind::JobLock => "joblock",
+            ClaimKind::JobDone => "jobdone",
         }
     }
 }

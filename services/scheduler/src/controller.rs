@@ -170,7 +170,7 @@ impl OrgController {
             window: TimeWindow::ordered(from, now),
             reason: BackfillReason::GithubUnhealthy,
         };
-        if let Err(e) = self.backfill.request(request).await {
+        if let Err(e) = self.backfill.request(ctx, request).await {
             tracing::error!(org, error = %e, "cannot request a backfill");
         }
         let runs = [(

@@ -430,6 +430,11 @@ impl Store for RedisStore {
         self.with_conn(async |c| c.del(&key).await).await
     }
 
+    async fn is_claimed(&self, kind: ClaimKind, key: &str) -> Result<bool> {
+        let key = self.keys.claim(kind.ns(), key);
+        self.with_conn(async |c| c.exists(&key).await).await
+    }
+
     async fn raise_term(&self, term: u64) -> Result<u64> {
         let key = self.keys.leader_term();
         let mut conn = self.conn.get().await?;
