@@ -1,2 +1,180 @@
-//! Cross-service end-to-end tests of ghstats live in `tests/*.rs` beside
-//! this file; this library is empty.
+//! Support for the cross-service end-to-end tests in `tests/*.rs`: the
+//! simulator with an org config pointing at it, stores and queues isolated
+//! by unique names on the shared Redis and RabbitMQ, and the ground truth
+//! as gauges.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ghstats_config::Config;
+use ghstats_queue::{RabbitQueue, Topology};
+use ghstats_runtime::Shutdown;
+use ghstats_runtime::retry::RetryPolicy;
+use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
+use ghstats_store::{Family, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings};
+
+/// A name no other test (or run) uses.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("test.{name}.{}.{nanos}", std::process::id())
+}
+
+/// The simulator, and a config whose org `org-a` uses it with a token
+/// file; `extra` is appended YAML (top-level sections).
+#[allow(missing_debug_implementations)]
+pub struct World {
+    pub sim: Simulator,
+    pub config: Arc<Config>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn world(shutdown: &Shutdown, extra: &str) -> World {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let sim = Simulator::start(SimConfig::default(), listener, shutdown).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, DEMO_TOKEN).unwrap();
+    let yaml = format!(
+        "github:\n  orgs:\n    - org: org-a\n      token_file: {}\n      api_base_url: {}\n{extra}",
+        token.display(),
+        sim.api_base()
+    );
+    let config = Arc::new(ghstats_config::load_str(&yaml, "test.yaml", Vec::new()).unwrap());
+    World {
+        sim,
+        config,
+        _dir: dir,
+    }
+}
+
+/// A store on the shared Redis under its own key prefix.
+pub async fn redis_store(config: &Config, name: &str) -> Arc<RedisStore> {
+    let target = RedisTarget::Standalone {
+        addr: "127.0.0.1:6379".into(),
+        tls: false,
+    };
+    let settings = StoreSettings {
+        prefix: format!("{}:", unique(name)),
+        ..StoreSettings::from_config(&config.store)
+    };
+    Arc::new(
+        RedisStore::connect(&target, &RedisAuth::default(), settings)
+            .await
+            .expect("Redis answers on 127.0.0.1:6379"),
+    )
+}
+
+pub fn amqp_url() -> String {
+    std::env::var("GHSTATS_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// The config's queue topology with every name made unique.
+pub fn unique_topology(config: &Config, name: &str) -> Topology {
+    let u = unique(name);
+    Topology::new(
+        &format!("{u}.x"),
+        &format!("{u}.jobs"),
+        &format!("{u}.dlq"),
+        &format!("{u}.retry"),
+        &config.backfill.requeue_delays,
+    )
+}
+
+/// Quick reconnects for tests.
+pub fn quick_backoff() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 1,
+        initial_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(500),
+        jitter: true,
+    }
+}
+
+/// A RabbitMQ queue at `url` with the config's delays and unique names.
+pub fn rabbit_queue(config: &Config, url: &str, name: &str) -> RabbitQueue {
+    RabbitQueue::new(
+        url.to_owned(),
+        unique_topology(config, name),
+        quick_backoff(),
+    )
+}
+
+/// (metric, org, repo, user) -> value.
+pub type Gauges = BTreeMap<(String, String, String, String), f64>;
+
+/// The non-zero 24-hour activity gauges of the store.
+pub async fn activity_gauges(store: &dyn Store) -> Gauges {
+    store
+        .snapshot()
+        .await
+        .unwrap()
+        .series
+        .into_iter()
+        .filter(|(k, v)| Family::ACTIVITY_24H.contains(&k.family) && *v > 0.0)
+        .map(|(k, v)| {
+            (
+                (
+                    k.family.name().to_owned(),
+                    k.labels[0].clone(),
+                    k.labels[1].clone(),
+                    k.labels[2].clone(),
+                ),
+                v,
+            )
+        })
+        .collect()
+}
+
+/// What `org-a`'s 24-hour gauges must be at `now` (bots, the archived
+/// repository and unattributed events left out, as configured by default).
+pub fn truth(sim: &Simulator, now: chrono::DateTime<chrono::Utc>) -> Gauges {
+    sim.expected_24h(now, |r| {
+        r.org == "org-a"
+            && !r.user.is_empty()
+            && !r.user.ends_with("[bot]")
+            && r.repo != "old-archive"
+    })
+}
+
+/// The value of one series in the store (0 when absent).
+pub async fn series_value(store: &dyn Store, family: Family, labels: &[&str]) -> f64 {
+    store
+        .snapshot()
+        .await
+        .unwrap()
+        .series
+        .into_iter()
+        .find(|(k, _)| {
+            k.family == family
+                && k.labels
+                    .iter()
+                    .map(String::as_str)
+                    .eq(labels.iter().copied())
+        })
+        .map_or(0.0, |(_, v)| v)
+}
+
+/// Polls `done` every 50 ms for up to `limit`; true once it held.
+pub async fn eventually<F, Fut>(limit: Duration, mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done().await
+}

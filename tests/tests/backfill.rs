@@ -1,146 +1,144 @@
 //! A window the scheduler missed because GitHub answered 503 comes back:
-//! it is asked for as a backfill, a worker re-runs it once GitHub is back,
-//! and the gauges then equal the simulator's ground truth.
+//! it is enqueued once (a second miss of the same window is deduped and
+//! counted), a worker re-runs it once GitHub is back, and the gauges then
+//! equal the simulator's ground truth. On real Redis and RabbitMQ, a job
+//! published twice and a job whose worker died between its store write and
+//! its ack leave the gauges exactly as one clean run would.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DurationRound, Utc};
-use ghstats_queue::MemoryQueue;
+use futures::StreamExt;
+use ghstats_proto::BackfillReason;
+use ghstats_queue::{BackfillRequest, EnqueueSettings, Enqueuer, JobQueue, MemoryQueue};
 use ghstats_runtime::Shutdown;
 use ghstats_scrape::OrgScraper;
-use ghstats_simulator::{DEMO_TOKEN, FaultRule, SimConfig, Simulator};
+use ghstats_simulator::FaultRule;
 use ghstats_store::{Family, MemoryStore, Store, StoreSettings, WriteCtx};
+use ghstats_tests::{activity_gauges, eventually, series_value, truth, world};
 use ghstats_worker::consume::{self, Counts};
 use ghstats_worker::job::JobContext;
 
-/// (metric, org, repo, user) -> value.
-type Gauges = BTreeMap<(String, String, String, String), f64>;
+const EXTRA: &str = "retry:\n  max_attempts: 2\n  initial_backoff: 1ms\n  max_backoff: 2ms\nbackfill:\n  requeue_delays: [1s, 2s]\n";
 
-async fn gauges(store: &dyn Store) -> Gauges {
-    store
-        .snapshot()
-        .await
+fn job_context(
+    w: &ghstats_tests::World,
+    store: &Arc<dyn Store>,
+    shutdown: &Shutdown,
+) -> Arc<JobContext> {
+    let orgs = ghstats_scrape::clients::org_clients(&w.config, store, shutdown.token())
         .unwrap()
-        .series
         .into_iter()
-        .filter(|(k, v)| Family::ACTIVITY_24H.contains(&k.family) && *v > 0.0)
-        .map(|(k, v)| {
-            (
-                (
-                    k.family.name().to_owned(),
-                    k.labels[0].clone(),
-                    k.labels[1].clone(),
-                    k.labels[2].clone(),
-                ),
-                v,
-            )
-        })
-        .collect()
-}
-
-fn truth(sim: &Simulator, now: chrono::DateTime<Utc>) -> Gauges {
-    sim.expected_24h(now, |r| {
-        r.org == "org-a"
-            && !r.user.is_empty()
-            && !r.user.ends_with("[bot]")
-            && r.repo != "old-archive"
+        .map(|(o, c)| (o.org.to_ascii_lowercase(), (o, c)))
+        .collect();
+    Arc::new(JobContext {
+        store: store.clone(),
+        orgs,
+        attribution: ghstats_scrape::Attribution::from_config(&w.config.github),
+        max_message_age: Duration::from_secs(3600),
+        min_remaining: 0,
     })
 }
 
-#[tokio::test]
-async fn a_missed_window_is_backfilled_to_the_ground_truth() {
-    let shutdown = Shutdown::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("token");
-    std::fs::write(&token, DEMO_TOKEN).unwrap();
-    let yaml = format!(
-        "github:\n  orgs:\n    - org: org-a\n      token_file: {}\n      api_base_url: {}\nretry:\n  max_attempts: 2\n  initial_backoff: 1ms\n  max_backoff: 2ms\nbackfill:\n  requeue_delays: [10ms, 20ms]\n",
-        token.display(),
-        sim.api_base()
-    );
-    let config = Arc::new(ghstats_config::load_str(&yaml, "t.yaml", Vec::new()).unwrap());
-    let store: Arc<dyn Store> =
-        Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
-    let queue = MemoryQueue::new(
-        config
-            .backfill
-            .requeue_delays
-            .iter()
-            .map(|d| d.get())
-            .collect(),
-        3,
-    );
-
-    // GitHub fails the pull-request listings during the scheduled cycle.
-    sim.set_fault(FaultRule {
+/// What happens before workers run, on any store and queue; returns the
+/// number of jobs enqueued and the time of the cycle.
+async fn miss_a_window(
+    w: &ghstats_tests::World,
+    store: &Arc<dyn Store>,
+    queue: &Arc<dyn JobQueue>,
+    shutdown: &Shutdown,
+) -> (usize, chrono::DateTime<Utc>) {
+    w.sim.set_fault(FaultRule {
         endpoint: "list_pulls".into(),
         status: 503,
         fail_every: 1,
         ..FaultRule::default()
     });
-    let (org, client) = ghstats_scrape::clients::org_clients(&config, &store, shutdown.token())
+    let enqueuer = Arc::new(Enqueuer::new(
+        queue.clone(),
+        store.clone(),
+        EnqueueSettings::from_config(&w.config),
+    ));
+    let (org, client) = ghstats_scrape::clients::org_clients(&w.config, store, shutdown.token())
         .unwrap()
         .remove(0);
     let scraper = OrgScraper::new(
         client,
         store.clone(),
-        Arc::new(queue.clone()),
+        enqueuer.clone(),
         org,
-        config.clone(),
+        w.config.clone(),
     );
-    let now = sim
+    let now = w
+        .sim
         .now()
         .duration_trunc(chrono::Duration::seconds(1))
         .unwrap();
     let report = scraper.run_cycle(WriteCtx::leader(0), now).await.unwrap();
     assert!(!report.failures.is_empty());
-    let asked = queue.depth();
+    let repos = report.repos;
+    let labels = ["org-a", BackfillReason::ActivityPullsFailed.as_str()];
     assert_eq!(
-        asked, report.repos,
-        "one backfill job per repository whose pulls failed"
+        series_value(&**store, Family::BackfillJobsEnqueued, &labels).await,
+        repos as f64,
+        "one job per repository whose pulls failed"
     );
-    let want = truth(&sim, now);
-    assert_ne!(gauges(&*store).await, want, "the missed window is missing");
+    // The same cycle fails again: the same windows are not enqueued twice.
+    scraper.run_cycle(WriteCtx::leader(0), now).await.unwrap();
     assert_eq!(
-        store.checkpoint("org-a", "repo-000").await.unwrap(),
-        None,
-        "no checkpoint past a failure"
+        series_value(&**store, Family::BackfillJobsDeduped, &labels).await,
+        repos as f64,
+        "the second miss of each window is deduped and counted"
     );
+    let stats = queue.stats().await.unwrap();
+    assert_eq!(stats[0].depth, repos as u64, "{stats:?}");
+    assert!(enqueuer.pending().is_empty());
+    assert_ne!(
+        activity_gauges(&**store).await,
+        truth(&w.sim, now),
+        "the window is missing"
+    );
+    w.sim.clear_faults();
+    (repos, now)
+}
 
-    // GitHub is back; the worker re-runs the windows.
-    sim.clear_faults();
-    let orgs = ghstats_scrape::clients::org_clients(&config, &store, shutdown.token())
-        .unwrap()
-        .into_iter()
-        .map(|(o, c)| (o.org.to_ascii_lowercase(), (o, c)))
-        .collect();
-    let jobs = Arc::new(JobContext {
-        store: store.clone(),
-        orgs,
-        attribution: ghstats_scrape::Attribution::from_config(&config.github),
-        max_message_age: Duration::from_secs(3600),
-    });
-    let counts = Arc::new(Counts::default());
-    consume::spawn(2, jobs, Arc::new(queue.clone()), counts.clone(), &shutdown);
-    for _ in 0..500 {
-        if counts.processed.load(Ordering::Relaxed) as usize == asked {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(counts.processed.load(Ordering::Relaxed) as usize, asked);
-    assert_eq!(
-        gauges(&*store).await,
-        want,
-        "after the backfill the gauges equal the ground truth"
+async fn wait_processed(counts: &Counts, n: u64) {
+    let done = eventually(Duration::from_secs(60), || async {
+        counts.processed.load(Ordering::Relaxed) >= n
+    })
+    .await;
+    assert!(
+        done,
+        "processed {} of {n}",
+        counts.processed.load(Ordering::Relaxed)
     );
+}
+
+#[tokio::test]
+async fn missed_window_is_backfilled_on_memory_backends() {
+    let shutdown = Shutdown::new();
+    let w = world(&shutdown, EXTRA);
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(
+        &w.config.store,
+    )));
+    let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(ghstats_tests::unique_topology(
+        &w.config, "bf",
+    )));
+    let (repos, now) = miss_a_window(&w, &store, &queue, &shutdown).await;
+    let counts = Arc::new(Counts::default());
+    consume::spawn(
+        2,
+        job_context(&w, &store, &shutdown),
+        queue.clone(),
+        counts.clone(),
+        &shutdown,
+    );
+    wait_processed(&counts, repos as u64).await;
+    assert_eq!(activity_gauges(&*store).await, truth(&w.sim, now));
     assert!(
         store
             .checkpoint("org-a", "repo-000")
@@ -149,18 +147,91 @@ async fn a_missed_window_is_backfilled_to_the_ground_truth() {
             .is_some(),
         "the worker moved the checkpoint"
     );
-    assert!(queue.dead_letters().is_empty());
-    let processed =
-        ghstats_store::SeriesKey::new(Family::BackfillJobsProcessed, ["org-a", "processed"]);
-    let snapshot = store.snapshot().await.unwrap();
+    assert!(queue.take_dead_letters(10).await.unwrap().is_empty());
     assert_eq!(
-        snapshot
-            .series
-            .iter()
-            .find(|(k, _)| *k == processed)
-            .map(|(_, v)| *v),
-        Some(asked as f64),
-        "jobs are counted in the store"
+        series_value(
+            &*store,
+            Family::BackfillJobsProcessed,
+            &["org-a", "processed"]
+        )
+        .await,
+        repos as f64
     );
     shutdown.trigger();
+}
+
+#[tokio::test]
+async fn duplicates_and_a_dead_worker_leave_the_clean_result_on_redis_and_rabbitmq() {
+    let shutdown = Shutdown::new();
+    let w = world(&shutdown, EXTRA);
+    let redis = ghstats_tests::redis_store(&w.config, "backfill").await;
+    let store: Arc<dyn Store> = redis.clone();
+    let rabbit = ghstats_tests::rabbit_queue(&w.config, &ghstats_tests::amqp_url(), "backfill");
+    rabbit
+        .connect()
+        .await
+        .expect("RabbitMQ answers on 127.0.0.1:5672");
+    let queue: Arc<dyn JobQueue> = Arc::new(rabbit.clone());
+    let (repos, now) = miss_a_window(&w, &store, &queue, &shutdown).await;
+    let jobs = job_context(&w, &store, &shutdown);
+
+    // A worker takes one job, writes its window, and dies before its ack.
+    let conn = lapin::Connection::connect(&ghstats_tests::amqp_url(), Default::default())
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let mut consumer = channel
+        .basic_consume(
+            rabbit.topology().jobs.as_str().into(),
+            "dying".into(),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let taken = consumer.next().await.unwrap().unwrap();
+    let job = ghstats_queue::codec::decode(&taken.data, None).unwrap();
+    let verdict = jobs.process(&job, Utc::now()).await;
+    assert!(
+        matches!(verdict, ghstats_worker::job::Verdict::Done { .. }),
+        "{verdict:?}"
+    );
+    conn.close(320, "worker killed".into()).await.unwrap();
+
+    // And someone publishes another job of a window twice.
+    let again = BackfillRequest {
+        org: "org-a".into(),
+        repo: "repo-001".into(),
+        window: job.window,
+        reason: BackfillReason::ScrapeError,
+    }
+    .into_job("published-twice".into(), 3, Utc::now());
+    queue.publish(&again).await.unwrap();
+    queue.publish(&again).await.unwrap();
+
+    rabbit.start_consuming(4, &shutdown);
+    let counts = Arc::new(Counts::default());
+    consume::spawn(3, jobs, queue.clone(), counts.clone(), &shutdown);
+    // Every original job (the dead worker's redelivered) and both copies.
+    wait_processed(&counts, repos as u64 + 2).await;
+    assert_eq!(
+        activity_gauges(&*store).await,
+        truth(&w.sim, now),
+        "identical to one clean run"
+    );
+    assert!(
+        series_value(
+            &*store,
+            Family::BackfillJobsProcessed,
+            &["org-a", "duplicate"]
+        )
+        .await
+            >= 2.0,
+        "the redelivery and the second copy were recognised as done"
+    );
+    assert!(queue.take_dead_letters(10).await.unwrap().is_empty());
+    shutdown.trigger();
+    shutdown.drain(Duration::from_secs(5)).await;
+    rabbit.delete_topology().await.unwrap();
+    redis.delete_all_keys().await.unwrap();
 }

@@ -51,7 +51,10 @@ mod tests {
     #[test]
     fn both_wires_round_trip() {
         let j = job();
-        assert_eq!(decode(&encode(&j), Some(CONTENT_TYPE_PROTOBUF)), Ok(j.clone()));
+        assert_eq!(
+            decode(&encode(&j), Some(CONTENT_TYPE_PROTOBUF)),
+            Ok(j.clone())
+        );
         assert_eq!(decode(&j.to_json(), Some(CONTENT_TYPE_JSON)), Ok(j.clone()));
         assert_eq!(decode(&j.to_json(), None), Ok(j));
     }

@@ -2,6 +2,8 @@
 //! the RabbitMQ queue alike. Each case takes a fresh queue whose delays are
 //! `[1s, 2s]`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
+
 use std::time::Duration;
 
 use chrono::Utc;
@@ -67,7 +69,11 @@ pub async fn publishes_and_delivers_in_order(q: &dyn JobQueue) {
 /// A failing job passes through every delay queue in order, each no sooner
 /// than its delay, and lands in the DLQ after `max_attempts` with its
 /// attempt and last error.
-pub async fn failing_job_walks_every_delay_then_dead_letters(q: &dyn JobQueue, jobs: &str, dlq: &str) {
+pub async fn failing_job_walks_every_delay_then_dead_letters(
+    q: &dyn JobQueue,
+    jobs: &str,
+    dlq: &str,
+) {
     q.publish(&job("walker", 3)).await.unwrap();
     let d = next_within(q, Duration::from_secs(10)).await;
     assert_eq!(d.job.attempt, 1);
@@ -76,9 +82,16 @@ pub async fn failing_job_walks_every_delay_then_dead_letters(q: &dyn JobQueue, j
         q.retry(d, "boom 1").await.unwrap(),
         RetryOutcome::Requeued { attempt: 2 }
     );
-    assert_eq!(depth_of(q, jobs).await, 0, "waiting in the first delay queue");
+    assert_eq!(
+        depth_of(q, jobs).await,
+        0,
+        "waiting in the first delay queue"
+    );
     let d = next_within(q, Duration::from_secs(15)).await;
-    assert!(failed_at.elapsed() >= DELAYS[0], "not before the first delay");
+    assert!(
+        failed_at.elapsed() >= DELAYS[0],
+        "not before the first delay"
+    );
     assert_eq!(d.job.attempt, 2);
     let failed_at = std::time::Instant::now();
     assert_eq!(
@@ -96,7 +109,10 @@ pub async fn failing_job_walks_every_delay_then_dead_letters(q: &dyn JobQueue, j
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].attempt, 3);
     assert_eq!(dead[0].error, "boom 3: still broken");
-    assert_eq!(dead[0].job.as_ref().map(|j| j.job_id.as_str()), Some("walker"));
+    assert_eq!(
+        dead[0].job.as_ref().map(|j| j.job_id.as_str()),
+        Some("walker")
+    );
     assert_eq!(depth_of(q, dlq).await, 0, "taken");
 }
 
@@ -139,7 +155,11 @@ pub async fn malformed_messages_are_dead_lettered(q: &dyn JobQueue) {
     assert_eq!(q.malformed() - before, 2);
     let dead = q.take_dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 2, "{dead:?}");
-    assert!(dead[0].error.starts_with("invalid protobuf job"), "{}", dead[0].error);
+    assert!(
+        dead[0].error.starts_with("invalid protobuf job"),
+        "{}",
+        dead[0].error
+    );
     assert_eq!(dead[0].body, vec![0xff, 0x00, 0x13], "the body is kept");
     assert!(dead[1].error.contains("missing"), "{}", dead[1].error);
 }

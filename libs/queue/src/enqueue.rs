@@ -146,8 +146,13 @@ impl Enqueuer {
         let mut state = self.lock();
         let overlapping: Vec<_> = state
             .pending
-            .range((r.org.clone(), r.repo.clone(), i64::MIN)..=(r.org.clone(), r.repo.clone(), i64::MAX))
-            .filter(|(_, p)| p.window.start() <= r.window.end() && r.window.start() <= p.window.end())
+            .range(
+                (r.org.clone(), r.repo.clone(), i64::MIN)
+                    ..=(r.org.clone(), r.repo.clone(), i64::MAX),
+            )
+            .filter(|(_, p)| {
+                p.window.start() <= r.window.end() && r.window.start() <= p.window.end()
+            })
             .map(|(k, _)| k.clone())
             .collect();
         if overlapping.is_empty() && state.pending.len() >= GLOBAL_PENDING_CAP {
@@ -190,7 +195,11 @@ impl Enqueuer {
         for (key, request) in todo {
             let sent = self.lock().sent.get(&request.org).copied().unwrap_or(0);
             if sent >= self.settings.max_per_org_per_minute {
-                count(Family::BackfillEnqueuesDropped, &request.org, "org_rate_cap");
+                count(
+                    Family::BackfillEnqueuesDropped,
+                    &request.org,
+                    "org_rate_cap",
+                );
                 report.capped += 1;
                 continue;
             }
@@ -202,7 +211,11 @@ impl Enqueuer {
             {
                 Ok(true) => {}
                 Ok(false) => {
-                    count(Family::BackfillJobsDeduped, &request.org, request.reason.as_str());
+                    count(
+                        Family::BackfillJobsDeduped,
+                        &request.org,
+                        request.reason.as_str(),
+                    );
                     report.deduped += 1;
                     self.lock().pending.remove(&key);
                     continue;
@@ -220,7 +233,11 @@ impl Enqueuer {
             );
             match self.queue.publish(&job).await {
                 Ok(()) => {
-                    count(Family::BackfillJobsEnqueued, &request.org, request.reason.as_str());
+                    count(
+                        Family::BackfillJobsEnqueued,
+                        &request.org,
+                        request.reason.as_str(),
+                    );
                     report.enqueued += 1;
                     let mut state = self.lock();
                     state.pending.remove(&key);
@@ -270,9 +287,16 @@ impl BackfillProducer for Enqueuer {
     async fn request(&self, ctx: WriteCtx, request: BackfillRequest) -> Result<(), QueueError> {
         let org = request.org.clone();
         if !self.add(request) {
-            tracing::error!(org, cap = GLOBAL_PENDING_CAP, "backfill window dropped: pending list full");
+            tracing::error!(
+                org,
+                cap = GLOBAL_PENDING_CAP,
+                "backfill window dropped: pending list full"
+            );
             let dropped = [(
-                SeriesKey::new(Family::BackfillEnqueuesDropped, [org.as_str(), "global_safety_cap"]),
+                SeriesKey::new(
+                    Family::BackfillEnqueuesDropped,
+                    [org.as_str(), "global_safety_cap"],
+                ),
                 1,
             )];
             let _ = self.store.add_counters(ctx, &dropped, Utc::now()).await;

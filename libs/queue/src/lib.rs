@@ -220,7 +220,8 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// The job cannot run now (its org is cooling down, its rate budget is
     /// spent): send it unchanged through the shortest delay queue.
     async fn defer(&self, delivery: Delivery) -> Result<(), QueueError> {
-        self.send(Target::Delay(0), Outgoing::job(&delivery.job)).await?;
+        self.send(Target::Delay(0), Outgoing::job(&delivery.job))
+            .await?;
         self.settle(delivery).await
     }
 

@@ -13,13 +13,14 @@ use async_trait::async_trait;
 use chrono::Utc;
 use futures::StreamExt;
 use ghstats_runtime::Shutdown;
+use ghstats_runtime::health::{ComponentStatus, HealthRegistry};
 use ghstats_runtime::retry::RetryPolicy;
+use lapin::Confirmation;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
     BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
-use lapin::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::{Mutex, mpsc, watch};
@@ -109,7 +110,9 @@ impl RabbitQueue {
     }
 
     /// The queue of `amqp.*` and `backfill.*`.
-    pub fn from_config(config: &ghstats_config::Config) -> Result<Self, ghstats_config::ConfigError> {
+    pub fn from_config(
+        config: &ghstats_config::Config,
+    ) -> Result<Self, ghstats_config::ConfigError> {
         let url = config.amqp.resolved_url()?;
         Ok(Self::new(
             url.expose().to_string(),
@@ -125,6 +128,52 @@ impl RabbitQueue {
     /// Follows the connection state (for health).
     pub fn state(&self) -> watch::Receiver<LinkState> {
         self.inner.state.subscribe()
+    }
+
+    /// Starts the named task that keeps this queue connected (a producer
+    /// that has nothing to publish still wants to know the broker is
+    /// there) and reports the link as health component `component`: healthy
+    /// while connected, `when_down` with the reason otherwise.
+    pub fn keep_connected(
+        &self,
+        health: &HealthRegistry,
+        component: &'static str,
+        when_down: ComponentStatus,
+        shutdown: &Shutdown,
+    ) {
+        let (queue, health, stop) = (self.clone(), health.clone(), shutdown.clone());
+        shutdown.spawn("amqp_link", async move {
+            let mut state = queue.state();
+            let mut failures = 0u32;
+            loop {
+                let current = state.borrow_and_update().clone();
+                match current {
+                    LinkState::Connected => {
+                        failures = 0;
+                        health.set_healthy(component);
+                        tokio::select! {
+                            _ = state.changed() => {}
+                            () = stop.triggered() => return Ok::<(), String>(()),
+                        }
+                    }
+                    LinkState::Connecting { reason } => {
+                        health.set(component, when_down, format!("RabbitMQ: {reason}"));
+                        if queue.connect().await.is_err() {
+                            failures += 1;
+                            let wait = queue
+                                .inner
+                                .backoff
+                                .backoff(failures)
+                                .max(Duration::from_millis(200));
+                            tokio::select! {
+                                () = tokio::time::sleep(wait) => {}
+                                () = stop.triggered() => return Ok(()),
+                            }
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// Connects (and declares the topology) now if not connected.
@@ -253,25 +302,31 @@ impl RabbitQueue {
             .unwrap_or_else(|p| p.into_inner()) = Some((prefetch, shutdown.clone()));
     }
 
+    /// The consumer task ends on [`JobQueue::close`] (not on the shutdown
+    /// signal itself: in-flight jobs still need the connection for their
+    /// acks; the owner closes the queue once its loops are done, and the
+    /// shutdown grace period bounds the wait).
     fn spawn_consumer(&self, prefetch: u16, shutdown: &Shutdown) {
         let queue = self.clone();
-        let stop = shutdown.token().clone();
         shutdown.spawn("amqp_consumer", async move {
+            let closed = queue.inner.closed.clone();
             let mut failures = 0u32;
             loop {
                 let reason = tokio::select! {
                     r = queue.consume_until_broken(prefetch, &mut failures) => r,
-                    () = stop.cancelled() => break,
-                    () = queue.inner.closed.cancelled() => break,
+                    () = closed.cancelled() => break,
                 };
                 queue.drop_link(&reason).await;
                 failures += 1;
-                let wait = queue.inner.backoff.backoff(failures).max(Duration::from_millis(100));
+                let wait = queue
+                    .inner
+                    .backoff
+                    .backoff(failures)
+                    .max(Duration::from_millis(100));
                 tracing::warn!(%reason, retry_in = ?wait, "RabbitMQ consumer disconnected");
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    () = stop.cancelled() => break,
-                    () = queue.inner.closed.cancelled() => break,
+                    () = closed.cancelled() => break,
                 }
             }
             if let Some(l) = queue.inner.link.lock().await.take() {
@@ -443,7 +498,9 @@ impl JobQueue for RabbitQueue {
                 "no queue is bound to {:?}",
                 self.routing_key(&target)
             ))),
-            Ok(Confirmation::Nack(_)) => Err(QueueError::Refused("the broker nacked the message".into())),
+            Ok(Confirmation::Nack(_)) => {
+                Err(QueueError::Refused("the broker nacked the message".into()))
+            }
             Ok(Confirmation::NotRequested) => Err(QueueError::Refused(
                 "publisher confirms are not enabled on the channel".into(),
             )),
@@ -471,7 +528,11 @@ impl JobQueue for RabbitQueue {
                 d = deliveries.recv() => d?,
                 () = self.inner.closed.cancelled() => return None,
             };
-            let content_type = d.properties.content_type().as_ref().map(|c| c.as_str().to_owned());
+            let content_type = d
+                .properties
+                .content_type()
+                .as_ref()
+                .map(|c| c.as_str().to_owned());
             match codec::decode(&d.data, content_type.as_deref()) {
                 Ok(job) => {
                     return Some(Delivery {
@@ -552,12 +613,19 @@ impl JobQueue for RabbitQueue {
         let mut out = Vec::new();
         while out.len() < max {
             let got = channel
-                .basic_get(self.inner.topology.dlq.as_str().into(), BasicGetOptions::default())
+                .basic_get(
+                    self.inner.topology.dlq.as_str().into(),
+                    BasicGetOptions::default(),
+                )
                 .await
                 .map_err(|e| unavailable("cannot read the dead-letter queue", e))?;
             let Some(m) = got else { break };
             let d = m.delivery;
-            let content_type = d.properties.content_type().as_ref().map(|c| c.as_str().to_owned());
+            let content_type = d
+                .properties
+                .content_type()
+                .as_ref()
+                .map(|c| c.as_str().to_owned());
             out.push(DeadLetter {
                 job: codec::decode(&d.data, content_type.as_deref()).ok(),
                 error: header_text(&d.properties, ERROR_HEADER).unwrap_or_default(),

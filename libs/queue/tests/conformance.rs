@@ -59,7 +59,10 @@ macro_rules! both {
                 let $t = topology(stringify!($name));
                 let shutdown = Shutdown::new();
                 let rabbit = RabbitQueue::new(amqp_url(), $t.clone(), backoff());
-                rabbit.connect().await.expect("RabbitMQ answers on 127.0.0.1:5672");
+                rabbit
+                    .connect()
+                    .await
+                    .expect("RabbitMQ answers on 127.0.0.1:5672");
                 rabbit.start_consuming(4, &shutdown);
                 let $q: &dyn JobQueue = &rabbit;
                 $body;
@@ -72,10 +75,19 @@ macro_rules! both {
     };
 }
 
-both!(in_order, |q, _t| conformance::publishes_and_delivers_in_order(q).await);
+both!(in_order, |q, _t| {
+    conformance::publishes_and_delivers_in_order(q).await
+});
 both!(delays_then_dlq, |q, t| {
     conformance::failing_job_walks_every_delay_then_dead_letters(q, &t.jobs, &t.dlq).await
 });
-both!(defer, |q, _t| conformance::deferred_job_comes_back_with_the_same_attempt(q).await);
-both!(malformed, |q, _t| conformance::malformed_messages_are_dead_lettered(q).await);
-both!(stats, |q, t| conformance::stats_measure_depth_and_age(q, &t.jobs).await);
+both!(defer, |q, _t| {
+    conformance::deferred_job_comes_back_with_the_same_attempt(q).await
+});
+both!(malformed, |q, _t| {
+    conformance::malformed_messages_are_dead_lettered(q).await
+});
+both!(stats, |q, t| conformance::stats_measure_depth_and_age(
+    q, &t.jobs
+)
+.await);

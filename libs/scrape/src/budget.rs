@@ -1,6 +1,7 @@
-//! The org's primary rate budget as the leader last saw it, kept in the
-//! store so that workers (and a new leader) know what is left before they
-//! spend from the same installation.
+//! What the leader knows of an org's GitHub state, kept in the store so
+//! that workers (and a new leader) know it before they spend from the same
+//! installation: the primary rate budget as last seen, and the end of a
+//! GitHub cooldown.
 
 use chrono::{DateTime, TimeZone, Utc};
 use ghstats_github::Budget;
@@ -60,4 +61,36 @@ pub async fn shared(store: &dyn Store, org: &str) -> Result<Option<Budget>, Stor
         used: s.used,
         reset,
     }))
+}
+
+/// Records that `org` cools down until `until` (expires then).
+pub async fn share_cooldown(
+    store: &dyn Store,
+    org: &str,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Ok(ttl) = (until - now).to_std() else {
+        return Ok(());
+    };
+    let value = until.timestamp().to_string();
+    store
+        .put_blob(BlobKind::Cooldown, org, value.as_bytes(), ttl)
+        .await
+}
+
+/// The end of `org`'s cooldown, if it is cooling down at `now`.
+pub async fn shared_cooldown(
+    store: &dyn Store,
+    org: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let Some(raw) = store.get_blob(BlobKind::Cooldown, org).await? else {
+        return Ok(None);
+    };
+    let until = std::str::from_utf8(&raw)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .and_then(|t| Utc.timestamp_opt(t, 0).single());
+    Ok(until.filter(|u| *u > now))
 }

@@ -481,9 +481,17 @@ pub async fn claims_are_exclusive_until_released_or_expired(store: &dyn Store) {
             .unwrap(),
         "namespaces are separate"
     );
-    assert!(store.is_claimed(ClaimKind::JobLock, "org:repo:w1").await.unwrap());
     assert!(
-        !store.is_claimed(ClaimKind::JobDone, "org:repo:w1").await.unwrap(),
+        store
+            .is_claimed(ClaimKind::JobLock, "org:repo:w1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_claimed(ClaimKind::JobDone, "org:repo:w1")
+            .await
+            .unwrap(),
         "looking does not take"
     );
     assert!(

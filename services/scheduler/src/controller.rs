@@ -102,8 +102,20 @@ impl OrgController {
             .state()
     }
 
-    /// One scheduled step at `now`.
+    /// One scheduled step at `now`; while GitHub cools down, its end is
+    /// shared through the store so that workers hold the org's jobs back.
     pub async fn tick(&self, ctx: WriteCtx, now: DateTime<Utc>) -> TickOutcome {
+        let outcome = self.step(ctx, now).await;
+        if let GithubState::CoolingDown(until) = self.github_state()
+            && let Err(e) =
+                ghstats_scrape::budget::share_cooldown(&*self.store, self.org(), until, now).await
+        {
+            tracing::warn!(org = %self.org(), error = %e, "cannot share the cooldown");
+        }
+        outcome
+    }
+
+    async fn step(&self, ctx: WriteCtx, now: DateTime<Utc>) -> TickOutcome {
         let previous = self
             .last_tick
             .lock()

@@ -1,22 +1,35 @@
-//! What only the leader runs: one controller per org and the store GC,
-//! all under one shutdown scope so losing leadership stops them at once.
+//! What only the leader runs: one controller per org, the store GC and the
+//! queue measurements, all under one shutdown scope so losing leadership
+//! stops them at once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use ghstats_config::Config;
-use ghstats_queue::BackfillProducer;
+use ghstats_queue::{BackfillProducer, JobQueue};
 use ghstats_runtime::health::{HealthRegistry, Readiness};
 use ghstats_runtime::{ServeError, Shutdown};
 use ghstats_scrape::OrgScraper;
-use ghstats_store::{Store, WriteCtx};
+use ghstats_store::{Family, SeriesKey, Store, WriteCtx};
 
 use crate::controller::OrgController;
 use crate::cooldown::Cooldown;
 
 /// How often the leader runs the store GC.
 pub const GC_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How often the leader measures the backfill queues.
+pub const QUEUE_STATS_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Everything the leader starts on being elected.
+#[derive(Debug, Clone)]
+pub struct LeaderWork {
+    pub controllers: Vec<Arc<OrgController>>,
+    pub store: Arc<dyn Store>,
+    /// The backfill queue to measure (depth, oldest age), if any.
+    pub queue: Option<Arc<dyn JobQueue>>,
+}
 
 /// Builds every org's controller (reading credentials now, so a missing
 /// secret fails at start-up).
@@ -51,34 +64,69 @@ pub fn controllers(
         .collect())
 }
 
-/// Starts the leader's tasks under `scope` (a child of the process
-/// shutdown; triggering it stops them all).
-pub fn start(
-    controllers: &[Arc<OrgController>],
-    store: Arc<dyn Store>,
-    term: u64,
-    health: &HealthRegistry,
-    scope: &Shutdown,
-) {
-    let ctx = WriteCtx::leader(term);
-    for c in controllers {
-        health.register(&format!("github:{}", c.org()), Readiness::Informational);
-        health.register(&format!("loc:{}", c.org()), Readiness::Informational);
-        let (c, h, s) = (c.clone(), health.clone(), scope.clone());
-        scope.spawn("org_controller", async move { c.run(ctx, h, s).await });
-    }
-    let s = scope.clone();
-    scope.spawn("store_gc", async move {
-        let mut ticker = tokio::time::interval(GC_INTERVAL);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                () = s.triggered() => return Ok::<(), String>(()),
-            }
-            match store.gc(Utc::now()).await {
-                Ok(r) => tracing::info!(expired_series = r.expired_series, "store gc"),
-                Err(e) => tracing::warn!(error = %e, "store gc failed"),
-            }
+impl LeaderWork {
+    /// Starts the leader's tasks under `scope` (a child of the process
+    /// shutdown; triggering it stops them all).
+    pub fn start(&self, term: u64, health: &HealthRegistry, scope: &Shutdown) {
+        let ctx = WriteCtx::leader(term);
+        for c in &self.controllers {
+            health.register(&format!("github:{}", c.org()), Readiness::Informational);
+            health.register(&format!("loc:{}", c.org()), Readiness::Informational);
+            let (c, h, s) = (c.clone(), health.clone(), scope.clone());
+            scope.spawn("org_controller", async move { c.run(ctx, h, s).await });
         }
-    });
+        let (store, s) = (self.store.clone(), scope.clone());
+        scope.spawn("store_gc", async move {
+            let mut ticker = tokio::time::interval(GC_INTERVAL);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    () = s.triggered() => return Ok::<(), String>(()),
+                }
+                match store.gc(Utc::now()).await {
+                    Ok(r) => tracing::info!(expired_series = r.expired_series, "store gc"),
+                    Err(e) => tracing::warn!(error = %e, "store gc failed"),
+                }
+            }
+        });
+        if let Some(queue) = self.queue.clone() {
+            let (store, s) = (self.store.clone(), scope.clone());
+            scope.spawn("queue_stats", async move {
+                let mut ticker = tokio::time::interval(QUEUE_STATS_INTERVAL);
+                loop {
+                    tokio::select! {
+                        _ = ticker.tick() => {}
+                        () = s.triggered() => return Ok::<(), String>(()),
+                    }
+                    record_queue_stats(&*queue, &*store, ctx).await;
+                }
+            });
+        }
+    }
+}
+
+/// Writes each queue's depth and oldest-message age as gauges.
+pub async fn record_queue_stats(queue: &dyn JobQueue, store: &dyn Store, ctx: WriteCtx) {
+    let stats = match queue.stats().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot measure the backfill queues");
+            return;
+        }
+    };
+    let mut gauges = Vec::new();
+    for q in &stats {
+        gauges.push((
+            SeriesKey::new(Family::QueueDepth, [q.queue.as_str()]),
+            q.depth as f64,
+        ));
+        let age = q.oldest_age.map_or(0.0, |a| a.as_secs_f64());
+        gauges.push((
+            SeriesKey::new(Family::QueueOldestAge, [q.queue.as_str()]),
+            age,
+        ));
+    }
+    if let Err(e) = store.set_gauges(ctx, &gauges, Utc::now()).await {
+        tracing::warn!(error = %e, "cannot record queue measurements");
+    }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use ghstats_config::Config;
 use ghstats_proto::Role;
 use ghstats_proto::v1::scheduler_control_server::SchedulerControlServer;
-use ghstats_queue::{BackfillProducer, MemoryProducer};
+use ghstats_queue::{BackfillProducer, EnqueueSettings, Enqueuer, JobQueue, RabbitQueue};
 use ghstats_runtime::health::{ComponentStatus, Readiness};
 use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners, Shutdown};
 use ghstats_store::Store;
@@ -37,8 +37,14 @@ pub fn check_config(config: &Config) -> Result<(), ghstats_config::ConfigError> 
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub store: Arc<dyn Store>,
+    /// Where missed windows go.
     pub backfill: Arc<dyn BackfillProducer>,
+    /// The queue the leader measures (depth, oldest age).
+    pub queue: Option<Arc<dyn JobQueue>>,
 }
+
+/// Health component of the backfill queue.
+pub const QUEUE_COMPONENT: &str = "queue";
 
 /// Serves until `shutdown`, with dependencies built from the config.
 pub async fn serve(
@@ -49,14 +55,20 @@ pub async fn serve(
     let store = ghstats_store::from_config(&config.store)
         .await
         .map_err(|e| ServeError::task("store", e))?;
-    tracing::warn!(
-        "backfill requests are kept in process memory until the RabbitMQ producer exists"
-    );
+    let rabbit = RabbitQueue::from_config(&config)?;
+    let queue: Arc<dyn JobQueue> = Arc::new(rabbit.clone());
+    let enqueuer = Arc::new(Enqueuer::new(
+        queue.clone(),
+        store.clone(),
+        EnqueueSettings::from_config(&config),
+    ));
+    enqueuer.start_sweeping(&shutdown);
     let deps = Deps {
         store,
-        backfill: Arc::new(MemoryProducer::default()),
+        backfill: enqueuer,
+        queue: Some(queue),
     };
-    serve_with(config, deps, listeners, shutdown).await
+    serve_with_link(config, deps, Some(rabbit), listeners, shutdown).await
 }
 
 /// Serves until `shutdown` with the given dependencies.
@@ -66,9 +78,31 @@ pub async fn serve_with(
     listeners: ServiceListeners,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
+    serve_with_link(config, deps, None, listeners, shutdown).await
+}
+
+async fn serve_with_link(
+    config: Config,
+    deps: Deps,
+    rabbit: Option<RabbitQueue>,
+    listeners: ServiceListeners,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
     let config = Arc::new(config);
     let host = ServiceHost::new(SERVICE, "/metrics");
     let health = host.health.clone();
+    if let Some(rabbit) = rabbit {
+        // Missed windows wait in the pending list while RabbitMQ is away;
+        // with `allow_memory_fallback` that is reported degraded (and the
+        // replica stays ready), otherwise the replica is not ready.
+        let (readiness, when_down) = if config.backfill.allow_memory_fallback {
+            (Readiness::Informational, ComponentStatus::Degraded)
+        } else {
+            (Readiness::Required, ComponentStatus::Unhealthy)
+        };
+        health.register(QUEUE_COMPONENT, readiness);
+        rabbit.keep_connected(&health, QUEUE_COMPONENT, when_down, &shutdown);
+    }
     health.register("store", Readiness::Required);
     match deps.store.ping().await {
         Ok(()) => health.set_healthy("store"),
@@ -76,6 +110,11 @@ pub async fn serve_with(
     }
     let startup = role::settle(&config, &health)?;
     let controllers = leader::controllers(&config, &deps.store, &deps.backfill, &shutdown)?;
+    let work = leader::LeaderWork {
+        controllers: controllers.clone(),
+        store: deps.store.clone(),
+        queue: deps.queue.clone(),
+    };
     let leadership = Arc::new(control::Leadership::default());
     if startup != role::Startup::Static(Role::Follower) {
         health.register("scheduler", Readiness::Required);
@@ -83,20 +122,13 @@ pub async fn serve_with(
             role::Startup::Static(_) => {
                 let term = deps.store.current_term().await.unwrap_or(0);
                 leadership.set(true, term);
-                leader::start(
-                    &controllers,
-                    deps.store.clone(),
-                    term,
-                    &health,
-                    &shutdown.child(),
-                );
+                work.start(term, &health, &shutdown.child());
                 tracing::info!(orgs = controllers.len(), "leading: org controllers started");
             }
             role::Startup::RedisLease => {
                 role::spawn_redis_election(
                     &config,
-                    controllers.clone(),
-                    deps.store.clone(),
+                    work,
                     health.clone(),
                     leadership.clone(),
                     &shutdown,

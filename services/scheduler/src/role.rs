@@ -13,11 +13,11 @@ use ghstats_runtime::election::{RoleHooks, Timings, run_election};
 use ghstats_runtime::health::{ComponentStatus, HealthRegistry, Readiness};
 use ghstats_runtime::role::{INITIAL_ROLE_ENV, static_role};
 use ghstats_runtime::{ServeError, Shutdown};
+use ghstats_store::RedisStore;
 use ghstats_store::lease::RedisLease;
-use ghstats_store::{RedisStore, Store};
 
 use crate::control::Leadership;
-use crate::controller::OrgController;
+use crate::leader::LeaderWork;
 
 pub const COMPONENT: &str = "leader_election";
 
@@ -85,8 +85,7 @@ pub fn identity(config: &Config) -> String {
 }
 
 struct Hooks {
-    controllers: Vec<Arc<OrgController>>,
-    store: Arc<dyn Store>,
+    work: LeaderWork,
     health: HealthRegistry,
     leadership: Arc<Leadership>,
 }
@@ -96,13 +95,7 @@ impl RoleHooks for Hooks {
     async fn elected(&self, term: u64, scope: Shutdown) {
         self.leadership.set(true, term);
         self.health.set_role(Role::Leader.as_str());
-        crate::leader::start(
-            &self.controllers,
-            self.store.clone(),
-            term,
-            &self.health,
-            &scope,
-        );
+        self.work.start(term, &self.health, &scope);
     }
 
     async fn demoted(&self) {
@@ -115,8 +108,7 @@ impl RoleHooks for Hooks {
 /// and saying why while it cannot), then drives the lease until shutdown.
 pub fn spawn_redis_election(
     config: &Config,
-    controllers: Vec<Arc<OrgController>>,
-    store: Arc<dyn Store>,
+    work: LeaderWork,
     health: HealthRegistry,
     leadership: Arc<Leadership>,
     shutdown: &Shutdown,
@@ -149,7 +141,7 @@ pub fn spawn_redis_election(
         health.set_healthy(COMPONENT);
         tracing::info!(identity = %identity, lease = %lease_name, "electing over the Redis lease");
         let lease = RedisLease::new(redis, &lease_name, &identity, duration);
-        let hooks = Hooks { controllers, store, health, leadership };
+        let hooks = Hooks { work, health, leadership };
         run_election(&lease, timings, &hooks, stop).await;
         Ok(())
     });

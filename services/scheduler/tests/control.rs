@@ -39,6 +39,7 @@ async fn scheduler(
     let deps = ghstats_scheduler::Deps {
         store,
         backfill: Arc::new(MemoryProducer::default()),
+        queue: None,
     };
     let listeners = ServiceListeners::ephemeral().await.unwrap();
     let grpc = listeners.grpc_addr();

@@ -9,7 +9,7 @@ pub mod demo;
 use std::sync::Arc;
 
 use ghstats_config::{Config, StoreBackend};
-use ghstats_queue::MemoryQueue;
+use ghstats_queue::{EnqueueSettings, Enqueuer, JobQueue, MemoryQueue, Topology};
 use ghstats_runtime::{ServeError, ServiceListeners, Shutdown};
 use ghstats_store::{MemoryStore, Store, StoreSettings};
 
@@ -68,22 +68,24 @@ pub async fn serve(
         Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
     // Backfill jobs stay in this process: the scheduler asks, the worker
     // re-runs the windows.
-    let queue = MemoryQueue::new(
-        config
-            .backfill
-            .requeue_delays
-            .iter()
-            .map(|d| d.get())
-            .collect(),
-        config.retry.max_attempts,
-    );
+    let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(Topology::from_config(
+        &config.amqp,
+        &config.backfill,
+    )));
+    let enqueuer = Arc::new(Enqueuer::new(
+        queue.clone(),
+        store.clone(),
+        EnqueueSettings::from_config(&config),
+    ));
+    enqueuer.start_sweeping(&shutdown);
     let scheduler_deps = ghstats_scheduler::Deps {
         store: store.clone(),
-        backfill: Arc::new(queue.clone()),
+        backfill: enqueuer,
+        queue: Some(queue.clone()),
     };
     let worker_deps = ghstats_worker::Deps {
         store: store.clone(),
-        queue: Some(Arc::new(queue)),
+        queue,
     };
     tracing::info!(
         metrics = %format!("http://{}/metrics", listeners.gateway.http_addr()),

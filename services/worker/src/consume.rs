@@ -1,11 +1,14 @@
 //! The consumer loops: `backfill.consumer_count` named tasks that take
-//! jobs, process them, and acknowledge, retry or dead-letter each.
+//! deliveries, process their jobs, and acknowledge, retry, defer or
+//! dead-letter each. On shutdown a loop stops taking work; a job in flight
+//! finishes within the grace period or stays unacknowledged, and the
+//! broker delivers it again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Utc;
-use ghstats_queue::{BackfillConsumer, RetryOutcome};
+use ghstats_queue::{Delivery, JobQueue, RetryOutcome};
 use ghstats_runtime::Shutdown;
 use ghstats_store::{Family, SeriesKey, WriteCtx};
 
@@ -17,16 +20,36 @@ pub struct Counts {
     pub processed: AtomicU64,
     pub failed: AtomicU64,
     pub expired: AtomicU64,
+    pub deferred: AtomicU64,
     pub dead_lettered: AtomicU64,
+}
+
+impl Counts {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The `result` label of a verdict.
+fn result_label(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Done { .. } => "processed",
+        Verdict::Duplicate => "duplicate",
+        Verdict::Expired => "expired",
+        Verdict::Defer(_) => "deferred",
+        Verdict::Retry(_) => "failed",
+        Verdict::Dead(_) => "dead_lettered",
+    }
 }
 
 pub fn spawn(
     count: u32,
     jobs: Arc<JobContext>,
-    queue: Arc<dyn BackfillConsumer>,
+    queue: Arc<dyn JobQueue>,
     counts: Arc<Counts>,
     shutdown: &Shutdown,
 ) {
+    let loops = tokio_util::task::TaskTracker::new();
     for _ in 0..count.max(1) {
         let (jobs, queue, counts, stop) = (
             jobs.clone(),
@@ -34,53 +57,77 @@ pub fn spawn(
             counts.clone(),
             shutdown.clone(),
         );
-        shutdown.spawn("backfill_consumer", async move {
-            loop {
-                let job = tokio::select! {
-                    j = queue.next() => j,
-                    () = stop.triggered() => return Ok::<(), String>(()),
-                };
-                let Some(job) = job else { return Ok(()) };
-                let now = Utc::now();
-                let verdict = jobs.process(&job, now).await;
-                let result = match &verdict {
-                    Verdict::Done { .. } => "processed",
-                    Verdict::Duplicate => "duplicate",
-                    Verdict::Expired => "expired",
-                    Verdict::Retry(_) => "failed",
-                    Verdict::Dead(_) => "dead_lettered",
-                };
-                let counter = SeriesKey::new(Family::BackfillJobsProcessed, [job.org.as_str(), result]);
-                if let Err(e) = jobs.store.add_counters(WriteCtx::worker(), &[(counter, 1)], now).await {
-                    tracing::warn!(error = %e, "cannot count a backfill job");
+        shutdown.spawn(
+            "backfill_consumer",
+            loops.track_future(async move {
+                loop {
+                    let delivery = tokio::select! {
+                        d = queue.next() => d,
+                        () = stop.triggered() => return Ok::<(), String>(()),
+                    };
+                    let Some(delivery) = delivery else {
+                        return Ok(());
+                    };
+                    handle(&jobs, &*queue, &counts, delivery).await;
                 }
-                tracing::info!(job_id = %job.job_id, org = %job.org, repo = %job.repo, attempt = job.attempt, verdict = ?verdict, "backfill job");
-                let done = match verdict {
-                    Verdict::Done { .. } | Verdict::Duplicate => {
-                        counts.processed.fetch_add(1, Ordering::Relaxed);
-                        queue.ack(&job).await
-                    }
-                    Verdict::Expired => {
-                        counts.expired.fetch_add(1, Ordering::Relaxed);
-                        queue.ack(&job).await
-                    }
-                    Verdict::Retry(error) => {
-                        counts.failed.fetch_add(1, Ordering::Relaxed);
-                        queue.retry(job, &error).await.map(|o| {
-                            if o == RetryOutcome::DeadLettered {
-                                counts.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                            }
-                        })
-                    }
-                    Verdict::Dead(error) => {
-                        counts.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                        queue.dead_letter(job, &error).await
-                    }
-                };
-                if let Err(e) = done {
-                    tracing::error!(error = %e, "queue refused an outcome");
+            }),
+        );
+    }
+    // Once every loop finished its job, the queue may close its connection.
+    let stop = shutdown.clone();
+    shutdown.spawn("backfill_queue_close", async move {
+        stop.triggered().await;
+        loops.close();
+        loops.wait().await;
+        queue.close();
+        Ok::<(), String>(())
+    });
+}
+
+/// Processes one delivery and settles it.
+pub async fn handle(jobs: &JobContext, queue: &dyn JobQueue, counts: &Counts, delivery: Delivery) {
+    let now = Utc::now();
+    let verdict = jobs.process(&delivery.job, now).await;
+    let job = &delivery.job;
+    let counter = SeriesKey::new(
+        Family::BackfillJobsProcessed,
+        [job.org.as_str(), result_label(&verdict)],
+    );
+    if let Err(e) = jobs
+        .store
+        .add_counters(WriteCtx::worker(), &[(counter, 1)], now)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot count a backfill job");
+    }
+    tracing::info!(job_id = %job.job_id, org = %job.org, repo = %job.repo, attempt = job.attempt, redelivered = delivery.redelivered, verdict = ?verdict, "backfill job");
+    let settled = match verdict {
+        Verdict::Done { .. } | Verdict::Duplicate => {
+            Counts::bump(&counts.processed);
+            queue.ack(delivery).await
+        }
+        Verdict::Expired => {
+            Counts::bump(&counts.expired);
+            queue.ack(delivery).await
+        }
+        Verdict::Defer(_) => {
+            Counts::bump(&counts.deferred);
+            queue.defer(delivery).await
+        }
+        Verdict::Retry(error) => {
+            Counts::bump(&counts.failed);
+            queue.retry(delivery, &error).await.map(|o| {
+                if o == RetryOutcome::DeadLettered {
+                    Counts::bump(&counts.dead_lettered);
                 }
-            }
-        });
+            })
+        }
+        Verdict::Dead(error) => {
+            Counts::bump(&counts.dead_lettered);
+            queue.dead_letter(delivery, &error).await
+        }
+    };
+    if let Err(e) = settled {
+        tracing::error!(error = %e, "queue refused an outcome; the broker delivers the job again");
     }
 }

@@ -2,6 +2,14 @@
 //! scrape code the scheduler uses, write as `worker_backfill`, move the
 //! checkpoint forward only, and tell the consumer loop what to do with the
 //! job.
+//!
+//! Deliveries of one job (a duplicate publish, a redelivery after a worker
+//! died before its ack) are settled by two store claims: `joblock:<id>`
+//! while a worker runs it (short, released after), and `jobdone:<id>` once
+//! its window is written (kept for `max_message_age`). A delivery of a done
+//! job is acknowledged; one of a running job goes through a delay queue and
+//! looks again. The writes themselves are idempotent, so even a job run
+//! twice counts each event once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,9 +30,13 @@ pub enum Verdict {
     },
     /// Older than `backfill.max_message_age`: dropped, counted.
     Expired,
-    /// Another delivery of the same job holds its lock.
+    /// The job's window was already written by another delivery.
     Duplicate,
-    /// Transient failure: deliver again later.
+    /// The org cannot be scraped now (cooldown, rate budget): the job goes
+    /// through a delay queue unchanged.
+    Defer(String),
+    /// Transient failure (or another worker runs the job now): deliver
+    /// again later, as the next attempt.
     Retry(String),
     /// Can never succeed: dead-letter it.
     Dead(String),
@@ -37,7 +49,13 @@ pub struct JobContext {
     pub orgs: HashMap<String, (OrgConfig, GithubClient)>,
     pub attribution: Attribution,
     pub max_message_age: Duration,
+    /// `rate_limit.min_remaining_threshold`: below it (as the leader last
+    /// saw the org's budget) jobs wait for the reset.
+    pub min_remaining: u64,
 }
+
+/// How long a worker's claim on a running job lasts if it dies holding it.
+pub const JOB_LOCK_TTL: Duration = Duration::from_secs(600);
 
 impl JobContext {
     pub async fn process(&self, job: &BackfillJob, now: DateTime<Utc>) -> Verdict {
@@ -48,22 +66,52 @@ impl JobContext {
         let Some((org, client)) = self.orgs.get(&job.org.to_ascii_lowercase()) else {
             return Verdict::Dead(format!("org {:?} is not configured", job.org));
         };
-        let lock = format!("{}:{}", job.job_id, job.attempt);
+        match self.store.is_claimed(ClaimKind::JobDone, &job.job_id).await {
+            Ok(true) => return Verdict::Duplicate,
+            Ok(false) => {}
+            Err(e) => return Verdict::Retry(format!("store: {e}")),
+        }
+        if let Some(reason) = self.held_back(&job.org, now).await {
+            return Verdict::Defer(reason);
+        }
         match self
             .store
-            .claim(ClaimKind::JobLock, &lock, self.max_message_age)
+            .claim(ClaimKind::JobLock, &job.job_id, JOB_LOCK_TTL)
             .await
         {
             Ok(true) => {}
-            Ok(false) => return Verdict::Duplicate,
+            Ok(false) => return Verdict::Retry("another worker is running this job".into()),
             Err(e) => return Verdict::Retry(format!("store: {e}")),
         }
         let verdict = self.scrape(job, org, client, now).await;
-        if matches!(verdict, Verdict::Retry(_)) {
-            // Let the next delivery take the job again.
-            let _ = self.store.release(ClaimKind::JobLock, &lock).await;
+        if matches!(verdict, Verdict::Done { .. })
+            && let Err(e) = self
+                .store
+                .claim(ClaimKind::JobDone, &job.job_id, self.max_message_age)
+                .await
+        {
+            // Written but not marked: a redelivery would run it again,
+            // harmlessly (writes are idempotent), so still done.
+            tracing::warn!(job_id = %job.job_id, error = %e, "cannot mark the job done");
         }
+        let _ = self.store.release(ClaimKind::JobLock, &job.job_id).await;
         verdict
+    }
+
+    /// Why the org's jobs must wait, if they must: the leader shared a
+    /// GitHub cooldown, or the org's rate budget is below the threshold.
+    async fn held_back(&self, org: &str, now: DateTime<Utc>) -> Option<String> {
+        let store = &*self.store;
+        if let Ok(Some(until)) = ghstats_scrape::budget::shared_cooldown(store, org, now).await {
+            return Some(format!("GitHub cooldown of {org} until {until}"));
+        }
+        match ghstats_scrape::budget::shared(store, org).await {
+            Ok(Some(b)) if b.remaining < self.min_remaining && b.reset > now => Some(format!(
+                "rate budget of {org} at {} (below {}) until {}",
+                b.remaining, self.min_remaining, b.reset
+            )),
+            _ => None,
+        }
     }
 
     async fn scrape(

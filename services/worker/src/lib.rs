@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ghstats_config::Config;
-use ghstats_queue::BackfillConsumer;
+use ghstats_queue::{JobQueue, RabbitQueue};
 use ghstats_runtime::health::{ComponentStatus, Readiness};
 use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners, Shutdown};
 use ghstats_scrape::Attribution;
@@ -33,9 +33,11 @@ pub fn check_config(config: &Config) -> Result<(), ghstats_config::ConfigError> 
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub store: Arc<dyn Store>,
-    /// `None` until a queue this process can consume is configured.
-    pub queue: Option<Arc<dyn BackfillConsumer>>,
+    pub queue: Arc<dyn JobQueue>,
 }
+
+/// Health component of the consumer.
+pub const CONSUMER_COMPONENT: &str = "consumer";
 
 /// Serves until `shutdown`, with dependencies from the config.
 pub async fn serve(
@@ -46,7 +48,14 @@ pub async fn serve(
     let store = ghstats_store::from_config(&config.store)
         .await
         .map_err(|e| ServeError::task("store", e))?;
-    serve_with(config, Deps { store, queue: None }, listeners, shutdown).await
+    let rabbit = RabbitQueue::from_config(&config)?;
+    let prefetch = u16::try_from(config.backfill.consumer_count).unwrap_or(u16::MAX);
+    rabbit.start_consuming(prefetch, &shutdown);
+    let deps = Deps {
+        store,
+        queue: Arc::new(rabbit.clone()),
+    };
+    serve_with_link(config, deps, Some(rabbit), listeners, shutdown).await
 }
 
 /// Serves until `shutdown` with the given dependencies.
@@ -56,38 +65,48 @@ pub async fn serve_with(
     listeners: ServiceListeners,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
+    serve_with_link(config, deps, None, listeners, shutdown).await
+}
+
+async fn serve_with_link(
+    config: Config,
+    deps: Deps,
+    rabbit: Option<RabbitQueue>,
+    listeners: ServiceListeners,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
     let host = ServiceHost::new(SERVICE, "/metrics");
-    host.health.register("consumer", Readiness::Required);
-    match deps.queue {
-        Some(queue) => {
-            let orgs: HashMap<_, _> =
-                ghstats_scrape::clients::org_clients(&config, &deps.store, shutdown.token())
-                    .map_err(|e| ServeError::task("github client", e))?
-                    .into_iter()
-                    .map(|(org, client)| (org.org.to_ascii_lowercase(), (org, client)))
-                    .collect();
-            let jobs = Arc::new(job::JobContext {
-                store: deps.store,
-                orgs,
-                attribution: Attribution::from_config(&config.github),
-                max_message_age: config.backfill.max_message_age.get(),
-            });
-            let counts = Arc::new(consume::Counts::default());
-            consume::spawn(
-                config.backfill.consumer_count,
-                jobs,
-                queue,
-                counts,
-                &shutdown,
-            );
-            host.health.set_healthy("consumer");
-        }
-        None => {
-            let reason = "no backfill queue to consume: the RabbitMQ consumer is not built yet";
-            tracing::warn!(reason, "worker idle");
-            host.health
-                .set("consumer", ComponentStatus::Unhealthy, reason);
-        }
+    host.health
+        .register(CONSUMER_COMPONENT, Readiness::Required);
+    match &rabbit {
+        Some(rabbit) => rabbit.keep_connected(
+            &host.health,
+            CONSUMER_COMPONENT,
+            ComponentStatus::Unhealthy,
+            &shutdown,
+        ),
+        None => host.health.set_healthy(CONSUMER_COMPONENT),
     }
+    let orgs: HashMap<_, _> =
+        ghstats_scrape::clients::org_clients(&config, &deps.store, shutdown.token())
+            .map_err(|e| ServeError::task("github client", e))?
+            .into_iter()
+            .map(|(org, client)| (org.org.to_ascii_lowercase(), (org, client)))
+            .collect();
+    let jobs = Arc::new(job::JobContext {
+        store: deps.store,
+        orgs,
+        attribution: Attribution::from_config(&config.github),
+        max_message_age: config.backfill.max_message_age.get(),
+        min_remaining: config.rate_limit.min_remaining_threshold.into(),
+    });
+    let counts = Arc::new(consume::Counts::default());
+    consume::spawn(
+        config.backfill.consumer_count,
+        jobs,
+        deps.queue,
+        counts,
+        &shutdown,
+    );
     host.serve(listeners, shutdown).await
 }
