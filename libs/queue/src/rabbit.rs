@@ -38,6 +38,35 @@ const ERROR_HEADER: &str = "x-ghstats-error";
 /// Persistent delivery mode.
 const PERSISTENT: u8 = 2;
 
+/// How long connecting (TCP, AMQP handshake, topology) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long closing a connection may take: a broker that is gone never
+/// answers the close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long one broker round trip may take before the connection is taken
+/// for broken (a half-dead connection would otherwise wait forever).
+const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs one broker call within [`RPC_TIMEOUT`]; failures say what failed.
+async fn rpc<T, E: std::fmt::Display>(
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, QueueError> {
+    match tokio::time::timeout(RPC_TIMEOUT, call).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(unavailable(what, e)),
+        Err(_) => Err(unavailable(
+            what,
+            format!("no answer within {RPC_TIMEOUT:?}"),
+        )),
+    }
+}
+
+async fn close_quietly(link: Link, why: &str) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, link.connection.close(200, why.into())).await;
+}
+
 /// Whether the queue has a working connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkState {
@@ -192,9 +221,16 @@ impl RabbitQueue {
             return Ok(l.publish.clone());
         }
         if let Some(old) = link.take() {
-            let _ = old.connection.close(200, "reconnecting".into()).await;
+            close_quietly(old, "reconnecting").await;
         }
-        match self.open().await {
+        let opened = tokio::time::timeout(CONNECT_TIMEOUT, self.open())
+            .await
+            .unwrap_or_else(|_| {
+                Err(QueueError::Unavailable(format!(
+                    "no answer from RabbitMQ within {CONNECT_TIMEOUT:?}"
+                )))
+            });
+        match opened {
             Ok(l) => {
                 let publish = l.publish.clone();
                 *link = Some(l);
@@ -218,16 +254,14 @@ impl RabbitQueue {
         let l = link
             .as_ref()
             .ok_or_else(|| QueueError::Unavailable("connection lost".into()))?;
-        l.connection
-            .create_channel()
-            .await
-            .map_err(|e| unavailable("cannot open a channel", e))
+        rpc("cannot open a channel", l.connection.create_channel()).await
     }
 
     /// Forgets a connection that failed, so the next use reconnects.
     async fn drop_link(&self, reason: &str) {
-        if let Some(old) = self.inner.link.lock().await.take() {
-            let _ = old.connection.close(200, "error".into()).await;
+        let old = self.inner.link.lock().await.take();
+        if let Some(old) = old {
+            close_quietly(old, "error").await;
         }
         self.inner.state.send_replace(LinkState::Connecting {
             reason: reason.to_owned(),
@@ -329,8 +363,9 @@ impl RabbitQueue {
                     () = closed.cancelled() => break,
                 }
             }
-            if let Some(l) = queue.inner.link.lock().await.take() {
-                let _ = l.connection.close(200, "shutting down".into()).await;
+            let link = queue.inner.link.lock().await.take();
+            if let Some(l) = link {
+                close_quietly(l, "shutting down").await;
             }
             Ok::<(), String>(())
         });
@@ -342,23 +377,19 @@ impl RabbitQueue {
             Ok(c) => c,
             Err(e) => return e.to_string(),
         };
-        if let Err(e) = channel
-            .basic_qos(prefetch.max(1), BasicQosOptions::default())
-            .await
-        {
-            return format!("cannot set the prefetch: {e}");
+        let qos = channel.basic_qos(prefetch.max(1), BasicQosOptions::default());
+        if let Err(e) = rpc("cannot set the prefetch", qos).await {
+            return e.to_string();
         }
-        let mut consumer = match channel
-            .basic_consume(
-                self.inner.topology.jobs.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-        {
+        let consume = channel.basic_consume(
+            self.inner.topology.jobs.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        );
+        let mut consumer = match rpc("cannot consume", consume).await {
             Ok(c) => c,
-            Err(e) => return format!("cannot consume: {e}"),
+            Err(e) => return e.to_string(),
         };
         *failures = 0;
         tracing::info!(queue = %self.inner.topology.jobs, prefetch, "consuming backfill jobs");
@@ -476,22 +507,17 @@ impl JobQueue for RabbitQueue {
             .with_delivery_mode(PERSISTENT)
             .with_timestamp(u64::try_from(Utc::now().timestamp()).unwrap_or_default())
             .with_headers(headers);
-        let confirm = channel
-            .basic_publish(
-                self.inner.topology.exchange.as_str().into(),
-                self.routing_key(&target).into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                &message.body,
-                props,
-            )
-            .await;
-        let confirmation = match confirm {
-            Ok(c) => c.await,
-            Err(e) => Err(e),
-        };
+        let publish = channel.basic_publish(
+            self.inner.topology.exchange.as_str().into(),
+            self.routing_key(&target).into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            &message.body,
+            props,
+        );
+        let confirmation = rpc("publish failed", async move { publish.await?.await }).await;
         match confirmation {
             Ok(Confirmation::Ack(None)) => Ok(()),
             Ok(Confirmation::Ack(Some(_))) => Err(QueueError::Refused(format!(
@@ -505,7 +531,6 @@ impl JobQueue for RabbitQueue {
                 "publisher confirms are not enabled on the channel".into(),
             )),
             Err(e) => {
-                let e = unavailable("publish failed", e);
                 self.drop_link(&e.to_string()).await;
                 Err(e)
             }
@@ -561,11 +586,12 @@ impl JobQueue for RabbitQueue {
 
     async fn settle(&self, delivery: Delivery) -> Result<(), QueueError> {
         match delivery.handle {
-            Handle::Amqp(acker) => acker
-                .ack(BasicAckOptions::default())
-                .await
-                .map(|_| ())
-                .map_err(|e| unavailable("ack failed (the broker delivers the job again)", e)),
+            Handle::Amqp(acker) => rpc(
+                "ack failed (the broker delivers the job again)",
+                acker.ack(BasicAckOptions::default()),
+            )
+            .await
+            .map(|_| ()),
             Handle::Memory => Ok(()),
         }
     }
@@ -575,6 +601,36 @@ impl JobQueue for RabbitQueue {
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>, QueueError> {
+        tokio::time::timeout(RPC_TIMEOUT * 2, self.measure())
+            .await
+            .unwrap_or_else(|_| {
+                Err(QueueError::Unavailable(
+                    "measuring the queues timed out".into(),
+                ))
+            })
+    }
+
+    async fn take_dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        tokio::time::timeout(RPC_TIMEOUT * 2, self.read_dead_letters(max))
+            .await
+            .unwrap_or_else(|_| {
+                Err(QueueError::Unavailable(
+                    "reading dead letters timed out".into(),
+                ))
+            })
+    }
+
+    fn malformed(&self) -> u64 {
+        self.inner.malformed.load(Ordering::Relaxed)
+    }
+
+    fn close(&self) {
+        self.inner.closed.cancel();
+    }
+}
+
+impl RabbitQueue {
+    async fn measure(&self) -> Result<Vec<QueueStats>, QueueError> {
         let channel = self.fresh_channel().await?;
         let t = &self.inner.topology;
         let mut stats = Vec::new();
@@ -608,7 +664,7 @@ impl JobQueue for RabbitQueue {
         Ok(stats)
     }
 
-    async fn take_dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
+    async fn read_dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let channel = self.fresh_channel().await?;
         let mut out = Vec::new();
         while out.len() < max {
@@ -639,14 +695,6 @@ impl JobQueue for RabbitQueue {
         }
         let _ = channel.close(200, "dead letters read".into()).await;
         Ok(out)
-    }
-
-    fn malformed(&self) -> u64 {
-        self.inner.malformed.load(Ordering::Relaxed)
-    }
-
-    fn close(&self) {
-        self.inner.closed.cancel();
     }
 }
 
