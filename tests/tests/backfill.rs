@@ -35,13 +35,13 @@ fn job_context(
         .into_iter()
         .map(|(o, c)| (o.org.to_ascii_lowercase(), (o, c)))
         .collect();
-    Arc::new(JobContext {
-        store: store.clone(),
+    Arc::new(JobContext::new(
+        store.clone(),
         orgs,
-        attribution: ghstats_scrape::Attribution::from_config(&w.config.github),
-        max_message_age: Duration::from_secs(3600),
-        min_remaining: 0,
-    })
+        ghstats_scrape::Attribution::from_config(&w.config.github),
+        Duration::from_secs(3600),
+        0,
+    ))
 }
 
 /// What happens before workers run, on any store and queue; returns the
@@ -148,14 +148,25 @@ async fn missed_window_is_backfilled_on_memory_backends() {
         "the worker moved the checkpoint"
     );
     assert!(queue.take_dead_letters(10).await.unwrap().is_empty());
-    assert_eq!(
+    let counted = eventually(Duration::from_secs(10), || async {
+        series_value(
+            &*store,
+            Family::BackfillJobsProcessed,
+            &["org-a", "processed"],
+        )
+        .await
+            == repos as f64
+    })
+    .await;
+    assert!(
+        counted,
+        "jobs are counted in the store: {}",
         series_value(
             &*store,
             Family::BackfillJobsProcessed,
             &["org-a", "processed"]
         )
-        .await,
-        repos as f64
+        .await
     );
     shutdown.trigger();
 }
@@ -219,16 +230,21 @@ async fn duplicates_and_a_dead_worker_leave_the_clean_result_on_redis_and_rabbit
         truth(&w.sim, now),
         "identical to one clean run"
     );
-    assert!(
+    let duplicates = eventually(Duration::from_secs(10), || async {
         series_value(
             &*store,
             Family::BackfillJobsProcessed,
-            &["org-a", "duplicate"]
+            &["org-a", "duplicate"],
         )
         .await
-            >= 2.0,
+            >= 2.0
+    })
+    .await;
+    assert!(
+        duplicates,
         "the redelivery and the second copy were recognised as done"
     );
+
     assert!(queue.take_dead_letters(10).await.unwrap().is_empty());
     shutdown.trigger();
     shutdown.drain(Duration::from_secs(5)).await;

@@ -4,13 +4,15 @@
 //! finishes within the grace period or stays unacknowledged, and the
 //! broker delivers it again.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::Utc;
 use ghstats_queue::{Delivery, JobQueue, RetryOutcome};
 use ghstats_runtime::Shutdown;
-use ghstats_store::{Family, SeriesKey, WriteCtx};
+use ghstats_store::{Family, SeriesKey, Store, WriteCtx};
 
 use crate::job::{JobContext, Verdict};
 
@@ -27,6 +29,54 @@ pub struct Counts {
 impl Counts {
     fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How often the per-(org, result) job counters are written to the store.
+pub const COUNTER_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Job outcomes not yet written to the store: written in one batch a
+/// second rather than one store write per job.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pending: Mutex<HashMap<(String, &'static str), u64>>,
+}
+
+impl Tally {
+    fn add(&self, org: &str, result: &'static str) {
+        *self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((org.to_owned(), result))
+            .or_default() += 1;
+    }
+
+    /// Writes what accumulated; on failure keeps it for the next flush.
+    pub async fn flush(&self, store: &dyn Store) {
+        let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if taken.is_empty() {
+            return;
+        }
+        let counters: Vec<_> = taken
+            .iter()
+            .map(|((org, result), n)| {
+                (
+                    SeriesKey::new(Family::BackfillJobsProcessed, [org.as_str(), result]),
+                    *n,
+                )
+            })
+            .collect();
+        if let Err(e) = store
+            .add_counters(WriteCtx::worker(), &counters, Utc::now())
+            .await
+        {
+            tracing::warn!(error = %e, "cannot count backfill jobs; retrying next flush");
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            for (key, n) in taken {
+                *pending.entry(key).or_default() += n;
+            }
+        }
     }
 }
 
@@ -50,11 +100,13 @@ pub fn spawn(
     shutdown: &Shutdown,
 ) {
     let loops = tokio_util::task::TaskTracker::new();
+    let tally = Arc::new(Tally::default());
     for _ in 0..count.max(1) {
-        let (jobs, queue, counts, stop) = (
+        let (jobs, queue, counts, tally, stop) = (
             jobs.clone(),
             queue.clone(),
             counts.clone(),
+            tally.clone(),
             shutdown.clone(),
         );
         shutdown.spawn(
@@ -68,38 +120,41 @@ pub fn spawn(
                     let Some(delivery) = delivery else {
                         return Ok(());
                     };
-                    handle(&jobs, &*queue, &counts, delivery).await;
+                    handle(&jobs, &*queue, &counts, &tally, delivery).await;
                 }
             }),
         );
     }
-    // Once every loop finished its job, the queue may close its connection.
+    // Counters go out every second; once every loop finished its job the
+    // last ones are written and the queue may close its connection.
     let stop = shutdown.clone();
-    shutdown.spawn("backfill_queue_close", async move {
-        stop.triggered().await;
+    shutdown.spawn("backfill_counters", async move {
+        let mut ticker = tokio::time::interval(COUNTER_FLUSH_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => tally.flush(&*jobs.store).await,
+                () = stop.triggered() => break,
+            }
+        }
         loops.close();
         loops.wait().await;
+        tally.flush(&*jobs.store).await;
         queue.close();
         Ok::<(), String>(())
     });
 }
 
 /// Processes one delivery and settles it.
-pub async fn handle(jobs: &JobContext, queue: &dyn JobQueue, counts: &Counts, delivery: Delivery) {
-    let now = Utc::now();
-    let verdict = jobs.process(&delivery.job, now).await;
+pub async fn handle(
+    jobs: &JobContext,
+    queue: &dyn JobQueue,
+    counts: &Counts,
+    tally: &Tally,
+    delivery: Delivery,
+) {
+    let verdict = jobs.process(&delivery.job, Utc::now()).await;
     let job = &delivery.job;
-    let counter = SeriesKey::new(
-        Family::BackfillJobsProcessed,
-        [job.org.as_str(), result_label(&verdict)],
-    );
-    if let Err(e) = jobs
-        .store
-        .add_counters(WriteCtx::worker(), &[(counter, 1)], now)
-        .await
-    {
-        tracing::warn!(error = %e, "cannot count a backfill job");
-    }
+    tally.add(&job.org, result_label(&verdict));
     tracing::info!(job_id = %job.job_id, org = %job.org, repo = %job.repo, attempt = job.attempt, redelivered = delivery.redelivered, verdict = ?verdict, "backfill job");
     let settled = match verdict {
         Verdict::Done { .. } | Verdict::Duplicate => {

@@ -52,12 +52,34 @@ pub struct JobContext {
     /// `rate_limit.min_remaining_threshold`: below it (as the leader last
     /// saw the org's budget) jobs wait for the reset.
     pub min_remaining: u64,
+    /// Per org: when its hold-back state was last read, and what it was.
+    held: std::sync::Mutex<HashMap<String, (std::time::Instant, Option<String>)>>,
 }
+
+/// How long a worker trusts what it read of an org's cooldown and budget.
+pub const HOLD_BACK_CACHE: Duration = Duration::from_secs(1);
 
 /// How long a worker's claim on a running job lasts if it dies holding it.
 pub const JOB_LOCK_TTL: Duration = Duration::from_secs(600);
 
 impl JobContext {
+    pub fn new(
+        store: Arc<dyn Store>,
+        orgs: HashMap<String, (OrgConfig, GithubClient)>,
+        attribution: Attribution,
+        max_message_age: Duration,
+        min_remaining: u64,
+    ) -> Self {
+        Self {
+            store,
+            orgs,
+            attribution,
+            max_message_age,
+            min_remaining,
+            held: std::sync::Mutex::default(),
+        }
+    }
+
     pub async fn process(&self, job: &BackfillJob, now: DateTime<Utc>) -> Verdict {
         let age = (now - job.created_at).to_std().unwrap_or_default();
         if age > self.max_message_age {
@@ -101,6 +123,25 @@ impl JobContext {
     /// Why the org's jobs must wait, if they must: the leader shared a
     /// GitHub cooldown, or the org's rate budget is below the threshold.
     async fn held_back(&self, org: &str, now: DateTime<Utc>) -> Option<String> {
+        let cached = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(org)
+            .filter(|(at, _)| at.elapsed() < HOLD_BACK_CACHE)
+            .map(|(_, reason)| reason.clone());
+        if let Some(reason) = cached {
+            return reason;
+        }
+        let reason = self.read_hold_back(org, now).await;
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(org.to_owned(), (std::time::Instant::now(), reason.clone()));
+        reason
+    }
+
+    async fn read_hold_back(&self, org: &str, now: DateTime<Utc>) -> Option<String> {
         let store = &*self.store;
         if let Ok(Some(until)) = ghstats_scrape::budget::shared_cooldown(store, org, now).await {
             return Some(format!("GitHub cooldown of {org} until {until}"));

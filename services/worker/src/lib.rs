@@ -93,13 +93,13 @@ async fn serve_with_link(
             .into_iter()
             .map(|(org, client)| (org.org.to_ascii_lowercase(), (org, client)))
             .collect();
-    let jobs = Arc::new(job::JobContext {
-        store: deps.store,
+    let jobs = Arc::new(job::JobContext::new(
+        deps.store,
         orgs,
-        attribution: Attribution::from_config(&config.github),
-        max_message_age: config.backfill.max_message_age.get(),
-        min_remaining: config.rate_limit.min_remaining_threshold.into(),
-    });
+        Attribution::from_config(&config.github),
+        config.backfill.max_message_age.get(),
+        config.rate_limit.min_remaining_threshold.into(),
+    ));
     let counts = Arc::new(consume::Counts::default());
     consume::spawn(
         config.backfill.consumer_count,
