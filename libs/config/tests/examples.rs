@@ -95,3 +95,28 @@ fn empty_file_gives_the_documented_defaults() {
         9091
     );
 }
+
+/// A deployment config file of the repository, loaded from its path.
+fn shipped(relative: &str) -> ghstats_config::Config {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative);
+    ghstats_config::load_file(&path).unwrap_or_else(|e| panic!("{relative}: {e}"))
+}
+
+#[test]
+fn shipped_deployment_configs_load() {
+    let compose = shipped("config/compose.yaml");
+    assert_eq!(compose.leader_election.effective_backend(), ElectionBackend::Redis);
+    assert_eq!(compose.github.orgs.len(), 2);
+    for overlay in ["base/common", "overlays/nonprod", "overlays/prod"] {
+        let c = shipped(&format!("deploy/kustomize/{overlay}/config.yaml"));
+        assert_eq!(
+            c.leader_election.effective_backend(),
+            ElectionBackend::Redis,
+            "{overlay}: a backend this build runs"
+        );
+    }
+    let prod = shipped("deploy/kustomize/overlays/prod/config.yaml");
+    assert_eq!(prod.store.redis_mode, RedisMode::Sentinel);
+}

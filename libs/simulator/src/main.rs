@@ -57,10 +57,16 @@ struct Cli {
     /// Add a random event every this many seconds (0: never).
     #[arg(long, default_value_t = 0)]
     live_activity_seconds: u64,
+    /// GET this URL and exit 0 on a 2xx answer (container health check).
+    #[arg(long, value_name = "URL")]
+    probe: Option<String>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(url) = &cli.probe {
+        return ghstats_runtime::cli::probe(url);
+    }
     let config = SimConfig {
         world: WorldSpec {
             seed: cli.seed,
