@@ -107,7 +107,10 @@ fn shipped(relative: &str) -> ghstats_config::Config {
 #[test]
 fn shipped_deployment_configs_load() {
     let compose = shipped("config/compose.yaml");
-    assert_eq!(compose.leader_election.effective_backend(), ElectionBackend::Redis);
+    assert_eq!(
+        compose.leader_election.effective_backend(),
+        ElectionBackend::Redis
+    );
     assert_eq!(compose.github.orgs.len(), 2);
     for overlay in ["base/common", "overlays/nonprod", "overlays/prod"] {
         let c = shipped(&format!("deploy/kustomize/{overlay}/config.yaml"));

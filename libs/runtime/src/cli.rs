@@ -100,9 +100,13 @@ fn probe_status(url: &str) -> Result<u16, String> {
         .next()
         .ok_or_else(|| format!("{authority} has no address"))?;
     let budget = std::time::Duration::from_secs(2);
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, budget).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(budget)).map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, budget).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(budget))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n")
+        .map_err(|e| e.to_string())?;
     let mut head = [0u8; 64];
     let n = stream.read(&mut head).map_err(|e| e.to_string())?;
     let line = String::from_utf8_lossy(&head[..n]);
