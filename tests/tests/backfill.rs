@@ -168,6 +168,22 @@ async fn missed_window_is_backfilled_on_memory_backends() {
         )
         .await
     );
+    let writes = eventually(Duration::from_secs(10), || async {
+        series_value(
+            &*store,
+            Family::StoreWrites,
+            &["worker_backfill", "success"],
+        )
+        .await
+            >= repos as f64
+    })
+    .await;
+    assert!(writes, "the workers' window writes are counted by source");
+    assert!(
+        series_value(&*store, Family::StoreWrites, &["leader_scrape", "success"]).await
+            >= repos as f64,
+        "so are the leader's"
+    );
     shutdown.trigger();
 }
 

@@ -12,7 +12,7 @@ use ghstats_config::{Config, OrgConfig};
 use ghstats_github::{GithubClient, GithubError, Usage};
 use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_queue::{BackfillProducer, BackfillRequest};
-use ghstats_store::{Family, SeriesKey, Store, StoreError, WriteCtx};
+use ghstats_store::{Family, SeriesKey, Store, StoreError, WriteCtx, WriteTally};
 
 use crate::activity::{Failure, Fetch, scrape_activity};
 use crate::attribution::Attribution;
@@ -72,6 +72,7 @@ pub struct OrgScraper {
     attribution: Attribution,
     budget: FallbackBudget,
     last_usage: Mutex<Usage>,
+    writes: WriteTally,
 }
 
 /// A repository to scrape: name, `pushed_at` now and at the last listing.
@@ -106,6 +107,7 @@ impl OrgScraper {
             org,
             config,
             last_usage: Mutex::new(Usage::default()),
+            writes: WriteTally::default(),
         }
     }
 
@@ -229,9 +231,12 @@ impl OrgScraper {
             skip_commits,
         )
         .await;
-        self.store
+        let written = self
+            .store
             .record_activity(ctx, org, repo, &activity.events, now)
-            .await?;
+            .await;
+        self.writes.observe(&written);
+        written?;
         let lc = LocContext {
             client: &self.client,
             store: &*self.store,
@@ -317,7 +322,12 @@ impl OrgScraper {
                 delta.secondary_limit_hits,
             ));
         }
-        self.store.add_counters(ctx, &counters, now).await?;
+        let writes = self.writes.take();
+        counters.extend(writes.counters(ctx.source));
+        if let Err(e) = self.store.add_counters(ctx, &counters, now).await {
+            self.writes.put_back(writes);
+            return Err(e);
+        }
         let mut gauges = vec![
             (
                 SeriesKey::new(Family::ScrapeDuration, [org]),

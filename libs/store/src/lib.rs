@@ -27,6 +27,7 @@ mod memory;
 mod model;
 mod redis_store;
 mod series;
+mod write_tally;
 
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ pub use memory::MemoryStore;
 pub use model::*;
 pub use redis_store::{RedisAuth, RedisStore, RedisTarget};
 pub use series::{MalformedSeries, SeriesKey, shard_of};
+pub use write_tally::{TakenWrites, WriteTally};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

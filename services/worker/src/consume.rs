@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::Utc;
 use ghstats_queue::{Delivery, JobQueue, RetryOutcome};
 use ghstats_runtime::Shutdown;
-use ghstats_store::{Family, SeriesKey, Store, WriteCtx};
+use ghstats_store::{Family, SeriesKey, Store, WriteCtx, WriteSource, WriteTally};
 
 use crate::job::{JobContext, Verdict};
 
@@ -52,13 +52,12 @@ impl Tally {
             .or_default() += 1;
     }
 
-    /// Writes what accumulated; on failure keeps it for the next flush.
-    pub async fn flush(&self, store: &dyn Store) {
+    /// Writes what accumulated (with the worker's store-write counts); on
+    /// failure keeps it for the next flush.
+    pub async fn flush(&self, store: &dyn Store, writes: &WriteTally) {
         let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        if taken.is_empty() {
-            return;
-        }
-        let counters: Vec<_> = taken
+        let written = writes.take();
+        let mut counters: Vec<_> = taken
             .iter()
             .map(|((org, result), n)| {
                 (
@@ -67,11 +66,16 @@ impl Tally {
                 )
             })
             .collect();
+        counters.extend(written.counters(WriteSource::WorkerBackfill));
+        if counters.is_empty() {
+            return;
+        }
         if let Err(e) = store
             .add_counters(WriteCtx::worker(), &counters, Utc::now())
             .await
         {
             tracing::warn!(error = %e, "cannot count backfill jobs; retrying next flush");
+            writes.put_back(written);
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             for (key, n) in taken {
                 *pending.entry(key).or_default() += n;
@@ -132,13 +136,13 @@ pub fn spawn(
         let mut ticker = tokio::time::interval(COUNTER_FLUSH_INTERVAL);
         loop {
             tokio::select! {
-                _ = ticker.tick() => tally.flush(&*jobs.store).await,
+                _ = ticker.tick() => tally.flush(&*jobs.store, &jobs.writes).await,
                 () = stop.triggered() => break,
             }
         }
         loops.close();
         loops.wait().await;
-        tally.flush(&*jobs.store).await;
+        tally.flush(&*jobs.store, &jobs.writes).await;
         queue.close();
         Ok::<(), String>(())
     });

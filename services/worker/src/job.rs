@@ -20,7 +20,7 @@ use ghstats_config::OrgConfig;
 use ghstats_github::GithubClient;
 use ghstats_proto::BackfillJob;
 use ghstats_scrape::{Attribution, Fetch, scrape_activity};
-use ghstats_store::{ClaimKind, Store, WriteCtx};
+use ghstats_store::{ClaimKind, Store, WriteCtx, WriteTally};
 
 /// What to do with a job after processing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +54,8 @@ pub struct JobContext {
     pub min_remaining: u64,
     /// Per org: when its hold-back state was last read, and what it was.
     held: std::sync::Mutex<HashMap<String, (std::time::Instant, Option<String>)>>,
+    /// Window writes, for `gh_exporter_store_write_total{source="worker_backfill"}`.
+    pub writes: WriteTally,
 }
 
 /// How long a worker trusts what it read of an org's cooldown and budget.
@@ -77,6 +79,7 @@ impl JobContext {
             max_message_age,
             min_remaining,
             held: std::sync::Mutex::default(),
+            writes: WriteTally::default(),
         }
     }
 
@@ -187,11 +190,12 @@ impl JobContext {
             )
             .await;
             events += scrape.events.len();
-            if let Err(e) = self
+            let written = self
                 .store
                 .record_activity(WriteCtx::worker(), &job.org, repo, &scrape.events, now)
-                .await
-            {
+                .await;
+            self.writes.observe(&written);
+            if let Err(e) = written {
                 return Verdict::Retry(format!("store: {e}"));
             }
             let failed: Vec<String> = scrape
