@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use ghstats_config::Config;
-use ghstats_proto::TimeWindow;
+use ghstats_proto::{BackfillJob, TimeWindow};
 use ghstats_runtime::Shutdown;
 use ghstats_store::{ClaimKind, Family, SeriesKey, Store, WriteCtx};
 
@@ -49,8 +49,10 @@ impl EnqueueSettings {
 }
 
 /// What one sweep did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
+    /// The jobs published (and confirmed).
+    pub published: Vec<BackfillJob>,
     pub enqueued: usize,
     pub deduped: usize,
     /// Held back by the per-org cap, still pending.
@@ -239,6 +241,7 @@ impl Enqueuer {
                         request.reason.as_str(),
                     );
                     report.enqueued += 1;
+                    report.published.push(job.clone());
                     let mut state = self.lock();
                     state.pending.remove(&key);
                     *state.sent.entry(request.org.clone()).or_default() += 1;
@@ -304,5 +307,25 @@ impl BackfillProducer for Enqueuer {
         }
         self.sweep(Some(ctx), Utc::now()).await;
         Ok(())
+    }
+
+    async fn request_now(
+        &self,
+        ctx: WriteCtx,
+        request: BackfillRequest,
+    ) -> Result<SweepReport, QueueError> {
+        if !self.add(request) {
+            return Err(QueueError::Refused(format!(
+                "{GLOBAL_PENDING_CAP} windows are already pending"
+            )));
+        }
+        let report = self.sweep(Some(ctx), Utc::now()).await;
+        if report.enqueued == 0 && report.deduped == 0 && report.pending > 0 {
+            return Err(QueueError::Unavailable(
+                "the window is pending: the queue did not take it now (capped or unreachable)"
+                    .into(),
+            ));
+        }
+        Ok(report)
     }
 }

@@ -81,6 +81,17 @@ pub trait BackfillProducer: Send + Sync + std::fmt::Debug {
     /// Asks for `request`; `ctx` is the writer the outcome counters are
     /// written as.
     async fn request(&self, ctx: WriteCtx, request: BackfillRequest) -> Result<(), QueueError>;
+
+    /// Asks for `request` and publishes what is pending now, returning what
+    /// that did (operator requests answer with it).
+    async fn request_now(
+        &self,
+        ctx: WriteCtx,
+        request: BackfillRequest,
+    ) -> Result<SweepReport, QueueError> {
+        self.request(ctx, request).await?;
+        Ok(SweepReport::default())
+    }
 }
 
 /// A job as delivered to a worker, with what is needed to settle it.

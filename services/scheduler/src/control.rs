@@ -1,30 +1,54 @@
-//! `SchedulerControl` over gRPC: status is open; triggering a scrape and
-//! pausing or resuming an org need the admin token and the leader role (a
-//! follower answers FAILED_PRECONDITION naming the leader it knows).
+//! `SchedulerControl` over gRPC: status is open; triggering a scrape,
+//! requesting a backfill and pausing or resuming an org need the admin
+//! token and the leader role (a follower answers FAILED_PRECONDITION naming
+//! the current lease holder).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use ghstats_proto::timestamp_to_proto;
 use ghstats_proto::v1::scheduler_control_server::SchedulerControl;
 use ghstats_proto::v1::{
     GetSchedulerStatusRequest, OrgRequest, OrgStatus, RequestBackfillRequest,
     RequestBackfillResponse, Role, SchedulerStatus, TriggerScrapeRequest, TriggerScrapeResponse,
 };
+use ghstats_proto::{BackfillReason, TimeWindow, timestamp_to_proto, v1};
+use ghstats_queue::{BackfillProducer, BackfillRequest};
+use ghstats_runtime::election::LeaseBackend;
 use ghstats_runtime::grpc::require_admin;
+use ghstats_store::WriteCtx;
 use tonic::{Request, Response, Status};
 
 use crate::controller::OrgController;
 use crate::cooldown::GithubState;
 
-/// Whether this replica leads, and under which term.
+/// Whether this replica leads, and under which term; and the lease, to
+/// name the leader when this replica does not lead.
 #[derive(Debug, Default)]
 pub struct Leadership {
     leading: AtomicBool,
     term: AtomicU64,
+    lease: std::sync::Mutex<Option<Arc<dyn LeaseBackend>>>,
 }
 
 impl Leadership {
+    pub fn set_lease(&self, lease: Arc<dyn LeaseBackend>) {
+        *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = Some(lease);
+    }
+
+    /// Who holds the lease now, as far as this replica can tell.
+    pub async fn leader(&self) -> Option<String> {
+        let lease = self
+            .lease
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        lease.holder().await.ok().flatten()
+    }
+
+    pub fn term(&self) -> u64 {
+        self.term.load(Ordering::Relaxed)
+    }
+
     pub fn set(&self, leading: bool, term: u64) {
         self.term.store(term, Ordering::Relaxed);
         self.leading.store(leading, Ordering::Relaxed);
@@ -41,15 +65,20 @@ pub struct ControlService {
     pub leadership: Arc<Leadership>,
     pub controllers: Vec<Arc<OrgController>>,
     pub admin_token: Option<String>,
+    /// Where operator backfill requests go.
+    pub backfill: Arc<dyn BackfillProducer>,
 }
 
 impl ControlService {
-    #[allow(clippy::result_large_err)]
-    fn leader_only<T>(&self, req: &Request<T>) -> Result<(), Status> {
+    async fn leader_only<T>(&self, req: &Request<T>) -> Result<(), Status> {
         require_admin(req.metadata(), self.admin_token.as_deref())?;
         if !self.leadership.leading() {
+            let leader = match self.leadership.leader().await {
+                Some(l) => format!("the leader is {l}"),
+                None => "no replica holds the lease now".to_owned(),
+            };
             return Err(Status::failed_precondition(format!(
-                "{} is not the leader; send this to the leader",
+                "{} is not the leader; {leader}",
                 self.identity
             )));
         }
@@ -83,6 +112,15 @@ impl ControlService {
     }
 }
 
+#[allow(clippy::result_large_err)]
+fn timestamp_from_proto(
+    t: &prost_types::Timestamp,
+) -> Result<chrono::DateTime<chrono::Utc>, Status> {
+    let nanos = u32::try_from(t.nanos).map_err(|_| Status::invalid_argument("negative nanos"))?;
+    chrono::DateTime::from_timestamp(t.seconds, nanos)
+        .ok_or_else(|| Status::invalid_argument("timestamp out of range"))
+}
+
 #[tonic::async_trait]
 impl SchedulerControl for ControlService {
     async fn get_status(
@@ -100,7 +138,7 @@ impl SchedulerControl for ControlService {
             leader_identity: if leading {
                 self.identity.clone()
             } else {
-                String::new()
+                self.leadership.leader().await.unwrap_or_default()
             },
             lease_term: self.leadership.term.load(Ordering::Relaxed),
             orgs: self
@@ -115,7 +153,7 @@ impl SchedulerControl for ControlService {
         &self,
         req: Request<TriggerScrapeRequest>,
     ) -> Result<Response<TriggerScrapeResponse>, Status> {
-        self.leader_only(&req)?;
+        self.leader_only(&req).await?;
         self.controller(&req.get_ref().org)?.trigger();
         Ok(Response::new(TriggerScrapeResponse { started: true }))
     }
@@ -124,21 +162,47 @@ impl SchedulerControl for ControlService {
         &self,
         req: Request<RequestBackfillRequest>,
     ) -> Result<Response<RequestBackfillResponse>, Status> {
-        self.leader_only(&req)?;
-        Err(Status::unimplemented(
-            "backfill requests over gRPC arrive with the RabbitMQ producer",
-        ))
+        self.leader_only(&req).await?;
+        let r = req.into_inner();
+        let org = self.controller(&r.org)?.org().to_owned();
+        if r.repo.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "repo is required (a name, or * for every repository)",
+            ));
+        }
+        let (Some(start), Some(end)) = (r.window_start, r.window_end) else {
+            return Err(Status::invalid_argument(
+                "window_start and window_end are required",
+            ));
+        };
+        let window = TimeWindow::new(timestamp_from_proto(&start)?, timestamp_from_proto(&end)?)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let request = BackfillRequest {
+            org,
+            repo: r.repo,
+            window,
+            reason: BackfillReason::ScrapeError,
+        };
+        let report = self
+            .backfill
+            .request_now(WriteCtx::leader(self.leadership.term()), request)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(RequestBackfillResponse {
+            jobs: report.published.iter().map(v1::BackfillJob::from).collect(),
+            deduplicated: u32::try_from(report.deduped).unwrap_or(u32::MAX),
+        }))
     }
 
     async fn pause_org(&self, req: Request<OrgRequest>) -> Result<Response<OrgStatus>, Status> {
-        self.leader_only(&req)?;
+        self.leader_only(&req).await?;
         let c = self.controller(&req.get_ref().org)?;
         c.set_paused(true);
         Ok(Response::new(Self::org_status(c)))
     }
 
     async fn resume_org(&self, req: Request<OrgRequest>) -> Result<Response<OrgStatus>, Status> {
-        self.leader_only(&req)?;
+        self.leader_only(&req).await?;
         let c = self.controller(&req.get_ref().org)?;
         c.set_paused(false);
         Ok(Response::new(Self::org_status(c)))

@@ -147,6 +147,7 @@ async fn serve_with_link(
         leadership,
         controllers,
         admin_token,
+        backfill: deps.backfill.clone(),
     };
     let mut host = host;
     host.grpc.add_service(SchedulerControlServer::new(control));

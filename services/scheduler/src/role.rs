@@ -140,9 +140,10 @@ pub fn spawn_redis_election(
         };
         health.set_healthy(COMPONENT);
         tracing::info!(identity = %identity, lease = %lease_name, "electing over the Redis lease");
-        let lease = RedisLease::new(redis, &lease_name, &identity, duration);
+        let lease = Arc::new(RedisLease::new(redis, &lease_name, &identity, duration));
+        leadership.set_lease(lease.clone());
         let hooks = Hooks { work, health, leadership };
-        run_election(&lease, timings, &hooks, stop).await;
+        run_election(&*lease, timings, &hooks, stop).await;
         Ok(())
     });
 }

@@ -7,12 +7,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ghstats_proto::timestamp_to_proto;
 use ghstats_proto::v1::scheduler_control_client::SchedulerControlClient;
-use ghstats_proto::v1::{GetSchedulerStatusRequest, OrgRequest, Role, TriggerScrapeRequest};
-use ghstats_queue::MemoryProducer;
+use ghstats_proto::v1::{
+    GetSchedulerStatusRequest, OrgRequest, RequestBackfillRequest, Role, TriggerScrapeRequest,
+};
+use ghstats_queue::{EnqueueSettings, Enqueuer, JobQueue, MemoryQueue, Topology};
 use ghstats_runtime::{ServiceListeners, Shutdown};
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
-use ghstats_store::{MemoryStore, StoreSettings};
+use ghstats_store::{MemoryStore, Store, StoreSettings};
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
@@ -35,11 +38,21 @@ async fn scheduler(
         sim.api_base()
     );
     let config = ghstats_config::load_str(&yaml, "t.yaml", Vec::new()).unwrap();
-    let store = Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
+    let store: Arc<dyn Store> =
+        Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
+    let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(Topology::from_config(
+        &config.amqp,
+        &config.backfill,
+    )));
+    let backfill = Arc::new(Enqueuer::new(
+        queue.clone(),
+        store.clone(),
+        EnqueueSettings::from_config(&config),
+    ));
     let deps = ghstats_scheduler::Deps {
         store,
-        backfill: Arc::new(MemoryProducer::default()),
-        queue: None,
+        backfill,
+        queue: Some(queue),
     };
     let listeners = ServiceListeners::ephemeral().await.unwrap();
     let grpc = listeners.grpc_addr();
@@ -156,6 +169,58 @@ async fn status_is_open_and_admin_calls_need_token_and_leadership() {
     }
     assert!(ran, "a cycle ran");
 
+    // Operators ask for backfills of exact windows; a repeat is deduped.
+    let end = chrono::Utc::now();
+    let backfill = |org: &str, start: chrono::DateTime<chrono::Utc>| RequestBackfillRequest {
+        org: org.into(),
+        repo: "repo-001".into(),
+        window_start: Some(timestamp_to_proto(start)),
+        window_end: Some(timestamp_to_proto(end)),
+    };
+    let hour_ago = end - chrono::Duration::hours(1);
+    assert_eq!(
+        leader
+            .request_backfill(backfill("org-a", hour_ago))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+    let first = leader
+        .request_backfill(with_token(backfill("org-a", hour_ago), ADMIN))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((first.jobs.len(), first.deduplicated), (1, 0));
+    assert_eq!(first.jobs[0].repo, "repo-001");
+    let again = leader
+        .request_backfill(with_token(backfill("org-a", hour_ago), ADMIN))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((again.jobs.len(), again.deduplicated), (0, 1));
+    let inverted = leader
+        .request_backfill(with_token(
+            backfill("org-a", end + chrono::Duration::hours(1)),
+            ADMIN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        inverted.code(),
+        Code::InvalidArgument,
+        "{}",
+        inverted.message()
+    );
+    assert_eq!(
+        leader
+            .request_backfill(with_token(backfill("org-zz", hour_ago), ADMIN))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+
     // A follower refuses leader-only calls and names itself.
     let dir = tempfile::tempdir().unwrap();
     let mut follower = scheduler(
@@ -177,9 +242,87 @@ async fn status_is_open_and_admin_calls_need_token_and_leadership() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition);
     assert!(
-        refused.message().contains("sched-b is not the leader"),
+        refused
+            .message()
+            .contains("sched-b is not the leader; no replica holds the lease now"),
         "{}",
         refused.message()
     );
     shutdown.trigger();
+}
+
+#[tokio::test]
+async fn a_follower_names_the_lease_holder() {
+    let shutdown = Shutdown::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
+    let prefix = format!(
+        "test:control:{}:{}:",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let election = |id: &str| {
+        format!(
+            "leader_election:\n  backend: redis\n  identity: {id}\n  lease_duration: 3s\n  renew_deadline: 2s\n  retry_period: 200ms\n\
+             store:\n  redis_addr: 127.0.0.1:6379\n  key_prefix: \"{prefix}\"\n"
+        )
+    };
+    let dir_a = tempfile::tempdir().unwrap();
+    let mut a = scheduler(&sim, dir_a.path(), &election("sched-r1"), &shutdown).await;
+    let mut leads = false;
+    for _ in 0..200 {
+        let s = a
+            .get_status(GetSchedulerStatusRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        if s.role == Role::Leader as i32 {
+            leads = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(leads, "the first scheduler takes the free lease");
+    let dir_b = tempfile::tempdir().unwrap();
+    let mut b = scheduler(&sim, dir_b.path(), &election("sched-r2"), &shutdown).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = b
+        .get_status(GetSchedulerStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.role, Role::Follower as i32);
+    assert_eq!(status.leader_identity, "sched-r1");
+    let refused = b
+        .pause_org(with_token(
+            OrgRequest {
+                org: "org-a".into(),
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused
+            .message()
+            .contains("sched-r2 is not the leader; the leader is sched-r1"),
+        "{}",
+        refused.message()
+    );
+    shutdown.trigger();
+    let target = ghstats_store::RedisTarget::Standalone {
+        addr: "127.0.0.1:6379".into(),
+        tls: false,
+    };
+    let settings = StoreSettings {
+        prefix,
+        ..StoreSettings::from_config(&ghstats_config::StoreConfig::default())
+    };
+    ghstats_store::RedisStore::connect(&target, &ghstats_store::RedisAuth::default(), settings)
+        .await
+        .unwrap()
+        .delete_all_keys()
+        .await
+        .unwrap();
 }
