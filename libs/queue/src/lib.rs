@@ -199,6 +199,10 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// Stops delivering: waiting and later [`JobQueue::next`] calls get `None`.
     fn close(&self);
 
+    /// Pauses (or resumes) consuming for a drained worker: a broker-backed
+    /// queue gives its prefetched jobs back so other workers take them.
+    fn set_paused(&self, _paused: bool) {}
+
     /// Publishes a new job to the main queue.
     async fn publish(&self, job: &BackfillJob) -> Result<(), QueueError> {
         self.send(Target::Jobs, Outgoing::job(job)).await

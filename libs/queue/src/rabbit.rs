@@ -90,6 +90,8 @@ struct Inner {
     deliveries_tx: mpsc::Sender<lapin::message::Delivery>,
     closed: CancellationToken,
     malformed: AtomicU64,
+    /// While true the consumer holds no channel (a drained worker).
+    paused: watch::Sender<bool>,
     /// Set by [`RabbitQueue::start_consuming`]; taken by the first
     /// [`JobQueue::next`], which starts the consumer task.
     consume_on_demand: std::sync::Mutex<Option<(u16, Shutdown)>>,
@@ -133,6 +135,7 @@ impl RabbitQueue {
                 deliveries_tx,
                 closed: CancellationToken::new(),
                 malformed: AtomicU64::new(0),
+                paused: watch::channel(false).0,
                 consume_on_demand: std::sync::Mutex::new(None),
             }),
         }
@@ -346,9 +349,17 @@ impl RabbitQueue {
             let closed = queue.inner.closed.clone();
             let mut failures = 0u32;
             loop {
-                let reason = tokio::select! {
+                tokio::select! {
+                    () = queue.until_resumed() => {}
+                    () = closed.cancelled() => break,
+                }
+                let stopped = tokio::select! {
                     r = queue.consume_until_broken(prefetch, &mut failures) => r,
                     () = closed.cancelled() => break,
+                };
+                let Stopped::Broken(reason) = stopped else {
+                    tracing::info!("consumer paused: prefetched jobs returned to the queue");
+                    continue;
                 };
                 queue.drop_link(&reason).await;
                 failures += 1;
@@ -371,15 +382,27 @@ impl RabbitQueue {
         });
     }
 
-    /// Consumes until the channel breaks; returns why.
-    async fn consume_until_broken(&self, prefetch: u16, failures: &mut u32) -> String {
+    async fn until_resumed(&self) {
+        let mut paused = self.inner.paused.subscribe();
+        let _ = paused.wait_for(|p| !*p).await.map(|_| ());
+    }
+
+    async fn until_paused(&self) {
+        let mut paused = self.inner.paused.subscribe();
+        let _ = paused.wait_for(|p| *p).await.map(|_| ());
+    }
+
+    /// Consumes until the channel breaks (returning why) or the queue is
+    /// paused (closing the channel, so prefetched jobs go back to the queue).
+    async fn consume_until_broken(&self, prefetch: u16, failures: &mut u32) -> Stopped {
+        let broken = |e: QueueError| Stopped::Broken(e.to_string());
         let channel = match self.fresh_channel().await {
             Ok(c) => c,
-            Err(e) => return e.to_string(),
+            Err(e) => return broken(e),
         };
         let qos = channel.basic_qos(prefetch.max(1), BasicQosOptions::default());
         if let Err(e) = rpc("cannot set the prefetch", qos).await {
-            return e.to_string();
+            return broken(e);
         }
         let consume = channel.basic_consume(
             self.inner.topology.jobs.as_str().into(),
@@ -389,22 +412,35 @@ impl RabbitQueue {
         );
         let mut consumer = match rpc("cannot consume", consume).await {
             Ok(c) => c,
-            Err(e) => return e.to_string(),
+            Err(e) => return broken(e),
         };
         *failures = 0;
         tracing::info!(queue = %self.inner.topology.jobs, prefetch, "consuming backfill jobs");
-        while let Some(delivery) = consumer.next().await {
+        loop {
+            let delivery = tokio::select! {
+                d = consumer.next() => d,
+                () = self.until_paused() => {
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "paused".into())).await;
+                    return Stopped::Paused;
+                }
+            };
             match delivery {
-                Ok(d) => {
+                Some(Ok(d)) => {
                     if self.inner.deliveries_tx.send(d).await.is_err() {
-                        return "the queue was dropped".into();
+                        return Stopped::Broken("the queue was dropped".into());
                     }
                 }
-                Err(e) => return format!("delivery failed: {e}"),
+                Some(Err(e)) => return Stopped::Broken(format!("delivery failed: {e}")),
+                None => return Stopped::Broken("the broker cancelled the consumer".into()),
             }
         }
-        "the broker cancelled the consumer".into()
     }
+}
+
+/// Why a consuming channel ended.
+enum Stopped {
+    Paused,
+    Broken(String),
 }
 
 /// Exchange, queues and bindings; declaring them again changes nothing.
@@ -626,6 +662,10 @@ impl JobQueue for RabbitQueue {
 
     fn close(&self) {
         self.inner.closed.cancel();
+    }
+
+    fn set_paused(&self, paused: bool) {
+        self.inner.paused.send_replace(paused);
     }
 }
 

@@ -14,6 +14,7 @@ use ghstats_queue::{Delivery, JobQueue, RetryOutcome};
 use ghstats_runtime::Shutdown;
 use ghstats_store::{Family, SeriesKey, Store, WriteCtx, WriteSource, WriteTally};
 
+use crate::control::Gate;
 use crate::job::{JobContext, Verdict};
 
 /// Counts of what the consumers did.
@@ -103,14 +104,28 @@ pub fn spawn(
     counts: Arc<Counts>,
     shutdown: &Shutdown,
 ) {
+    spawn_gated(count, jobs, queue, counts, Arc::default(), shutdown);
+}
+
+/// [`spawn`] with the drain gate the control service flips: while it is
+/// closed the loops take no job.
+pub fn spawn_gated(
+    count: u32,
+    jobs: Arc<JobContext>,
+    queue: Arc<dyn JobQueue>,
+    counts: Arc<Counts>,
+    gate: Arc<Gate>,
+    shutdown: &Shutdown,
+) {
     let loops = tokio_util::task::TaskTracker::new();
     let tally = Arc::new(Tally::default());
     for _ in 0..count.max(1) {
-        let (jobs, queue, counts, tally, stop) = (
+        let (jobs, queue, counts, tally, gate, stop) = (
             jobs.clone(),
             queue.clone(),
             counts.clone(),
             tally.clone(),
+            gate.clone(),
             shutdown.clone(),
         );
         shutdown.spawn(
@@ -118,12 +133,13 @@ pub fn spawn(
             loops.track_future(async move {
                 loop {
                     let delivery = tokio::select! {
-                        d = queue.next() => d,
+                        d = gate.next(&*queue) => d,
                         () = stop.triggered() => return Ok::<(), String>(()),
                     };
                     let Some(delivery) = delivery else {
                         return Ok(());
                     };
+                    let _busy = gate.enter();
                     handle(&jobs, &*queue, &counts, &tally, delivery).await;
                 }
             }),

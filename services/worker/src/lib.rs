@@ -4,6 +4,7 @@
 //! and `grpc.health.v1` over gRPC.
 
 pub mod consume;
+pub mod control;
 pub mod job;
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ghstats_config::Config;
+use ghstats_proto::v1::worker_control_server::WorkerControlServer;
 use ghstats_queue::{JobQueue, RabbitQueue};
 use ghstats_runtime::health::{ComponentStatus, Readiness};
 use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners, Shutdown};
@@ -101,12 +103,32 @@ async fn serve_with_link(
         config.rate_limit.min_remaining_threshold.into(),
     ));
     let counts = Arc::new(consume::Counts::default());
-    consume::spawn(
+    let gate = Arc::new(control::Gate::default());
+    consume::spawn_gated(
         config.backfill.consumer_count,
         jobs,
-        deps.queue,
-        counts,
+        deps.queue.clone(),
+        counts.clone(),
+        gate.clone(),
         &shutdown,
     );
+    let admin_token = config
+        .services
+        .admin_token()
+        .resolve("services.admin_token")?
+        .map(|s| s.expose().to_owned());
+    let control = control::ControlService {
+        identity: std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| format!("ghstats-worker-{}", std::process::id())),
+        consumers: config.backfill.consumer_count,
+        counts,
+        gate,
+        queue: deps.queue,
+        admin_token,
+    };
+    let mut host = host;
+    host.grpc.add_service(WorkerControlServer::new(control));
     host.serve(listeners, shutdown).await
 }
