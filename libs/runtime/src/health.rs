@@ -56,6 +56,40 @@ pub struct HealthReport {
     pub mode: Mode,
     pub ready: bool,
     pub components: BTreeMap<String, Component>,
+    /// With `/healthz?full=1` on a service that has a fleet view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetReport>,
+}
+
+/// How the other services look from here (`/healthz?full=1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FleetReport {
+    /// `degraded` when a peer is unreachable or no scheduler leads.
+    pub mode: Mode,
+    /// The leading scheduler and its lease term, if one answered as leader.
+    pub leader: Option<String>,
+    pub term: Option<u64>,
+    pub peers: Vec<PeerReport>,
+}
+
+/// One replica of another service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerReport {
+    pub service: String,
+    /// The address dialled (one per resolved address of an endpoint).
+    pub endpoint: String,
+    /// `healthy` or `unreachable`.
+    pub status: String,
+    pub identity: String,
+    /// `leader` / `follower` for schedulers, `draining` / `consuming` for workers.
+    pub role: String,
+    pub reason: String,
+}
+
+/// Gathers the fleet view; the gateway has one.
+#[async_trait::async_trait]
+pub trait FleetView: Send + Sync + std::fmt::Debug {
+    async fn gather(&self) -> FleetReport;
 }
 
 #[derive(Debug)]
@@ -70,6 +104,7 @@ pub struct HealthRegistry {
     service: Arc<str>,
     state: Arc<RwLock<State>>,
     changes: Arc<watch::Sender<u64>>,
+    fleet: Arc<std::sync::OnceLock<Arc<dyn FleetView>>>,
 }
 
 impl HealthRegistry {
@@ -83,6 +118,7 @@ impl HealthRegistry {
                 components: BTreeMap::new(),
             })),
             changes: Arc::new(watch::channel(0).0),
+            fleet: Arc::default(),
         }
     }
 
@@ -135,6 +171,25 @@ impl HealthRegistry {
         self.changes.subscribe()
     }
 
+    /// Gives `/healthz?full=1` a fleet view (once).
+    pub fn set_fleet(&self, fleet: Arc<dyn FleetView>) {
+        let _ = self.fleet.set(fleet);
+    }
+
+    /// The local report plus the fleet view when there is one; the mode is
+    /// the worse of the two.
+    pub async fn full_report(&self) -> HealthReport {
+        let mut report = self.report();
+        if let Some(fleet) = self.fleet.get() {
+            let view = fleet.gather().await;
+            if view.mode != Mode::Healthy && report.mode == Mode::Healthy {
+                report.mode = view.mode;
+            }
+            report.fleet = Some(view);
+        }
+        report
+    }
+
     pub fn report(&self) -> HealthReport {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         let blocking = |c: &Component| {
@@ -162,6 +217,7 @@ impl HealthRegistry {
             mode,
             ready,
             components: state.components.clone(),
+            fleet: None,
         }
     }
 

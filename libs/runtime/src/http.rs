@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -38,8 +38,22 @@ async fn readyz(State(health): State<HealthRegistry>) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
 }
 
-async fn healthz(State(health): State<HealthRegistry>) -> Json<crate::health::HealthReport> {
-    Json(health.report())
+#[derive(Debug, serde::Deserialize)]
+struct HealthQuery {
+    full: Option<String>,
+}
+
+/// `/healthz`, and with `?full=1` the fleet view where the service has one.
+async fn healthz(
+    State(health): State<HealthRegistry>,
+    Query(q): Query<HealthQuery>,
+) -> Json<crate::health::HealthReport> {
+    let full = q.full.as_deref().is_some_and(|f| f == "1" || f == "true");
+    Json(if full {
+        health.full_report().await
+    } else {
+        health.report()
+    })
 }
 
 /// The service's own process metrics at `path`.

@@ -10,12 +10,15 @@ pub mod health;
 pub mod host;
 pub mod http;
 pub mod listeners;
+pub mod peers;
 pub mod process_metrics;
 pub mod retry;
 pub mod role;
 pub mod shutdown;
 pub mod telemetry;
 
+/// The `async_trait` the runtime's traits (`FleetView`, `LeaseBackend`) are written with.
+pub use async_trait::async_trait;
 pub use health::{ComponentStatus, HealthRegistry, Mode, Readiness};
 pub use host::ServiceHost;
 pub use listeners::ServiceListeners;

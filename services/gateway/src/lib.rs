@@ -8,6 +8,7 @@
 //! the same store state.
 
 pub mod cache;
+pub mod fleet;
 pub mod http;
 pub mod refresh;
 pub mod render;
@@ -70,6 +71,8 @@ pub async fn serve_with(
     };
     let s = shutdown.clone();
     shutdown.spawn("metrics_cache_refresh", refresher.run(s));
+    host.health
+        .set_fleet(std::sync::Arc::new(fleet::Fleet::from_config(&config)));
     host.http = host
         .http
         .merge(http::routes(http::MetricsState { published }));

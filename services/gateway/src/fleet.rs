@@ -1,0 +1,136 @@
+//! The fleet view of `/healthz?full=1`: every scheduler and worker replica
+//! (from `services.*.endpoints`), asked for its status over gRPC with
+//! `services.peer_timeout`; the leader and its term; `degraded` when a
+//! replica does not answer or no scheduler leads.
+
+use std::time::Duration;
+
+use ghstats_config::{Config, HttpUrl};
+use ghstats_proto::v1::scheduler_control_client::SchedulerControlClient;
+use ghstats_proto::v1::worker_control_client::WorkerControlClient;
+use ghstats_proto::v1::{GetSchedulerStatusRequest, GetWorkerStatusRequest, Role};
+use ghstats_runtime::health::{FleetReport, FleetView, Mode, PeerReport};
+use ghstats_runtime::peers;
+
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    pub schedulers: Vec<HttpUrl>,
+    pub workers: Vec<HttpUrl>,
+    pub timeout: Duration,
+}
+
+impl Fleet {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            schedulers: config.services.scheduler.endpoints.clone(),
+            workers: config.services.worker.endpoints.clone(),
+            timeout: config.services.peer_timeout.get(),
+        }
+    }
+}
+
+fn unreachable(service: &str, endpoint: String, reason: String) -> PeerReport {
+    PeerReport {
+        service: service.into(),
+        endpoint,
+        status: "unreachable".into(),
+        identity: String::new(),
+        role: String::new(),
+        reason,
+    }
+}
+
+impl Fleet {
+    async fn scheduler(&self, addr: std::net::SocketAddr) -> (PeerReport, Option<u64>) {
+        let endpoint = addr.to_string();
+        let channel = match peers::connect(addr, self.timeout).await {
+            Ok(c) => c,
+            Err(e) => return (unreachable("scheduler", endpoint, e), None),
+        };
+        match SchedulerControlClient::new(channel)
+            .get_status(GetSchedulerStatusRequest {})
+            .await
+        {
+            Ok(s) => {
+                let s = s.into_inner();
+                let leads = s.role == Role::Leader as i32;
+                let report = PeerReport {
+                    service: "scheduler".into(),
+                    endpoint,
+                    status: "healthy".into(),
+                    identity: s.identity,
+                    role: if leads { "leader" } else { "follower" }.into(),
+                    reason: String::new(),
+                };
+                (report, leads.then_some(s.lease_term))
+            }
+            Err(e) => (
+                unreachable("scheduler", endpoint, e.message().to_owned()),
+                None,
+            ),
+        }
+    }
+
+    async fn worker(&self, addr: std::net::SocketAddr) -> PeerReport {
+        let endpoint = addr.to_string();
+        let channel = match peers::connect(addr, self.timeout).await {
+            Ok(c) => c,
+            Err(e) => return unreachable("worker", endpoint, e),
+        };
+        match WorkerControlClient::new(channel)
+            .get_status(GetWorkerStatusRequest {})
+            .await
+        {
+            Ok(s) => {
+                let s = s.into_inner();
+                PeerReport {
+                    service: "worker".into(),
+                    endpoint,
+                    status: "healthy".into(),
+                    identity: s.identity,
+                    role: if s.draining { "draining" } else { "consuming" }.into(),
+                    reason: String::new(),
+                }
+            }
+            Err(e) => unreachable("worker", endpoint, e.message().to_owned()),
+        }
+    }
+}
+
+#[ghstats_runtime::async_trait]
+impl FleetView for Fleet {
+    async fn gather(&self) -> FleetReport {
+        let mut peers_seen = Vec::new();
+        let (mut leader, mut term) = (None, None);
+        for addr in peers::resolve(&self.schedulers).await {
+            match addr {
+                Ok(addr) => {
+                    let (report, leading_term) = self.scheduler(addr).await;
+                    if leading_term.is_some() {
+                        leader = Some(report.identity.clone());
+                        term = leading_term;
+                    }
+                    peers_seen.push(report);
+                }
+                Err((url, reason)) => peers_seen.push(unreachable("scheduler", url, reason)),
+            }
+        }
+        for addr in peers::resolve(&self.workers).await {
+            match addr {
+                Ok(addr) => peers_seen.push(self.worker(addr).await),
+                Err((url, reason)) => peers_seen.push(unreachable("worker", url, reason)),
+            }
+        }
+        let all_answer = peers_seen.iter().all(|p| p.status == "healthy");
+        FleetReport {
+            mode: if all_answer && leader.is_some() {
+                Mode::Healthy
+            } else {
+                Mode::Degraded
+            },
+            leader,
+            term,
+            peers: peers_seen,
+        }
+    }
+}
