@@ -4,6 +4,7 @@
 //! accounts or servers. Without configured orgs it also serves the bundled
 //! GitHub simulator and scrapes that.
 
+pub mod ctl;
 pub mod demo;
 
 use std::sync::Arc;

@@ -6,15 +6,51 @@ use clap::Parser;
 use ghstats_runtime::cli::{ConfigArgs, Loaded, run};
 
 /// ghstats in one process: gateway, scheduler and worker on memory backends.
+/// `ghstats ctl ...` controls running services instead.
 #[derive(Debug, Parser)]
 #[command(name = "ghstats", version)]
 struct Cli {
     #[command(flatten)]
     config: ConfigArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Control and inspect running services over gRPC.
+    Ctl(ghstats_standalone::ctl::CtlArgs),
+}
+
+fn ctl(args: &ghstats_standalone::ctl::CtlArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    ghstats_runtime::cli::install_crypto_provider();
+    match runtime.block_on(ghstats_standalone::ctl::run(args)) {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ghstats ctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Ctl(args)) = &cli.command {
+        return ctl(args);
+    }
     let config = match cli
         .config
         .load(|c| Ok(ghstats_standalone::standalone_config(c)))
