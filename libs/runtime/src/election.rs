@@ -9,6 +9,9 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 use crate::Shutdown;
 
@@ -47,11 +50,72 @@ pub trait RoleHooks: Send + Sync {
     async fn demoted(&self);
 }
 
+/// The election's own metrics, served with the process metrics:
+/// `gh_exporter_leader_election_is_leader`, `..._term`,
+/// `..._transitions_total`, `..._renew_failures_total`.
+#[derive(Debug, Clone, Default)]
+pub struct ElectionMetrics {
+    pub is_leader: Gauge,
+    pub term: Gauge,
+    pub transitions: Counter,
+    pub renew_failures: Counter,
+}
+
+impl ElectionMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "gh_exporter_leader_election_is_leader",
+            "1 while this replica holds the lease",
+            self.is_leader.clone(),
+        );
+        registry.register(
+            "gh_exporter_leader_election_term",
+            "Lease term (fencing token) this replica leads under, 0 when following",
+            self.term.clone(),
+        );
+        registry.register(
+            "gh_exporter_leader_election_transitions",
+            "Times this replica gained or lost leadership",
+            self.transitions.clone(),
+        );
+        registry.register(
+            "gh_exporter_leader_election_renew_failures",
+            "Lease attempts that failed (errors or timeouts)",
+            self.renew_failures.clone(),
+        );
+    }
+
+    fn leading(&self, term: Option<u64>) {
+        self.is_leader.set(i64::from(term.is_some()));
+        self.term
+            .set(term.map_or(0, |t| i64::try_from(t).unwrap_or(i64::MAX)));
+        self.transitions.inc();
+    }
+}
+
 /// Runs the election until `shutdown`, then releases the lease.
 pub async fn run_election(
     backend: &dyn LeaseBackend,
     timings: Timings,
     hooks: &dyn RoleHooks,
+    shutdown: Shutdown,
+) {
+    run_election_with(
+        backend,
+        timings,
+        hooks,
+        &ElectionMetrics::default(),
+        shutdown,
+    )
+    .await;
+}
+
+/// [`run_election`], keeping `metrics` up to date.
+pub async fn run_election_with(
+    backend: &dyn LeaseBackend,
+    timings: Timings,
+    hooks: &dyn RoleHooks,
+    metrics: &ElectionMetrics,
     shutdown: Shutdown,
 ) {
     let mut leading: Option<(u64, Shutdown)> = None;
@@ -71,20 +135,29 @@ pub async fn run_election(
                         hooks.demoted().await;
                     }
                     tracing::info!(term, "leadership acquired");
+                    metrics.leading(Some(term));
                     let scope = shutdown.child();
                     hooks.elected(term, scope.clone()).await;
                     leading = Some((term, scope));
                 }
             }
             Ok(LeaseState::Other) => {
-                step_down(&mut leading, hooks, "another replica holds the lease").await
+                step_down(
+                    &mut leading,
+                    hooks,
+                    metrics,
+                    "another replica holds the lease",
+                )
+                .await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "lease attempt failed");
+                metrics.renew_failures.inc();
                 if leading.is_some() && last_renewed.elapsed() >= timings.renew_deadline {
                     step_down(
                         &mut leading,
                         hooks,
+                        metrics,
                         "lease not renewed within the renew deadline",
                     )
                     .await;
@@ -97,16 +170,22 @@ pub async fn run_election(
         }
     }
     if leading.is_some() {
-        step_down(&mut leading, hooks, "shutting down").await;
+        step_down(&mut leading, hooks, metrics, "shutting down").await;
         if let Err(e) = backend.release().await {
             tracing::warn!(error = %e, "could not release the lease");
         }
     }
 }
 
-async fn step_down(leading: &mut Option<(u64, Shutdown)>, hooks: &dyn RoleHooks, why: &str) {
+async fn step_down(
+    leading: &mut Option<(u64, Shutdown)>,
+    hooks: &dyn RoleHooks,
+    metrics: &ElectionMetrics,
+    why: &str,
+) {
     if let Some((term, scope)) = leading.take() {
         tracing::warn!(term, reason = why, "leadership lost");
+        metrics.leading(None);
         scope.trigger();
         hooks.demoted().await;
     }

@@ -16,6 +16,7 @@ use ghstats_config::Config;
 use ghstats_proto::Role;
 use ghstats_proto::v1::scheduler_control_server::SchedulerControlServer;
 use ghstats_queue::{BackfillProducer, EnqueueSettings, Enqueuer, JobQueue, RabbitQueue};
+use ghstats_runtime::election::ElectionMetrics;
 use ghstats_runtime::health::{ComponentStatus, Readiness};
 use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners, Shutdown};
 use ghstats_store::Store;
@@ -89,7 +90,9 @@ async fn serve_with_link(
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
     let config = Arc::new(config);
-    let host = ServiceHost::new(SERVICE, "/metrics");
+    let mut host = ServiceHost::new(SERVICE, "/metrics");
+    let election_metrics = ElectionMetrics::default();
+    election_metrics.register(host.metrics.registry_mut());
     let health = host.health.clone();
     if let Some(rabbit) = rabbit {
         // Missed windows wait in the pending list while RabbitMQ is away;
@@ -123,6 +126,7 @@ async fn serve_with_link(
                 let term = deps.store.current_term().await.unwrap_or(0);
                 leadership.set(true, term);
                 work.start(term, &health, &shutdown.child());
+                election_metrics.is_leader.set(1);
                 tracing::info!(orgs = controllers.len(), "leading: org controllers started");
             }
             role::Startup::RedisLease => {
@@ -131,6 +135,7 @@ async fn serve_with_link(
                     work,
                     health.clone(),
                     leadership.clone(),
+                    election_metrics.clone(),
                     &shutdown,
                 );
             }
@@ -149,7 +154,6 @@ async fn serve_with_link(
         admin_token,
         backfill: deps.backfill.clone(),
     };
-    let mut host = host;
     host.grpc.add_service(SchedulerControlServer::new(control));
     host.serve(listeners, shutdown).await
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ghstats_config::{BackendFailure, Config, ElectionBackend};
 use ghstats_proto::Role;
-use ghstats_runtime::election::{RoleHooks, Timings, run_election};
+use ghstats_runtime::election::{ElectionMetrics, RoleHooks, Timings, run_election_with};
 use ghstats_runtime::health::{ComponentStatus, HealthRegistry, Readiness};
 use ghstats_runtime::role::{INITIAL_ROLE_ENV, static_role};
 use ghstats_runtime::{ServeError, Shutdown};
@@ -111,6 +111,7 @@ pub fn spawn_redis_election(
     work: LeaderWork,
     health: HealthRegistry,
     leadership: Arc<Leadership>,
+    metrics: ElectionMetrics,
     shutdown: &Shutdown,
 ) {
     let e = &config.leader_election;
@@ -143,7 +144,7 @@ pub fn spawn_redis_election(
         let lease = Arc::new(RedisLease::new(redis, &lease_name, &identity, duration));
         leadership.set_lease(lease.clone());
         let hooks = Hooks { work, health, leadership };
-        run_election(&*lease, timings, &hooks, stop).await;
+        run_election_with(&*lease, timings, &hooks, &metrics, stop).await;
         Ok(())
     });
 }

@@ -26,7 +26,7 @@ async fn scheduler(
     dir: &std::path::Path,
     extra: &str,
     shutdown: &Shutdown,
-) -> SchedulerControlClient<Channel> {
+) -> (SchedulerControlClient<Channel>, std::net::SocketAddr) {
     let token = dir.join("token");
     std::fs::write(&token, DEMO_TOKEN).unwrap();
     let admin = dir.join("admin");
@@ -56,6 +56,7 @@ async fn scheduler(
     };
     let listeners = ServiceListeners::ephemeral().await.unwrap();
     let grpc = listeners.grpc_addr();
+    let http = listeners.http_addr();
     tokio::spawn(ghstats_scheduler::serve_with(
         config,
         deps,
@@ -64,7 +65,7 @@ async fn scheduler(
     ));
     for _ in 0..200 {
         if let Ok(c) = SchedulerControlClient::connect(format!("http://{grpc}")).await {
-            return c;
+            return (c, http);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -84,7 +85,7 @@ async fn status_is_open_and_admin_calls_need_token_and_leadership() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut leader = scheduler(
+    let (mut leader, _) = scheduler(
         &sim,
         dir.path(),
         "leader_election:\n  enabled: false\n  identity: sched-a\n",
@@ -223,7 +224,7 @@ async fn status_is_open_and_admin_calls_need_token_and_leadership() {
 
     // A follower refuses leader-only calls and names itself.
     let dir = tempfile::tempdir().unwrap();
-    let mut follower = scheduler(
+    let (mut follower, _) = scheduler(
         &sim,
         dir.path(),
         "leader_election:\n  backend: kubernetes\n  identity: sched-b\n",
@@ -268,7 +269,7 @@ async fn a_follower_names_the_lease_holder() {
         )
     };
     let dir_a = tempfile::tempdir().unwrap();
-    let mut a = scheduler(&sim, dir_a.path(), &election("sched-r1"), &shutdown).await;
+    let (mut a, a_http) = scheduler(&sim, dir_a.path(), &election("sched-r1"), &shutdown).await;
     let mut leads = false;
     for _ in 0..200 {
         let s = a
@@ -284,7 +285,7 @@ async fn a_follower_names_the_lease_holder() {
     }
     assert!(leads, "the first scheduler takes the free lease");
     let dir_b = tempfile::tempdir().unwrap();
-    let mut b = scheduler(&sim, dir_b.path(), &election("sched-r2"), &shutdown).await;
+    let (mut b, b_http) = scheduler(&sim, dir_b.path(), &election("sched-r2"), &shutdown).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let status = b
         .get_status(GetSchedulerStatusRequest {})
@@ -309,6 +310,33 @@ async fn a_follower_names_the_lease_holder() {
             .contains("sched-r2 is not the leader; the leader is sched-r1"),
         "{}",
         refused.message()
+    );
+    // The election's metrics say the same, on each process's /metrics.
+    let metrics = |addr: std::net::SocketAddr| async move {
+        reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let (ma, mb) = (metrics(a_http).await, metrics(b_http).await);
+    assert!(
+        ma.contains("gh_exporter_leader_election_is_leader 1"),
+        "{ma}"
+    );
+    assert!(
+        ma.contains("gh_exporter_leader_election_transitions_total 1"),
+        "{ma}"
+    );
+    assert!(!ma.contains("gh_exporter_leader_election_term 0\n"), "{ma}");
+    assert!(
+        mb.contains("gh_exporter_leader_election_is_leader 0"),
+        "{mb}"
+    );
+    assert!(
+        mb.contains("gh_exporter_leader_election_transitions_total 0"),
+        "{mb}"
     );
     shutdown.trigger();
     let target = ghstats_store::RedisTarget::Standalone {
