@@ -1,6 +1,9 @@
 //! Two scheduler processes electing over the Redis lease: exactly one
 //! leads; when it is killed (SIGKILL, no release) the other takes over
-//! once the lease expires. The takeover time is printed, not asserted.
+//! once the lease expires. When it is paused (SIGSTOP) past its lease the
+//! other takes over; resumed (SIGCONT) it steps down, and writes under its
+//! old term are refused by the store. Takeover times are printed, not
+//! asserted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -34,6 +37,7 @@ fn role_of(port: u16) -> Option<String> {
 struct Scheduler {
     child: Child,
     http: u16,
+    grpc: u16,
 }
 
 impl Drop for Scheduler {
@@ -61,7 +65,78 @@ fn start(config: &std::path::Path, identity: &str, prefix: &str) -> Scheduler {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    Scheduler { child, http }
+    Scheduler { child, http, grpc }
+}
+
+fn signal(s: &Scheduler, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig}");
+}
+
+/// Polls until `port` reports `role`; the time it took, or `None`.
+fn wait_role(port: u16, role: &str, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if role_of(port).as_deref() == Some(role) {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn write_config(dir: &std::path::Path, sim: &Simulator) -> std::path::PathBuf {
+    let token = dir.join("token");
+    std::fs::write(&token, DEMO_TOKEN).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "leader_election:\n  backend: redis\n  lease_name: test\n  lease_duration: 3s\n  renew_deadline: 2s\n  retry_period: 500ms\nstore:\n  redis_addr: 127.0.0.1:6379\ngithub:\n  orgs:\n    - org: org-a\n      token_file: {}\n      api_base_url: {}\n      scrape_interval: 1s\n",
+            token.display(),
+            sim.api_base()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn unique_prefix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("test:election:{}:{nanos}:", std::process::id())
+}
+
+async fn store_with(prefix: &str) -> ghstats_store::RedisStore {
+    let target = ghstats_store::RedisTarget::Standalone {
+        addr: "127.0.0.1:6379".into(),
+        tls: false,
+    };
+    let settings = ghstats_store::StoreSettings {
+        prefix: prefix.to_owned(),
+        ..ghstats_store::StoreSettings::from_config(&ghstats_config::StoreConfig::default())
+    };
+    ghstats_store::RedisStore::connect(&target, &ghstats_store::RedisAuth::default(), settings)
+        .await
+        .unwrap()
+}
+
+async fn term_of(grpc: u16) -> u64 {
+    use ghstats_proto::v1::GetSchedulerStatusRequest;
+    use ghstats_proto::v1::scheduler_control_client::SchedulerControlClient;
+    let mut c = SchedulerControlClient::connect(format!("http://127.0.0.1:{grpc}"))
+        .await
+        .unwrap();
+    c.get_status(GetSchedulerStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .lease_term
 }
 
 fn leaders(schedulers: &[&Scheduler]) -> Vec<u16> {
@@ -78,23 +153,8 @@ async fn exactly_one_leads_and_the_other_takes_over_after_a_kill() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("token");
-    std::fs::write(&token, DEMO_TOKEN).unwrap();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "leader_election:\n  backend: redis\n  lease_name: test\n  lease_duration: 3s\n  renew_deadline: 2s\n  retry_period: 500ms\nstore:\n  redis_addr: 127.0.0.1:6379\ngithub:\n  orgs:\n    - org: org-a\n      token_file: {}\n      api_base_url: {}\n",
-            token.display(),
-            sim.api_base()
-        ),
-    )
-    .unwrap();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let prefix = format!("test:election:{}:{nanos}:", std::process::id());
+    let config = write_config(dir.path(), &sim);
+    let prefix = unique_prefix();
 
     let a = start(&config, "a", &prefix);
     let b = start(&config, "b", &prefix);
@@ -134,19 +194,80 @@ async fn exactly_one_leads_and_the_other_takes_over_after_a_kill() {
     drop(dead);
     drop(survivor);
 
-    let target = ghstats_store::RedisTarget::Standalone {
-        addr: "127.0.0.1:6379".into(),
-        tls: false,
-    };
-    let settings = ghstats_store::StoreSettings {
-        prefix,
-        ..ghstats_store::StoreSettings::from_config(&ghstats_config::StoreConfig::default())
-    };
-    ghstats_store::RedisStore::connect(&target, &ghstats_store::RedisAuth::default(), settings)
-        .await
-        .unwrap()
-        .delete_all_keys()
-        .await
-        .unwrap();
+    store_with(&prefix).await.delete_all_keys().await.unwrap();
+    shutdown.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_leader_is_replaced_steps_down_and_is_fenced() {
+    use ghstats_store::{Store, StoreError, WriteCtx};
+    let shutdown = Shutdown::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim);
+    let prefix = unique_prefix();
+    let a = start(&config, "a", &prefix);
+    let b = start(&config, "b", &prefix);
+    let mut leader = None;
+    for _ in 0..200 {
+        let l = leaders(&[&a, &b]);
+        assert!(l.len() <= 1, "two leaders at once");
+        if let [one] = l[..] {
+            leader = Some(one);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let leader = leader.expect("nobody took the lease");
+    let (old, new) = if leader == a.http { (a, b) } else { (b, a) };
+    let old_term = term_of(old.grpc).await;
+    assert!(old_term > 0);
+
+    signal(&old, "-STOP");
+    let took = wait_role(new.http, "leader", Duration::from_secs(15));
+    signal(&old, "-CONT");
+    let took = took.expect("the other replica never took over from the paused leader");
+    println!(
+        "takeover from a SIGSTOPped leader: {:.2} s (lease 3 s)",
+        took.as_secs_f64()
+    );
+    let stepped = wait_role(old.http, "follower", Duration::from_secs(10));
+    let stepped = stepped.expect("the resumed old leader did not step down");
+    println!(
+        "the resumed old leader stepped down after {:.2} s",
+        stepped.as_secs_f64()
+    );
+    for _ in 0..20 {
+        assert_eq!(
+            leaders(&[&old, &new]),
+            vec![new.http],
+            "one leader after the resume"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let store = store_with(&prefix).await;
+    let current = store.current_term().await.unwrap();
+    assert!(
+        current > old_term,
+        "the new leader raised the term ({current} > {old_term})"
+    );
+    assert_eq!(term_of(new.grpc).await, current);
+    let late = store
+        .advance_checkpoint(
+            WriteCtx::leader(old_term),
+            "org-a",
+            "repo-000",
+            chrono::Utc::now(),
+        )
+        .await;
+    assert!(
+        matches!(late, Err(StoreError::Fenced { .. })),
+        "a write under the old term is refused: {late:?}"
+    );
+    drop(old);
+    drop(new);
+    store.delete_all_keys().await.unwrap();
     shutdown.trigger();
 }
