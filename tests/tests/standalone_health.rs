@@ -167,3 +167,26 @@ async fn shutdown_closes_every_listener() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_leader_publishes_dependency_health_on_the_gateway() {
+    let run = start().await;
+    wait_ready(run.gateway.0).await;
+    let mut last = String::new();
+    let mut seen = false;
+    for _ in 0..200 {
+        last = get(run.gateway.0, "/metrics").await.1;
+        if ["scheduler", "redis", "github"].iter().all(|d| {
+            last.contains(&format!(
+                "gh_exporter_dependency_health{{dependency=\"{d}\"}} 1"
+            ))
+        }) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(seen, "{last}");
+    run.shutdown.trigger();
+    run.task.await.unwrap().unwrap();
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use ghstats_config::Config;
 use ghstats_queue::{BackfillProducer, JobQueue};
-use ghstats_runtime::health::{HealthRegistry, Readiness};
+use ghstats_runtime::health::{ComponentStatus, HealthRegistry, Readiness};
 use ghstats_runtime::{ServeError, Shutdown};
 use ghstats_scrape::OrgScraper;
 use ghstats_store::{Family, SeriesKey, Store, WriteCtx};
@@ -19,7 +19,8 @@ use crate::cooldown::Cooldown;
 /// How often the leader runs the store GC.
 pub const GC_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// How often the leader measures the backfill queues.
+/// How often the leader measures the backfill queues and writes the
+/// dependency health.
 pub const QUEUE_STATS_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Everything the leader starts on being elected.
@@ -89,20 +90,62 @@ impl LeaderWork {
                 }
             }
         });
-        if let Some(queue) = self.queue.clone() {
-            let (store, s) = (self.store.clone(), scope.clone());
-            scope.spawn("queue_stats", async move {
-                let mut ticker = tokio::time::interval(QUEUE_STATS_INTERVAL);
-                loop {
-                    tokio::select! {
-                        _ = ticker.tick() => {}
-                        () = s.triggered() => return Ok::<(), String>(()),
-                    }
-                    record_queue_stats(&*queue, &*store, ctx).await;
+        let (queue, store, health, s) = (
+            self.queue.clone(),
+            self.store.clone(),
+            health.clone(),
+            scope.clone(),
+        );
+        scope.spawn("fleet_signals", async move {
+            let mut ticker = tokio::time::interval(QUEUE_STATS_INTERVAL);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    () = s.triggered() => return Ok::<(), String>(()),
                 }
-            });
-        }
+                if let Some(queue) = &queue {
+                    record_queue_stats(&**queue, &*store, ctx).await;
+                }
+                record_dependency_health(&health, &*store, ctx).await;
+            }
+        });
     }
+}
+
+/// `gh_exporter_dependency_health{dependency}` from the leader's health
+/// components: `redis` (store), `amqp` (queue, when there is one), `github`
+/// (every org's GitHub component), `scheduler` (a leader writes it).
+pub async fn record_dependency_health(health: &HealthRegistry, store: &dyn Store, ctx: WriteCtx) {
+    let report = health.report();
+    let healthy = |c: &ghstats_runtime::health::Component| {
+        f64::from(u8::from(c.status == ComponentStatus::Healthy))
+    };
+    let mut gauges = vec![(dependency("scheduler"), 1.0)];
+    if let Some(c) = report.components.get("store") {
+        gauges.push((dependency("redis"), healthy(c)));
+    }
+    if let Some(c) = report.components.get(crate::QUEUE_COMPONENT) {
+        gauges.push((dependency("amqp"), healthy(c)));
+    }
+    let github: Vec<f64> = report
+        .components
+        .iter()
+        .filter(|(name, _)| name.starts_with("github:"))
+        .map(|(_, c)| healthy(c))
+        .collect();
+    if !github.is_empty() {
+        gauges.push((
+            dependency("github"),
+            github.iter().copied().fold(1.0, f64::min),
+        ));
+    }
+    if let Err(e) = store.set_gauges(ctx, &gauges, Utc::now()).await {
+        tracing::warn!(error = %e, "cannot record dependency health");
+    }
+}
+
+fn dependency(name: &str) -> SeriesKey {
+    SeriesKey::new(Family::DependencyHealth, [name])
 }
 
 /// Writes each queue's depth and oldest-message age as gauges.
