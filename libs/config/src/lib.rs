@@ -33,8 +33,8 @@ pub use sections::net::{AmqpUrl, HostPort, HttpUrl, ListenAddr};
 pub use sections::observability::{HealthConfig, TelemetryConfig, TraceMode};
 pub use sections::queue::{AmqpConfig, BackfillConfig};
 pub use sections::server::{
-    GatewayService, LogFormat, LogLevel, MetricsConfig, PeerService, ServerConfig, ServicesConfig,
-    Topology,
+    GatewayService, GrpcTlsConfig, LogFormat, LogLevel, MetricsConfig, PeerService, ServerConfig,
+    ServicesConfig, Topology,
 };
 pub use sections::store::{ExportCacheMode, RedisMode, StoreBackend, StoreConfig};
 

@@ -22,6 +22,8 @@ pub struct ServiceHost {
     pub metrics_path: &'static str,
     pub http: Router,
     pub grpc: RoutesBuilder,
+    /// Set by [`ServiceHost::use_grpc_tls`].
+    grpc_tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl ServiceHost {
@@ -33,7 +35,17 @@ impl ServiceHost {
             metrics_path,
             http: Router::new(),
             grpc: RoutesBuilder::default(),
+            grpc_tls: None,
         }
+    }
+
+    /// Serves gRPC over TLS when `services.grpc_tls` says so.
+    pub fn use_grpc_tls(
+        &mut self,
+        config: &ghstats_config::GrpcTlsConfig,
+    ) -> Result<(), ServeError> {
+        self.grpc_tls = crate::tls::server(config)?;
+        Ok(())
     }
 
     /// Serves until the shutdown starts or a server fails (which starts it).
@@ -49,11 +61,18 @@ impl ServiceHost {
             metrics_path,
             http,
             mut grpc,
+            grpc_tls,
         } = self;
         health.register("http_server", Readiness::Required);
         health.register("grpc_server", Readiness::Required);
         grpc.add_service(grpc::health_service(&health, &shutdown));
-        let grpc_router = tonic::transport::Server::builder().add_routes(grpc.routes());
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = grpc_tls {
+            server = server
+                .tls_config(tls)
+                .map_err(|e| ServeError::task("grpc tls", e))?;
+        }
+        let grpc_router = server.add_routes(grpc.routes());
         let http_router = http::with_fallback(
             http.merge(http::health_routes(health.clone()))
                 .merge(http::process_metrics_route(metrics_path, Arc::new(metrics))),

@@ -16,6 +16,7 @@ pub mod retry;
 pub mod role;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 /// The `async_trait` the runtime's traits (`FleetView`, `LeaseBackend`) are written with.
 pub use async_trait::async_trait;

@@ -1,6 +1,7 @@
 //! Reaching the replicas of another service over gRPC: each configured
 //! endpoint is resolved to all its addresses (a headless Service name gives
-//! every pod), and each address is dialled with a deadline.
+//! every pod), and each address is dialled with a deadline, over TLS when
+//! `services.grpc_tls` is enabled.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,9 +9,18 @@ use std::time::Duration;
 use ghstats_config::HttpUrl;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::tls::PeerTls;
+
+/// One replica to dial: the endpoint's host name (for TLS) and an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub host: String,
+    pub addr: SocketAddr,
+}
+
 /// Every address of every endpoint; an endpoint that does not resolve is
 /// returned as an error with its URL.
-pub async fn resolve(endpoints: &[HttpUrl]) -> Vec<Result<SocketAddr, (String, String)>> {
+pub async fn resolve(endpoints: &[HttpUrl]) -> Vec<Result<Peer, (String, String)>> {
     let mut out = Vec::new();
     for e in endpoints {
         let url = e.url();
@@ -23,7 +33,12 @@ pub async fn resolve(endpoints: &[HttpUrl]) -> Vec<Result<SocketAddr, (String, S
                 let mut addrs: Vec<_> = addrs.collect();
                 addrs.sort();
                 addrs.dedup();
-                out.extend(addrs.into_iter().map(Ok));
+                out.extend(addrs.into_iter().map(|addr| {
+                    Ok(Peer {
+                        host: host.to_owned(),
+                        addr,
+                    })
+                }));
             }
             Err(err) => out.push(Err((url.to_string(), format!("cannot resolve: {err}")))),
         }
@@ -31,13 +46,24 @@ pub async fn resolve(endpoints: &[HttpUrl]) -> Vec<Result<SocketAddr, (String, S
     out
 }
 
-/// A channel to `addr`, connected within `timeout`, whose calls also time
-/// out after `timeout`.
-pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Channel, String> {
-    Endpoint::from_shared(format!("http://{addr}"))
+/// A channel to `peer`, connected within `timeout`, whose calls also time
+/// out after `timeout`; over TLS when `tls` is given.
+pub async fn connect(
+    peer: &Peer,
+    timeout: Duration,
+    tls: Option<&PeerTls>,
+) -> Result<Channel, String> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", peer.addr))
         .map_err(|e| e.to_string())?
         .connect_timeout(timeout)
-        .timeout(timeout)
+        .timeout(timeout);
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls.client(&peer.host))
+            .map_err(|e| format!("TLS: {e}"))?;
+    }
+    endpoint
         .connect()
         .await
         .map_err(|e| format!("cannot connect: {e}"))

@@ -9,23 +9,27 @@ use ghstats_config::{Config, HttpUrl};
 use ghstats_proto::v1::scheduler_control_client::SchedulerControlClient;
 use ghstats_proto::v1::worker_control_client::WorkerControlClient;
 use ghstats_proto::v1::{GetSchedulerStatusRequest, GetWorkerStatusRequest, Role};
+use ghstats_runtime::ServeError;
 use ghstats_runtime::health::{FleetReport, FleetView, Mode, PeerReport};
-use ghstats_runtime::peers;
+use ghstats_runtime::peers::{self, Peer};
+use ghstats_runtime::tls::PeerTls;
 
 #[derive(Debug, Clone)]
 pub struct Fleet {
     pub schedulers: Vec<HttpUrl>,
     pub workers: Vec<HttpUrl>,
     pub timeout: Duration,
+    pub tls: Option<PeerTls>,
 }
 
 impl Fleet {
-    pub fn from_config(config: &Config) -> Self {
-        Self {
+    pub fn from_config(config: &Config) -> Result<Self, ServeError> {
+        Ok(Self {
             schedulers: config.services.scheduler.endpoints.clone(),
             workers: config.services.worker.endpoints.clone(),
             timeout: config.services.peer_timeout.get(),
-        }
+            tls: PeerTls::from_config(&config.services.grpc_tls)?,
+        })
     }
 }
 
@@ -41,9 +45,9 @@ fn unreachable(service: &str, endpoint: String, reason: String) -> PeerReport {
 }
 
 impl Fleet {
-    async fn scheduler(&self, addr: std::net::SocketAddr) -> (PeerReport, Option<u64>) {
-        let endpoint = addr.to_string();
-        let channel = match peers::connect(addr, self.timeout).await {
+    async fn scheduler(&self, peer: &Peer) -> (PeerReport, Option<u64>) {
+        let endpoint = peer.addr.to_string();
+        let channel = match peers::connect(peer, self.timeout, self.tls.as_ref()).await {
             Ok(c) => c,
             Err(e) => return (unreachable("scheduler", endpoint, e), None),
         };
@@ -71,9 +75,9 @@ impl Fleet {
         }
     }
 
-    async fn worker(&self, addr: std::net::SocketAddr) -> PeerReport {
-        let endpoint = addr.to_string();
-        let channel = match peers::connect(addr, self.timeout).await {
+    async fn worker(&self, peer: &Peer) -> PeerReport {
+        let endpoint = peer.addr.to_string();
+        let channel = match peers::connect(peer, self.timeout, self.tls.as_ref()).await {
             Ok(c) => c,
             Err(e) => return unreachable("worker", endpoint, e),
         };
@@ -104,8 +108,8 @@ impl FleetView for Fleet {
         let (mut leader, mut term) = (None, None);
         for addr in peers::resolve(&self.schedulers).await {
             match addr {
-                Ok(addr) => {
-                    let (report, leading_term) = self.scheduler(addr).await;
+                Ok(peer) => {
+                    let (report, leading_term) = self.scheduler(&peer).await;
                     if leading_term.is_some() {
                         leader = Some(report.identity.clone());
                         term = leading_term;
@@ -117,7 +121,7 @@ impl FleetView for Fleet {
         }
         for addr in peers::resolve(&self.workers).await {
             match addr {
-                Ok(addr) => peers_seen.push(self.worker(addr).await),
+                Ok(peer) => peers_seen.push(self.worker(&peer).await),
                 Err((url, reason)) => peers_seen.push(unreachable("worker", url, reason)),
             }
         }

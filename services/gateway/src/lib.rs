@@ -72,7 +72,8 @@ pub async fn serve_with(
     let s = shutdown.clone();
     shutdown.spawn("metrics_cache_refresh", refresher.run(s));
     host.health
-        .set_fleet(std::sync::Arc::new(fleet::Fleet::from_config(&config)));
+        .set_fleet(std::sync::Arc::new(fleet::Fleet::from_config(&config)?));
+    host.use_grpc_tls(&config.services.grpc_tls)?;
     host.http = host
         .http
         .merge(http::routes(http::MetricsState { published }));

@@ -91,6 +91,7 @@ async fn serve_with_link(
 ) -> Result<(), ServeError> {
     let config = Arc::new(config);
     let mut host = ServiceHost::new(SERVICE, "/metrics");
+    host.use_grpc_tls(&config.services.grpc_tls)?;
     let election_metrics = ElectionMetrics::default();
     election_metrics.register(host.metrics.registry_mut());
     let health = host.health.clone();

@@ -6,7 +6,6 @@
 //! scheduler that answers as leader. Output is for people, or JSON with
 //! `--json`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,7 +19,8 @@ use ghstats_proto::v1::{
     RequestBackfillRequest, ResumeRequest, Role, SchedulerStatus, TriggerScrapeRequest,
     WorkerStatus,
 };
-use ghstats_runtime::peers;
+use ghstats_runtime::peers::{self, Peer};
+use ghstats_runtime::tls::PeerTls;
 use serde_json::{Value, json};
 use tonic::Request;
 use tonic::transport::Channel;
@@ -95,6 +95,7 @@ struct Target {
     workers: Vec<HttpUrl>,
     timeout: Duration,
     token: Option<String>,
+    tls: Option<PeerTls>,
 }
 
 fn urls(given: &[String], fallback: &[HttpUrl]) -> Result<Vec<HttpUrl>, String> {
@@ -136,6 +137,7 @@ impl Target {
             workers: urls(&args.workers, &config.services.worker.endpoints)?,
             timeout: config.services.peer_timeout.get(),
             token,
+            tls: PeerTls::from_config(&config.services.grpc_tls).map_err(|e| e.to_string())?,
         })
     }
 
@@ -151,11 +153,11 @@ impl Target {
         Ok(req)
     }
 
-    async fn channel(&self, addr: SocketAddr) -> Result<Channel, String> {
-        peers::connect(addr, self.timeout).await
+    async fn channel(&self, peer: &Peer) -> Result<Channel, String> {
+        peers::connect(peer, self.timeout, self.tls.as_ref()).await
     }
 
-    async fn addresses(&self, urls: &[HttpUrl], what: &str) -> Result<Vec<SocketAddr>, String> {
+    async fn addresses(&self, urls: &[HttpUrl], what: &str) -> Result<Vec<Peer>, String> {
         let mut out = Vec::new();
         for r in peers::resolve(urls).await {
             out.push(r.map_err(|(url, e)| format!("{what} {url}: {e}"))?);
@@ -166,14 +168,14 @@ impl Target {
         Ok(out)
     }
 
-    async fn scheduler_statuses(&self) -> Vec<(SocketAddr, Result<SchedulerStatus, String>)> {
+    async fn scheduler_statuses(&self) -> Vec<(Peer, Result<SchedulerStatus, String>)> {
         let mut out = Vec::new();
-        for addr in self
+        for peer in self
             .addresses(&self.schedulers, "scheduler")
             .await
             .unwrap_or_default()
         {
-            let status = match self.channel(addr).await {
+            let status = match self.channel(&peer).await {
                 Ok(c) => SchedulerControlClient::new(c)
                     .get_status(GetSchedulerStatusRequest {})
                     .await
@@ -181,15 +183,15 @@ impl Target {
                     .map_err(|s| s.message().to_owned()),
                 Err(e) => Err(e),
             };
-            out.push((addr, status));
+            out.push((peer, status));
         }
         out
     }
 
     async fn leader(&self) -> Result<SchedulerControlClient<Channel>, String> {
-        for (addr, status) in self.scheduler_statuses().await {
+        for (peer, status) in self.scheduler_statuses().await {
             if status.is_ok_and(|s| s.role == Role::Leader as i32) {
-                return Ok(SchedulerControlClient::new(self.channel(addr).await?));
+                return Ok(SchedulerControlClient::new(self.channel(&peer).await?));
             }
         }
         Err("no scheduler answers as leader".into())
@@ -197,11 +199,11 @@ impl Target {
 
     async fn worker(&self, url: &str) -> Result<WorkerControlClient<Channel>, String> {
         let url: HttpUrl = url.parse().map_err(|e| format!("{url}: {e}"))?;
-        let addr = self
+        let peer = self
             .addresses(std::slice::from_ref(&url), "worker")
             .await?
             .remove(0);
-        Ok(WorkerControlClient::new(self.channel(addr).await?))
+        Ok(WorkerControlClient::new(self.channel(&peer).await?))
     }
 }
 
@@ -271,7 +273,8 @@ pub async fn run(args: &CtlArgs) -> Result<String, String> {
         CtlCommand::Status => {
             let mut lines = Vec::new();
             let mut schedulers = Vec::new();
-            for (addr, status) in t.scheduler_statuses().await {
+            for (peer, status) in t.scheduler_statuses().await {
+                let addr = peer.addr;
                 match status {
                     Ok(s) => {
                         let leads = s.role == Role::Leader as i32;
@@ -303,8 +306,9 @@ pub async fn run(args: &CtlArgs) -> Result<String, String> {
                 }
             }
             let mut workers = Vec::new();
-            for addr in t.addresses(&t.workers, "worker").await.unwrap_or_default() {
-                let status = match t.channel(addr).await {
+            for peer in t.addresses(&t.workers, "worker").await.unwrap_or_default() {
+                let addr = peer.addr;
+                let status = match t.channel(&peer).await {
                     Ok(c) => WorkerControlClient::new(c)
                         .get_status(GetWorkerStatusRequest {})
                         .await

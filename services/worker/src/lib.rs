@@ -77,7 +77,8 @@ async fn serve_with_link(
     listeners: ServiceListeners,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
-    let host = ServiceHost::new(SERVICE, "/metrics");
+    let mut host = ServiceHost::new(SERVICE, "/metrics");
+    host.use_grpc_tls(&config.services.grpc_tls)?;
     host.health
         .register(CONSUMER_COMPONENT, Readiness::Required);
     match &rabbit {
@@ -128,7 +129,6 @@ async fn serve_with_link(
         queue: deps.queue,
         admin_token,
     };
-    let mut host = host;
     host.grpc.add_service(WorkerControlServer::new(control));
     host.serve(listeners, shutdown).await
 }

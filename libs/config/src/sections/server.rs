@@ -115,6 +115,25 @@ pub struct ServicesConfig {
     pub admin_token_env: Option<String>,
     /// File holding the bearer token of admin RPCs.
     pub admin_token_file: Option<PathBuf>,
+    /// TLS of the gRPC servers and of the calls between services.
+    pub grpc_tls: GrpcTlsConfig,
+}
+
+/// `services.grpc_tls`: every gRPC server presents `cert_file`/`key_file`;
+/// callers (the gateway's fleet view, `ghstats ctl`) verify peers against
+/// `ca_file`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcTlsConfig {
+    pub enabled: bool,
+    /// PEM certificate (chain) this service presents.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    pub key_file: Option<PathBuf>,
+    /// PEM CA certificate that signed the peers' certificates.
+    pub ca_file: Option<PathBuf>,
+    /// Name to verify in peer certificates instead of the endpoint's host.
+    pub server_name: Option<String>,
 }
 
 impl Default for GatewayService {
@@ -158,6 +177,7 @@ impl Default for ServicesConfig {
             peer_timeout: Duration::from_secs(2),
             admin_token_env: None,
             admin_token_file: None,
+            grpc_tls: GrpcTlsConfig::default(),
         }
     }
 }
@@ -183,6 +203,18 @@ impl ServicesConfig {
             self.admin_token_file.as_ref(),
         ) {
             c.fail("services.admin_token_env", e);
+        }
+        let tls = &self.grpc_tls;
+        if tls.enabled {
+            for (key, value) in [
+                ("services.grpc_tls.cert_file", &tls.cert_file),
+                ("services.grpc_tls.key_file", &tls.key_file),
+                ("services.grpc_tls.ca_file", &tls.ca_file),
+            ] {
+                if value.is_none() {
+                    c.fail(key, "is required with services.grpc_tls.enabled: true");
+                }
+            }
         }
     }
 }
