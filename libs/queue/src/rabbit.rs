@@ -192,11 +192,7 @@ impl RabbitQueue {
                         health.set(component, when_down, format!("RabbitMQ: {reason}"));
                         if queue.connect().await.is_err() {
                             failures += 1;
-                            let wait = queue
-                                .inner
-                                .backoff
-                                .backoff(failures)
-                                .max(Duration::from_millis(200));
+                            let wait = queue.reconnect_wait(failures);
                             tokio::select! {
                                 () = tokio::time::sleep(wait) => {}
                                 () = stop.triggered() => return Ok(()),
@@ -363,11 +359,7 @@ impl RabbitQueue {
                 };
                 queue.drop_link(&reason).await;
                 failures += 1;
-                let wait = queue
-                    .inner
-                    .backoff
-                    .backoff(failures)
-                    .max(Duration::from_millis(100));
+                let wait = queue.reconnect_wait(failures);
                 tracing::warn!(%reason, retry_in = ?wait, "RabbitMQ consumer disconnected");
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
@@ -380,6 +372,14 @@ impl RabbitQueue {
             }
             Ok::<(), String>(())
         });
+    }
+
+    /// How long to wait before reconnect attempt `failures + 1`.
+    fn reconnect_wait(&self, failures: u32) -> Duration {
+        self.inner
+            .backoff
+            .backoff(failures)
+            .max(Duration::from_millis(100))
     }
 
     async fn until_resumed(&self) {

@@ -143,11 +143,7 @@ async fn serve_with_link(
         }
         health.set_healthy("scheduler");
     }
-    let admin_token = config
-        .services
-        .admin_token()
-        .resolve("services.admin_token")?
-        .map(|s| s.expose().to_owned());
+    let admin_token = config.services.admin_token_value()?;
     let control = control::ControlService {
         identity: role::identity(&config),
         leadership,

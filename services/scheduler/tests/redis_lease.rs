@@ -68,6 +68,20 @@ fn start(config: &std::path::Path, identity: &str, prefix: &str) -> Scheduler {
     Scheduler { child, http, grpc }
 }
 
+/// Waits until exactly one of `schedulers` leads (never two) and returns
+/// its HTTP port.
+fn one_leader(schedulers: &[&Scheduler]) -> u16 {
+    for _ in 0..200 {
+        let l = leaders(schedulers);
+        assert!(l.len() <= 1, "two leaders at once");
+        if let [one] = l[..] {
+            return one;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nobody took the lease");
+}
+
 fn signal(s: &Scheduler, sig: &str) {
     let status = Command::new("kill")
         .args([sig, &s.child.id().to_string()])
@@ -158,17 +172,7 @@ async fn exactly_one_leads_and_the_other_takes_over_after_a_kill() {
 
     let a = start(&config, "a", &prefix);
     let b = start(&config, "b", &prefix);
-    let mut leader = None;
-    for _ in 0..200 {
-        let l = leaders(&[&a, &b]);
-        assert!(l.len() <= 1, "two leaders at once");
-        if l.len() == 1 {
-            leader = Some(l[0]);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let leader = leader.expect("nobody took the lease");
+    let leader = one_leader(&[&a, &b]);
     // It stays that way.
     for _ in 0..10 {
         assert_eq!(leaders(&[&a, &b]), vec![leader]);
@@ -209,17 +213,7 @@ async fn a_paused_leader_is_replaced_steps_down_and_is_fenced() {
     let prefix = unique_prefix();
     let a = start(&config, "a", &prefix);
     let b = start(&config, "b", &prefix);
-    let mut leader = None;
-    for _ in 0..200 {
-        let l = leaders(&[&a, &b]);
-        assert!(l.len() <= 1, "two leaders at once");
-        if let [one] = l[..] {
-            leader = Some(one);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let leader = leader.expect("nobody took the lease");
+    let leader = one_leader(&[&a, &b]);
     let (old, new) = if leader == a.http { (a, b) } else { (b, a) };
     let old_term = term_of(old.grpc).await;
     assert!(old_term > 0);

@@ -126,10 +126,8 @@ impl Target {
                 Ok(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
                 _ => config
                     .services
-                    .admin_token()
-                    .resolve("services.admin_token")
-                    .map_err(|e| e.to_string())?
-                    .map(|s| s.expose().to_owned()),
+                    .admin_token_value()
+                    .map_err(|e| e.to_string())?,
             },
         };
         Ok(Self {

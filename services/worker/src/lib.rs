@@ -113,11 +113,7 @@ async fn serve_with_link(
         gate.clone(),
         &shutdown,
     );
-    let admin_token = config
-        .services
-        .admin_token()
-        .resolve("services.admin_token")?
-        .map(|s| s.expose().to_owned());
+    let admin_token = config.services.admin_token_value()?;
     let control = control::ControlService {
         identity: std::env::var("HOSTNAME")
             .ok()

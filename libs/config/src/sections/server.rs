@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::net::{HttpUrl, ListenAddr};
+use crate::ConfigError;
 use crate::Duration;
 use crate::check::Check;
 use crate::secret::SecretSource;
@@ -192,6 +193,15 @@ impl ServicesConfig {
             self.admin_token_file.as_ref(),
         )
         .unwrap_or(SecretSource::Unset)
+    }
+
+    /// The admin token itself, read from its source; `None` when none is
+    /// configured (admin RPCs are then refused).
+    pub fn admin_token_value(&self) -> Result<Option<String>, ConfigError> {
+        Ok(self
+            .admin_token()
+            .resolve("services.admin_token")?
+            .map(|s| s.expose().to_owned()))
     }
 
     pub(crate) fn check(&self, c: &mut Check) {
