@@ -170,6 +170,7 @@ async fn run(n: usize) -> Result<()> {
         health: health.clone(),
         metrics: RefreshMetrics::default(),
         full_every: None,
+        control: Default::default(),
     };
     let started = Instant::now();
     let mut cache = None;

@@ -8,6 +8,7 @@
 //! the same store state.
 
 pub mod cache;
+pub mod control;
 pub mod fleet;
 pub mod http;
 pub mod refresh;
@@ -61,7 +62,9 @@ pub async fn serve_with(
     metrics.register(host.metrics.registry_mut());
     host.health
         .register(refresh::COMPONENT, Readiness::Required);
+    let cache_control = std::sync::Arc::new(refresh::CacheControl::default());
     let refresher = refresh::Refresher {
+        control: cache_control.clone(),
         store,
         published: published.clone(),
         health: host.health.clone(),
@@ -74,6 +77,18 @@ pub async fn serve_with(
     host.health
         .set_fleet(std::sync::Arc::new(fleet::Fleet::from_config(&config)?));
     host.use_grpc_tls(&config.services.grpc_tls)?;
+    let control = control::ControlService {
+        identity: std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| format!("ghstats-gateway-{}", std::process::id())),
+        health: host.health.clone(),
+        published: published.clone(),
+        control: cache_control,
+        admin_token: config.services.admin_token_value()?,
+    };
+    host.grpc
+        .add_service(ghstats_proto::v1::gateway_control_server::GatewayControlServer::new(control));
     host.http = host
         .http
         .merge(http::routes(http::MetricsState { published }));

@@ -62,6 +62,28 @@ pub struct Refresher {
     pub metrics: RefreshMetrics,
     /// `None`: follow the change log; `Some(every)`: reload fully.
     pub full_every: Option<Duration>,
+    pub control: Arc<CacheControl>,
+}
+
+/// What the gRPC control shares with the refresher: when the cache last
+/// caught up, and the request for a full resync.
+#[derive(Debug, Default)]
+pub struct CacheControl {
+    resync: tokio::sync::Notify,
+    caught_up_at: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+}
+
+impl CacheControl {
+    /// Asks for a full reload from the store (the current body is served
+    /// until the new one is complete).
+    pub fn request_resync(&self) {
+        self.resync.notify_one();
+    }
+
+    /// When the cache last caught up with the store.
+    pub fn caught_up_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        *self.caught_up_at.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Refresher {
@@ -113,6 +135,11 @@ impl Refresher {
             let pause = match self.step(&mut series).await {
                 Ok(more) => {
                     last_ok = Instant::now();
+                    *self
+                        .control
+                        .caught_up_at
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(chrono::Utc::now());
                     self.health.set_healthy(COMPONENT);
                     if more {
                         Duration::ZERO
@@ -137,6 +164,10 @@ impl Refresher {
             self.metrics.staleness.set(last_ok.elapsed().as_secs_f64());
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
+                () = self.control.resync.notified() => {
+                    tracing::info!("resync requested: reloading the cache");
+                    series = None;
+                }
                 () = shutdown.triggered() => return Ok(()),
             }
         }
