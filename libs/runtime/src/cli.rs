@@ -128,6 +128,23 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Runs `task` to completion on a new Tokio runtime (multi-threaded for
+/// services, current-thread for short commands), with the crypto provider
+/// installed; `Err` when the runtime cannot start (said on stderr).
+pub fn block_on<T>(multi_thread: bool, task: impl Future<Output = T>) -> Result<T, ExitCode> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = builder.enable_all().build().map_err(|e| {
+        eprintln!("cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })?;
+    install_crypto_provider();
+    Ok(runtime.block_on(task))
+}
+
 /// Runs `service` to completion: builds the runtime, starts telemetry and
 /// the signal listener, awaits `serve`, then drains tracked tasks within
 /// `server.shutdown_grace_period`.
@@ -136,18 +153,7 @@ where
     F: FnOnce(Config, Shutdown) -> Fut,
     Fut: Future<Output = Result<(), ServeError>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    install_crypto_provider();
-    runtime.block_on(async move {
+    let outcome = block_on(true, async move {
         let telemetry = match crate::telemetry::init(service, &config) {
             Ok(t) => t,
             Err(e) => {
@@ -179,7 +185,8 @@ where
         };
         telemetry.shutdown();
         code
-    })
+    });
+    outcome.unwrap_or_else(|code| code)
 }
 
 /// The whole `main` of a service binary: flags, config, listeners, `serve`.

@@ -1,4 +1,5 @@
-//! The static role of a scheduler replica, from `GITHUB_STATS_INITIAL_ROLE`.
+//! Who a replica is: the static role of a scheduler, from
+//! `GITHUB_STATS_INITIAL_ROLE`, and the identity every service reports.
 
 use ghstats_proto::Role;
 
@@ -13,6 +14,15 @@ pub fn static_role(value: Option<&str>) -> Result<Role, String> {
             "{INITIAL_ROLE_ENV} must be `leader` or `follower`, got {other:?}"
         )),
     }
+}
+
+/// This process's identity in status calls: `$HOSTNAME` (the pod name in
+/// Kubernetes), or `ghstats-<service>-<pid>`.
+pub fn instance_identity(service: &str) -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("ghstats-{service}-{}", std::process::id()))
 }
 
 #[cfg(test)]

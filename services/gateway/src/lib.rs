@@ -78,10 +78,7 @@ pub async fn serve_with(
         .set_fleet(std::sync::Arc::new(fleet::Fleet::from_config(&config)?));
     host.use_grpc_tls(&config.services.grpc_tls)?;
     let control = control::ControlService {
-        identity: std::env::var("HOSTNAME")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| format!("ghstats-gateway-{}", std::process::id())),
+        identity: ghstats_runtime::role::instance_identity(SERVICE),
         health: host.health.clone(),
         published: published.clone(),
         control: cache_control,

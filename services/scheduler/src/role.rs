@@ -78,10 +78,7 @@ pub fn identity(config: &Config) -> String {
     if !configured.is_empty() {
         return configured.to_owned();
     }
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| format!("ghstats-scheduler-{}", std::process::id()))
+    ghstats_runtime::role::instance_identity(crate::SERVICE)
 }
 
 struct Hooks {

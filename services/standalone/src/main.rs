@@ -23,26 +23,16 @@ enum Command {
 }
 
 fn ctl(args: &ghstats_standalone::ctl::CtlArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    ghstats_runtime::cli::install_crypto_provider();
-    match runtime.block_on(ghstats_standalone::ctl::run(args)) {
-        Ok(out) => {
+    match ghstats_runtime::cli::block_on(false, ghstats_standalone::ctl::run(args)) {
+        Ok(Ok(out)) => {
             println!("{out}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             eprintln!("ghstats ctl: {e}");
             ExitCode::FAILURE
         }
+        Err(code) => code,
     }
 }
 

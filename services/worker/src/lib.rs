@@ -115,10 +115,7 @@ async fn serve_with_link(
     );
     let admin_token = config.services.admin_token_value()?;
     let control = control::ControlService {
-        identity: std::env::var("HOSTNAME")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| format!("ghstats-worker-{}", std::process::id())),
+        identity: ghstats_runtime::role::instance_identity(SERVICE),
         consumers: config.backfill.consumer_count,
         counts,
         gate,
