@@ -103,28 +103,44 @@ impl Fleet {
 
 #[ghstats_runtime::async_trait]
 impl FleetView for Fleet {
+    /// Every replica is asked at once, so one slow or unreachable peer
+    /// costs `peer_timeout` once, not once per peer.
     async fn gather(&self) -> FleetReport {
-        let mut peers_seen = Vec::new();
-        let (mut leader, mut term) = (None, None);
-        for addr in peers::resolve(&self.schedulers).await {
-            match addr {
-                Ok(peer) => {
-                    let (report, leading_term) = self.scheduler(&peer).await;
-                    if leading_term.is_some() {
-                        leader = Some(report.identity.clone());
-                        term = leading_term;
+        let asked_schedulers =
+            peers::resolve(&self.schedulers)
+                .await
+                .into_iter()
+                .map(|addr| async move {
+                    match addr {
+                        Ok(peer) => self.scheduler(&peer).await,
+                        Err((url, reason)) => (unreachable("scheduler", url, reason), None),
                     }
-                    peers_seen.push(report);
-                }
-                Err((url, reason)) => peers_seen.push(unreachable("scheduler", url, reason)),
+                });
+        let asked_workers =
+            peers::resolve(&self.workers)
+                .await
+                .into_iter()
+                .map(|addr| async move {
+                    match addr {
+                        Ok(peer) => self.worker(&peer).await,
+                        Err((url, reason)) => unreachable("worker", url, reason),
+                    }
+                });
+        let (schedulers, workers) = futures::future::join(
+            futures::future::join_all(asked_schedulers),
+            futures::future::join_all(asked_workers),
+        )
+        .await;
+        let (mut leader, mut term) = (None, None);
+        let mut peers_seen = Vec::new();
+        for (report, leading_term) in schedulers {
+            if leading_term.is_some() {
+                leader = Some(report.identity.clone());
+                term = leading_term;
             }
+            peers_seen.push(report);
         }
-        for addr in peers::resolve(&self.workers).await {
-            match addr {
-                Ok(peer) => peers_seen.push(self.worker(&peer).await),
-                Err((url, reason)) => peers_seen.push(unreachable("worker", url, reason)),
-            }
-        }
+        peers_seen.extend(workers);
         let all_answer = peers_seen.iter().all(|p| p.status == "healthy");
         FleetReport {
             mode: if all_answer && leader.is_some() {
