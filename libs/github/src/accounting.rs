@@ -51,6 +51,16 @@ impl Accounting {
         });
     }
 
+    /// A request that costs no rate budget (a Copilot report download,
+    /// which goes to a signed URL, not the API).
+    pub fn record_unbudgeted(&self, endpoint: &'static str, status: Option<u16>) {
+        self.with(|u| {
+            *u.requests
+                .entry((endpoint, status_class(status)))
+                .or_default() += 1;
+        });
+    }
+
     pub fn retried(&self) {
         self.with(|u| u.retries += 1);
     }

@@ -164,6 +164,10 @@ impl GithubClient {
         self.inner.rate.budget()
     }
 
+    pub(crate) fn accounting(&self) -> &Accounting {
+        &self.inner.accounting
+    }
+
     pub fn usage(&self) -> Usage {
         self.inner.accounting.snapshot()
     }
@@ -515,7 +519,7 @@ impl GithubClient {
 }
 
 /// An error's chain, without the URL (no secrets live there, but keep logs short).
-fn describe(e: &dyn std::error::Error) -> String {
+pub(crate) fn describe(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

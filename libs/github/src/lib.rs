@@ -11,6 +11,7 @@
 mod accounting;
 mod auth;
 mod client;
+pub mod copilot;
 mod endpoints;
 mod error;
 mod etag;

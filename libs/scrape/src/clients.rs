@@ -10,6 +10,8 @@ use ghstats_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::StoreEtagCache;
+use crate::copilot::CopilotScraper;
+use ghstats_queue::BackfillProducer;
 
 /// Each org with its client; one call waits at most half the org's
 /// interval for rate budget.
@@ -38,4 +40,49 @@ pub fn org_clients(
             Ok((org.clone(), GithubClient::new(options)?))
         })
         .collect()
+}
+
+/// The Copilot report reader when `copilot.enabled`, with the enterprise
+/// App's client when the enterprise scope is on (its key read now);
+/// `backfill` takes the scheduled runs' failures.
+pub fn copilot_scraper(
+    config: &Arc<Config>,
+    store: &Arc<dyn Store>,
+    backfill: Option<&Arc<dyn BackfillProducer>>,
+    cancel: &CancellationToken,
+) -> Result<Option<Arc<CopilotScraper>>, GithubError> {
+    let c = &config.copilot;
+    if !c.enabled {
+        return Ok(None);
+    }
+    let enterprise = if c.enterprise.enabled {
+        let e = &c.enterprise;
+        let as_org = OrgConfig {
+            org: e.slug.clone(),
+            app_id: Some(e.app_id),
+            installation_id: Some(e.installation_id),
+            private_key_path: e.private_key_path.clone(),
+            ..OrgConfig::default()
+        };
+        let etags = Arc::new(StoreEtagCache::new(
+            store.clone(),
+            config.store.retention.get(),
+        ));
+        let options = ghstats_github::client_options(
+            config,
+            &as_org,
+            etags,
+            cancel.clone(),
+            c.request_timeout.get(),
+        )?;
+        Some(GithubClient::new(options)?)
+    } else {
+        None
+    };
+    Ok(Some(Arc::new(CopilotScraper::new(
+        store.clone(),
+        backfill.cloned(),
+        config.clone(),
+        enterprise,
+    ))))
 }

@@ -7,6 +7,7 @@ pub mod activity;
 pub mod attribution;
 pub mod budget;
 pub mod clients;
+pub mod copilot;
 pub mod etag_store;
 pub mod glob;
 pub mod loc;

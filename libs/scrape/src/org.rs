@@ -16,6 +16,7 @@ use ghstats_store::{Family, SeriesKey, Store, StoreError, WriteCtx, WriteTally};
 
 use crate::activity::{Failure, Fetch, scrape_activity};
 use crate::attribution::Attribution;
+use crate::copilot::{CopilotScraper, ScopeRun};
 use crate::loc::{self, FallbackBudget, LocContext, LocMode};
 use crate::repos;
 use crate::window;
@@ -51,6 +52,8 @@ pub struct CycleReport {
     pub events: usize,
     pub failures: Vec<(String, Failure)>,
     pub loc_modes: Vec<(String, LocMode)>,
+    /// The Copilot reports of this cycle.
+    pub copilot: Vec<ScopeRun>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,9 @@ pub struct OrgScraper {
     budget: FallbackBudget,
     last_usage: Mutex<Usage>,
     writes: WriteTally,
+    copilot: Option<Arc<CopilotScraper>>,
+    /// The first configured org, whose cycle also reads the enterprise's reports.
+    primary: bool,
 }
 
 /// A repository to scrape: name, `pushed_at` now and at the last listing.
@@ -108,7 +114,17 @@ impl OrgScraper {
             config,
             last_usage: Mutex::new(Usage::default()),
             writes: WriteTally::default(),
+            copilot: None,
+            primary: false,
         }
+    }
+
+    /// Reads Copilot reports after the repositories of each cycle (the
+    /// enterprise's too when `primary`).
+    pub fn with_copilot(mut self, copilot: Option<Arc<CopilotScraper>>, primary: bool) -> Self {
+        self.copilot = copilot;
+        self.primary = primary;
+        self
     }
 
     pub fn org(&self) -> &str {
@@ -171,6 +187,7 @@ impl OrgScraper {
             events: 0,
             failures: Vec::new(),
             loc_modes: Vec::new(),
+            copilot: Vec::new(),
         };
         let mut new_marks = marks.clone();
         for outcome in outcomes {
@@ -197,6 +214,11 @@ impl OrgScraper {
         }
         if !report.failures.is_empty() {
             report.result = CycleResult::Partial;
+        }
+        if let Some(copilot) = &self.copilot {
+            report.copilot = copilot
+                .run_scheduled(&self.client, self.primary, ctx, now)
+                .await?;
         }
         tracing::info!(
             org,

@@ -42,6 +42,7 @@ pub fn routes(state: Arc<SimState>) -> Router {
             get(contributor_stats),
         )
         .route("/rate_limit", get(rate_limit))
+        .merge(crate::copilot::link_routes())
         .route(
             "/app/installations/{id}/access_tokens",
             post(create_installation_token),
@@ -50,7 +51,7 @@ pub fn routes(state: Arc<SimState>) -> Router {
 }
 
 /// What a handler answers, before the common headers.
-enum Answer {
+pub(crate) enum Answer {
     Json(Value),
     Page(Value, Option<String>),
     Accepted,
@@ -58,13 +59,13 @@ enum Answer {
     Error(u16, String),
 }
 
-struct Call {
+pub(crate) struct Call {
     endpoint: &'static str,
-    caller: Caller,
+    pub(crate) caller: Caller,
     bucket: Option<Bucket>,
 }
 
-fn message(status: u16, msg: &str) -> Response {
+pub(crate) fn message(status: u16, msg: &str) -> Response {
     let body = json!({ "message": msg, "documentation_url": "https://docs.github.com/rest", "status": status.to_string() });
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -92,7 +93,7 @@ fn rate_headers(resp: &mut Response, b: &Bucket) {
     }
 }
 
-fn log(
+pub(crate) fn log(
     state: &SimState,
     endpoint: &str,
     uri: &Uri,
@@ -127,7 +128,7 @@ fn log(
 }
 
 /// Authenticates, refuses an exhausted budget, applies injected faults.
-async fn begin(
+pub(crate) async fn begin(
     state: &SimState,
     endpoint: &'static str,
     headers: &HeaderMap,
@@ -204,7 +205,7 @@ fn etag_of(body: &[u8]) -> String {
 
 /// Renders the answer: 304 when the ETag matches (free), else the body,
 /// charged to the caller's budget.
-fn finish(
+pub(crate) fn finish(
     state: &SimState,
     call: Call,
     headers: &HeaderMap,
@@ -375,6 +376,7 @@ macro_rules! api_handler {
         finish(&$state, $call, &$headers, &$uri, answer)
     }};
 }
+pub(crate) use api_handler;
 
 async fn list_org_repos(
     State(state): St,

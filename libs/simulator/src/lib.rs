@@ -18,6 +18,7 @@
 mod admin;
 mod api;
 mod auth;
+pub mod copilot;
 mod rng;
 mod shapes;
 mod state;
@@ -64,6 +65,13 @@ pub struct SimConfig {
     pub tokens: Vec<String>,
     /// Add one random event this often (the demo's numbers move).
     pub live_activity_every: Option<StdDuration>,
+    /// Where Copilot report downloads are served (a second listener).
+    pub copilot_download_listen: SocketAddr,
+    /// The base of download links; default `http://localhost:{port}`, a
+    /// different host name than the API's `127.0.0.1`.
+    pub copilot_download_base: Option<String>,
+    /// Synthetic Copilot users on top of the world's (large reports).
+    pub copilot_extra_users: u32,
 }
 
 impl Default for SimConfig {
@@ -75,6 +83,9 @@ impl Default for SimConfig {
             token_ttl: Duration::hours(1),
             tokens: vec![DEMO_TOKEN.to_owned()],
             live_activity_every: None,
+            copilot_download_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            copilot_download_base: None,
+            copilot_extra_users: 0,
         }
     }
 }
@@ -90,6 +101,7 @@ pub(crate) struct SimState {
     pub faults: state::Faults,
     pub log: state::RequestLog,
     pub links: shapes::Links,
+    pub copilot: copilot::CopilotSim,
 }
 
 /// A running simulator.
@@ -123,6 +135,22 @@ impl Simulator {
         for org in &world.orgs {
             auth.add_installation(org.installation_id, DEMO_APP_ID, &org.login);
         }
+        auth.add_installation(
+            copilot::ENTERPRISE_INSTALLATION_ID,
+            DEMO_APP_ID,
+            copilot::ENTERPRISE_SLUG,
+        );
+        let downloads = std::net::TcpListener::bind(config.copilot_download_listen)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(TcpListener::from_std)
+            .map_err(|e| format!("cannot listen for Copilot downloads: {e}"))?;
+        let download_port = downloads.local_addr().map_err(|e| e.to_string())?.port();
+        let download_base = config
+            .copilot_download_base
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{download_port}"));
+        let copilot =
+            copilot::CopilotSim::new(download_base, config.copilot_extra_users, config.world.seed);
         for (i, token) in config.tokens.iter().enumerate() {
             auth.add_pat(token, &format!("pat-{i}"));
         }
@@ -134,6 +162,7 @@ impl Simulator {
             faults: state::Faults::default(),
             log: state::RequestLog::default(),
             links,
+            copilot,
             config,
         });
         let app = router(state.clone());
@@ -143,10 +172,48 @@ impl Simulator {
                 .with_graceful_shutdown(async move { stop.triggered().await })
                 .await
         });
+        let downloads_app = copilot::download_routes(state.clone());
+        let stop = shutdown.clone();
+        shutdown.spawn("simulator_downloads", async move {
+            axum::serve(downloads, downloads_app)
+                .with_graceful_shutdown(async move { stop.triggered().await })
+                .await
+        });
         if let Some(every) = state.config.live_activity_every {
             admin::spawn_live_activity(state.clone(), every, shutdown);
         }
         Ok(Self { addr, state })
+    }
+
+    /// The base of Copilot download links (`http://localhost:{port}`).
+    pub fn copilot_download_base(&self) -> &str {
+        &self.state.copilot.download_base
+    }
+
+    /// Changes how Copilot reports are served (foreign host, expired
+    /// links, extra lines).
+    pub fn set_copilot(&self, f: impl FnOnce(&mut copilot::Knobs)) {
+        self.state.copilot.set_knobs(f);
+    }
+
+    /// The records of a Copilot report as served now: the 28-day report
+    /// (`day: None`) or one day's; `owner` is an org or the enterprise slug.
+    pub fn copilot_records(
+        &self,
+        owner: &str,
+        kind: copilot::ReportKind,
+        day: Option<chrono::NaiveDate>,
+    ) -> Vec<serde_json::Value> {
+        let users = Arc::new(copilot::http_users(&self.state, kind));
+        let days = copilot::report_days(self.state.clock.now(), day);
+        copilot::report::records(
+            self.state.config.world.seed,
+            owner.to_owned(),
+            kind,
+            days,
+            users,
+        )
+        .collect()
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -21,6 +21,11 @@ use ghstats_simulator::{DEMO_APP_ID, DEMO_TOKEN, SimConfig, Simulator, WorldSpec
 /// ({"remaining":0}), POST activity ({"org","repo","kind":"commit|pull|comment"}),
 /// GET world.
 ///
+/// Copilot usage reports: /orgs/{org}/copilot/metrics/reports/{organization,users}-28-day/latest
+/// and ...-1-day?day=YYYY-MM-DD, the same under /enterprises/sim-enterprise
+/// (installation 1999); download links point at --copilot-download-listen
+/// under another host name and refuse requests with an Authorization header.
+///
 /// Credentials: the demo App (id 1000, key libs/simulator/keys/demo-app.pem)
 /// is installed in every org (installation ids from 2000), and the token
 /// ghp_simulator_demo_token is accepted for every org.
@@ -57,6 +62,16 @@ struct Cli {
     /// Add a random event every this many seconds (0: never).
     #[arg(long, default_value_t = 0)]
     live_activity_seconds: u64,
+    /// Address of the second listener that serves Copilot report downloads.
+    #[arg(long, default_value = "127.0.0.1:8091")]
+    copilot_download_listen: SocketAddr,
+    /// Base URL of Copilot download links (default http://localhost:PORT,
+    /// PORT of --copilot-download-listen).
+    #[arg(long, value_name = "URL")]
+    copilot_download_base: Option<String>,
+    /// Synthetic Copilot users on top of the world's users.
+    #[arg(long, default_value_t = 0)]
+    copilot_extra_users: u32,
     /// GET this URL and exit 0 on a 2xx answer (container health check).
     #[arg(long, value_name = "URL")]
     probe: Option<String>,
@@ -82,6 +97,9 @@ fn main() -> ExitCode {
         tokens: vec![DEMO_TOKEN.to_owned()],
         live_activity_every: (cli.live_activity_seconds > 0)
             .then(|| Duration::from_secs(cli.live_activity_seconds)),
+        copilot_download_listen: cli.copilot_download_listen,
+        copilot_download_base: cli.copilot_download_base.clone(),
+        copilot_extra_users: cli.copilot_extra_users,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

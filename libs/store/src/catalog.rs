@@ -54,6 +54,28 @@ families! {
         "Lines removed in the most recent complete week", ["org", "repo", "user"];
     LastEvent => "gh_activity_last_event_unixtime", Gauge,
         "Time of the user's most recent activity in the repository", ["org", "repo", "user"];
+    CopilotInteractions => "gh_copilot_usage_user_initiated_interaction_count", Gauge,
+        "User-initiated Copilot interactions (chat prompts and chat insert/copy events)", ["org", "repo", "user", "scope", "window", "feature", "ide", "language", "model", "chat_mode", "day"];
+    CopilotCodeGeneration => "gh_copilot_usage_code_generation_activity_count", Gauge,
+        "Copilot code generation events (suggestions shown)", ["org", "repo", "user", "scope", "window", "feature", "ide", "language", "model", "chat_mode", "day"];
+    CopilotCodeAcceptance => "gh_copilot_usage_code_acceptance_activity_count", Gauge,
+        "Copilot code acceptance events", ["org", "repo", "user", "scope", "window", "feature", "ide", "language", "model", "chat_mode", "day"];
+    CopilotLocSuggestedAdd => "gh_copilot_usage_loc_suggested_to_add_sum", Gauge,
+        "Lines of code Copilot suggested to add", ["org", "repo", "user", "scope", "window", "feature", "ide", "language", "model", "chat_mode", "day"];
+    CopilotLocSuggestedDelete => "gh_copilot_usage_loc_suggested_to_delete_sum", Gauge,
+        "Lines of code Copilot suggested to delete", ["org", "repo", "user", "scope", "window", "feature", "ide", "language", "model", "chat_mode", "day"];
+    CopilotLocAdded => "gh_copilot_usage_loc_added_sum", Gauge,
+        "Lines of code added with Copilot", ["org", "repo", "user", "scope", "window", "feature", "ide", "language", "model", "chat_mode", "day"];
+    CopilotLocDeleted => "gh_copilot_usage_loc_deleted_sum", Gauge,
+        "Lines of code deleted with Copilot", ["org", "repo", "user", "scope", "window", "feature", "ide", "language", "model", "chat_mode", "day"];
+    CopilotPrsCreated => "gh_copilot_usage_pull_requests_total_created", Gauge,
+        "Pull requests created by Copilot users", ["org", "repo", "user", "scope", "window", "feature", "ide", "language", "model", "chat_mode", "day"];
+    CopilotPrsReviewed => "gh_copilot_usage_pull_requests_total_reviewed", Gauge,
+        "Pull requests reviewed by Copilot users", ["org", "repo", "user", "scope", "window", "feature", "ide", "language", "model", "chat_mode", "day"];
+    CopilotPrsCreatedByCopilot => "gh_copilot_usage_pull_requests_total_created_by_copilot", Gauge,
+        "Pull requests created by Copilot", ["org", "repo", "user", "scope", "window", "feature", "ide", "language", "model", "chat_mode", "day"];
+    CopilotPrsReviewedByCopilot => "gh_copilot_usage_pull_requests_total_reviewed_by_copilot", Gauge,
+        "Pull requests reviewed by Copilot", ["org", "repo", "user", "scope", "window", "feature", "ide", "language", "model", "chat_mode", "day"];
     ScrapeRuns => "gh_exporter_scrape_runs_total", Counter,
         "Scrape cycles per org and result", ["org", "result"];
     ScrapeDuration => "gh_exporter_scrape_duration_seconds", Gauge,
@@ -90,6 +112,20 @@ families! {
         "1 when the commit-detail fallback was cut short by its budget", ["org", "repo"];
     LocFallbackBudgetExhausted => "gh_exporter_loc_fallback_budget_exhausted_total", Counter,
         "Times the per-org commit-detail budget ran out", ["org"];
+    CopilotScrapeRuns => "gh_exporter_copilot_scrape_runs_total", Counter,
+        "Copilot report runs per owner, scope and result", ["org", "scope", "result"];
+    CopilotReportDownloads => "gh_exporter_copilot_report_download_total", Counter,
+        "Copilot report downloads per owner, scope and result", ["org", "scope", "result"];
+    CopilotRecordsParsed => "gh_exporter_copilot_records_parsed_total", Counter,
+        "Valid NDJSON records read from Copilot reports", ["org", "scope"];
+    CopilotRecordsDropped => "gh_exporter_copilot_records_dropped_total", Counter,
+        "Copilot report records not turned into series, per reason", ["org", "scope", "reason"];
+    CopilotLastSuccess => "gh_exporter_copilot_last_success_unixtime", Gauge,
+        "Time of the last successful Copilot report download", ["org", "scope"];
+    CopilotReportStaleness => "gh_exporter_copilot_report_staleness_seconds", Gauge,
+        "Age of the newest Copilot report day (now minus its report_end_day, midnight UTC)", ["org", "scope"];
+    CopilotLinksRefused => "gh_exporter_copilot_download_links_refused_total", Counter,
+        "Copilot report links not fetched because their host is not on copilot.download_host_allowlist", ["org", "scope"];
     DependencyHealth => "gh_exporter_dependency_health", Gauge,
         "1 when a dependency is healthy, 0 when not", ["dependency"];
     LeaderCycleLastRun => "gh_exporter_leader_cycle_last_run_unixtime", Gauge,
@@ -100,6 +136,28 @@ impl Family {
     /// Looks a family up by its exposition name.
     pub fn from_name(name: &str) -> Option<Family> {
         Family::ALL.iter().copied().find(|f| f.name() == name)
+    }
+
+    /// The Copilot usage families, in the order of [`Family::COPILOT_USAGE`].
+    pub const COPILOT_USAGE: [Family; 11] = [
+        Family::CopilotInteractions,
+        Family::CopilotCodeGeneration,
+        Family::CopilotCodeAcceptance,
+        Family::CopilotLocSuggestedAdd,
+        Family::CopilotLocSuggestedDelete,
+        Family::CopilotLocAdded,
+        Family::CopilotLocDeleted,
+        Family::CopilotPrsCreated,
+        Family::CopilotPrsReviewed,
+        Family::CopilotPrsCreatedByCopilot,
+        Family::CopilotPrsReviewedByCopilot,
+    ];
+
+    /// Whether a label left empty is left out of the exposition (the
+    /// optional breakdown labels of the Copilot families: an empty label is
+    /// the same as no label to Prometheus).
+    pub fn omits_empty_labels(self) -> bool {
+        Family::COPILOT_USAGE.contains(&self)
     }
 
     /// The 24-hour activity families, derived from stored events.

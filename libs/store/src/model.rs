@@ -161,6 +161,9 @@ pub enum BlobKind {
     RepoCache,
     /// Per-org GitHub cooldown end, set by the leader while it lasts.
     Cooldown,
+    /// Label sets of the last Copilot report written, per owner, scope and
+    /// window (to zero the series a newer report no longer has).
+    CopilotSeries,
 }
 
 impl BlobKind {
@@ -171,6 +174,7 @@ impl BlobKind {
             BlobKind::RateBudget => "rate",
             BlobKind::RepoCache => "repos",
             BlobKind::Cooldown => "cooldown",
+            BlobKind::CopilotSeries => "copilot",
         }
     }
 }

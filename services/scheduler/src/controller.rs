@@ -14,6 +14,7 @@ use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_queue::{BackfillProducer, BackfillRequest};
 use ghstats_runtime::Shutdown;
 use ghstats_runtime::health::{ComponentStatus, HealthRegistry};
+use ghstats_scrape::copilot::{DOWNLOAD_COMPONENT, ScopeRun};
 use ghstats_scrape::loc::LocMode;
 use ghstats_scrape::{CycleError, CycleResult, OrgScraper};
 use ghstats_store::{Family, SeriesKey, Store, StoreError, WriteCtx};
@@ -45,6 +46,8 @@ pub struct OrgController {
     /// Runs a cycle now (an operator's trigger).
     trigger: Notify,
     last_result: Mutex<Option<(DateTime<Utc>, &'static str)>>,
+    /// The Copilot reports of the last cycle.
+    copilot_runs: Mutex<Vec<ScopeRun>>,
 }
 
 impl OrgController {
@@ -66,6 +69,7 @@ impl OrgController {
             paused: AtomicBool::new(false),
             trigger: Notify::new(),
             last_result: Mutex::new(None),
+            copilot_runs: Mutex::new(Vec::new()),
         }
     }
 
@@ -139,6 +143,8 @@ impl OrgController {
                     .filter(|(_, m)| *m == LocMode::Stale)
                     .map(|(r, _)| r.clone())
                     .collect();
+                *self.copilot_runs.lock().unwrap_or_else(|p| p.into_inner()) =
+                    report.copilot.clone();
                 let mostly_failed = report.result == CycleResult::Failure
                     || report.failures.len() * 2 >= report.repos.max(1);
                 if mostly_failed {
@@ -251,6 +257,9 @@ impl OrgController {
                     format!("stale contributor stats: {}", stale.join(", ")),
                 );
             }
+            let runs =
+                std::mem::take(&mut *self.copilot_runs.lock().unwrap_or_else(|p| p.into_inner()));
+            report_copilot_health(&health, &runs);
             if outcome == TickOutcome::Fenced {
                 return Err(format!(
                     "org {}: leader term fenced by the store",
@@ -258,5 +267,40 @@ impl OrgController {
                 ));
             }
         }
+    }
+}
+
+/// Copilot health components from a cycle's report runs: each scope's link
+/// endpoint and the download path are degraded (never readiness-breaking)
+/// while their last attempt failed; a skipped run leaves them as they were.
+fn report_copilot_health(health: &HealthRegistry, runs: &[ScopeRun]) {
+    let status = |ok: bool, run: &ScopeRun| {
+        if ok {
+            (ComponentStatus::Healthy, String::new())
+        } else {
+            let why = run
+                .error
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            (ComponentStatus::Degraded, format!("{}: {why}", run.owner))
+        }
+    };
+    let mut download: Option<(ComponentStatus, String)> = None;
+    for run in runs {
+        if let Some(ok) = run.link_ok() {
+            let (s, why) = status(ok, run);
+            health.set(run.scope.component(), s, why);
+        }
+        if let Some(ok) = run.download_ok()
+            && download
+                .as_ref()
+                .is_none_or(|(s, _)| *s == ComponentStatus::Healthy)
+        {
+            download = Some(status(ok, run));
+        }
+    }
+    if let Some((s, why)) = download {
+        health.set(DOWNLOAD_COMPONENT, s, why);
     }
 }

@@ -11,6 +11,7 @@ use ghstats_queue::{BackfillProducer, JobQueue};
 use ghstats_runtime::health::{ComponentStatus, HealthRegistry, Readiness};
 use ghstats_runtime::{ServeError, Shutdown};
 use ghstats_scrape::OrgScraper;
+use ghstats_scrape::copilot::{DOWNLOAD_COMPONENT, Scope};
 use ghstats_store::{Family, SeriesKey, Store, WriteCtx};
 
 use crate::controller::OrgController;
@@ -30,6 +31,32 @@ pub struct LeaderWork {
     pub store: Arc<dyn Store>,
     /// The backfill queue to measure (depth, oldest age), if any.
     pub queue: Option<Arc<dyn JobQueue>>,
+    /// Health components of the Copilot reports read (none when off).
+    pub copilot_components: Vec<&'static str>,
+}
+
+/// The Copilot health components `config` turns on.
+pub fn copilot_components(config: &Config) -> Vec<&'static str> {
+    let c = &config.copilot;
+    if !c.enabled {
+        return Vec::new();
+    }
+    let on = [
+        c.include_org_28d,
+        c.include_org_users_28d,
+        c.include_enterprise_28d,
+        c.include_enterprise_users_28d,
+    ];
+    let mut out: Vec<&'static str> = Scope::ALL
+        .into_iter()
+        .zip(on)
+        .filter(|(_, on)| *on)
+        .map(|(s, _)| s.component())
+        .collect();
+    if !out.is_empty() {
+        out.push(DOWNLOAD_COMPONENT);
+    }
+    out
 }
 
 /// Builds every org's controller (reading credentials now, so a missing
@@ -42,12 +69,17 @@ pub fn controllers(
 ) -> Result<Vec<Arc<OrgController>>, ServeError> {
     let clients = ghstats_scrape::clients::org_clients(config, store, shutdown.token())
         .map_err(|e| ServeError::task("github client", e))?;
+    let copilot =
+        ghstats_scrape::clients::copilot_scraper(config, store, Some(backfill), shutdown.token())
+            .map_err(|e| ServeError::task("copilot enterprise client", e))?;
     Ok(clients
         .into_iter()
-        .map(|(org, client)| {
+        .enumerate()
+        .map(|(i, (org, client))| {
             let interval = org.scrape_interval.get();
             let scraper =
-                OrgScraper::new(client, store.clone(), backfill.clone(), org, config.clone());
+                OrgScraper::new(client, store.clone(), backfill.clone(), org, config.clone())
+                    .with_copilot(copilot.clone(), i == 0);
             let g = &config.github;
             let cooldown = Cooldown::new(
                 g.unhealthy_failure_threshold,
@@ -70,6 +102,9 @@ impl LeaderWork {
     /// shutdown; triggering it stops them all).
     pub fn start(&self, term: u64, health: &HealthRegistry, scope: &Shutdown) {
         let ctx = WriteCtx::leader(term);
+        for name in &self.copilot_components {
+            health.register(name, Readiness::Informational);
+        }
         for c in &self.controllers {
             health.register(&format!("github:{}", c.org()), Readiness::Informational);
             health.register(&format!("loc:{}", c.org()), Readiness::Informational);
@@ -126,6 +161,11 @@ pub async fn record_dependency_health(health: &HealthRegistry, store: &dyn Store
     }
     if let Some(c) = report.components.get(crate::QUEUE_COMPONENT) {
         gauges.push((dependency("amqp"), healthy(c)));
+    }
+    for (name, c) in &report.components {
+        if name.starts_with("github_api_copilot_") || name == DOWNLOAD_COMPONENT {
+            gauges.push((dependency(name), healthy(c)));
+        }
     }
     let github: Vec<f64> = report
         .components

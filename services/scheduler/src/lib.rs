@@ -118,6 +118,7 @@ async fn serve_with_link(
         controllers: controllers.clone(),
         store: deps.store.clone(),
         queue: deps.queue.clone(),
+        copilot_components: leader::copilot_components(&config),
     };
     let leadership = Arc::new(control::Leadership::default());
     if startup != role::Startup::Static(Role::Follower) {

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use ghstats_config::OrgConfig;
 use ghstats_github::GithubClient;
 use ghstats_proto::BackfillJob;
+use ghstats_scrape::copilot::{CopilotScraper, Scope, Window};
 use ghstats_scrape::{Attribution, Fetch, scrape_activity};
 use ghstats_store::{ClaimKind, Store, WriteCtx, WriteTally};
 
@@ -56,6 +57,14 @@ pub struct JobContext {
     held: std::sync::Mutex<HashMap<String, (std::time::Instant, Option<String>)>>,
     /// Window writes, for `gh_exporter_store_write_total{source="worker_backfill"}`.
     pub writes: WriteTally,
+    /// Reads the 1-day Copilot reports of Copilot jobs, when enabled.
+    pub copilot: Option<Arc<CopilotScraper>>,
+}
+
+/// What a job runs: a repository window of an org, or a Copilot report.
+enum Work<'a> {
+    Activity(&'a OrgConfig, &'a GithubClient),
+    Copilot(Scope, &'a CopilotScraper, &'a GithubClient),
 }
 
 /// How long a worker trusts what it read of an org's cooldown and budget.
@@ -80,7 +89,45 @@ impl JobContext {
             min_remaining,
             held: std::sync::Mutex::default(),
             writes: WriteTally::default(),
+            copilot: None,
         }
+    }
+
+    /// Runs Copilot jobs with `copilot` (`None`: they are dead-lettered).
+    pub fn with_copilot(mut self, copilot: Option<Arc<CopilotScraper>>) -> Self {
+        self.copilot = copilot;
+        self
+    }
+
+    /// What `job` runs, or why it never can.
+    fn work_of(&self, job: &BackfillJob) -> Result<Work<'_>, Verdict> {
+        let org = self.orgs.get(&job.org.to_ascii_lowercase());
+        let Some(scope) = Scope::from_job_repo(&job.repo) else {
+            return org
+                .map(|(o, c)| Work::Activity(o, c))
+                .ok_or_else(|| Verdict::Dead(format!("org {:?} is not configured", job.org)));
+        };
+        let Some(copilot) = self.copilot.as_deref() else {
+            return Err(Verdict::Dead(
+                "copilot is not enabled in this worker's config".into(),
+            ));
+        };
+        let client = if scope.is_enterprise() {
+            copilot
+                .enterprise_client()
+                .filter(|_| job.org.eq_ignore_ascii_case(copilot.enterprise_slug()))
+        } else {
+            org.map(|(_, c)| c)
+        };
+        client
+            .map(|c| Work::Copilot(scope, copilot, c))
+            .ok_or_else(|| {
+                Verdict::Dead(format!(
+                    "no GitHub client for the copilot {} report of {:?}",
+                    scope.key(),
+                    job.org
+                ))
+            })
     }
 
     pub async fn process(&self, job: &BackfillJob, now: DateTime<Utc>) -> Verdict {
@@ -88,8 +135,9 @@ impl JobContext {
         if age > self.max_message_age {
             return Verdict::Expired;
         }
-        let Some((org, client)) = self.orgs.get(&job.org.to_ascii_lowercase()) else {
-            return Verdict::Dead(format!("org {:?} is not configured", job.org));
+        let work = match self.work_of(job) {
+            Ok(w) => w,
+            Err(verdict) => return verdict,
         };
         match self.store.is_claimed(ClaimKind::JobDone, &job.job_id).await {
             Ok(true) => return Verdict::Duplicate,
@@ -108,7 +156,12 @@ impl JobContext {
             Ok(false) => return Verdict::Retry("another worker is running this job".into()),
             Err(e) => return Verdict::Retry(format!("store: {e}")),
         }
-        let verdict = self.scrape(job, org, client, now).await;
+        let verdict = match work {
+            Work::Activity(org, client) => self.scrape(job, org, client, now).await,
+            Work::Copilot(scope, copilot, client) => {
+                copilot_day(copilot, client, job, scope, now).await
+            }
+        };
         if matches!(verdict, Verdict::Done { .. })
             && let Err(e) = self
                 .store
@@ -219,5 +272,35 @@ impl JobContext {
         } else {
             Verdict::Retry(transient.join("; "))
         }
+    }
+}
+
+/// A Copilot job: the 1-day report of the day before the window's end
+/// (the newest day GitHub can have published when the scheduled read failed).
+async fn copilot_day(
+    copilot: &CopilotScraper,
+    client: &GithubClient,
+    job: &BackfillJob,
+    scope: Scope,
+    now: DateTime<Utc>,
+) -> Verdict {
+    let day = (job.window.end() - chrono::Duration::days(1)).date_naive();
+    let run = copilot
+        .run_report(
+            client,
+            &job.org,
+            scope,
+            Window::Day(day),
+            WriteCtx::worker(),
+            now,
+        )
+        .await;
+    match run {
+        Ok(run) => match run.error {
+            None => Verdict::Done { events: run.series },
+            Some(e) if e.is_transient() => Verdict::Retry(e.to_string()),
+            Some(e) => Verdict::Dead(e.to_string()),
+        },
+        Err(e) => Verdict::Retry(format!("store: {e}")),
     }
 }

@@ -96,13 +96,24 @@ async fn serve_with_link(
             .into_iter()
             .map(|(org, client)| (org.org.to_ascii_lowercase(), (org, client)))
             .collect();
-    let jobs = Arc::new(job::JobContext::new(
-        deps.store,
-        orgs,
-        Attribution::from_config(&config.github),
-        config.backfill.max_message_age.get(),
-        config.rate_limit.min_remaining_threshold.into(),
-    ));
+    let shared_config = Arc::new(config.clone());
+    let copilot = ghstats_scrape::clients::copilot_scraper(
+        &shared_config,
+        &deps.store,
+        None,
+        shutdown.token(),
+    )
+    .map_err(|e| ServeError::task("copilot enterprise client", e))?;
+    let jobs = Arc::new(
+        job::JobContext::new(
+            deps.store,
+            orgs,
+            Attribution::from_config(&config.github),
+            config.backfill.max_message_age.get(),
+            config.rate_limit.min_remaining_threshold.into(),
+        )
+        .with_copilot(copilot),
+    );
     let counts = Arc::new(consume::Counts::default());
     let gate = Arc::new(control::Gate::default());
     consume::spawn_gated(
