@@ -62,6 +62,12 @@ pub fn copilot_scraper(
             app_id: Some(e.app_id),
             installation_id: Some(e.installation_id),
             private_key_path: e.private_key_path.clone(),
+            // The enterprise lives on the GitHub of the first org.
+            api_base_url: config
+                .github
+                .orgs
+                .first()
+                .and_then(|o| o.api_base_url.clone()),
             ..OrgConfig::default()
         };
         let etags = Arc::new(StoreEtagCache::new(

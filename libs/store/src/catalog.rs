@@ -138,7 +138,10 @@ impl Family {
         Family::ALL.iter().copied().find(|f| f.name() == name)
     }
 
-    /// The Copilot usage families, in the order of [`Family::COPILOT_USAGE`].
+    /// The Copilot usage families. Their breakdown labels are always
+    /// present, empty when not broken down (an empty label is the same as
+    /// no label to Prometheus, and every series of a family keeps one
+    /// label set, as strict OpenMetrics parsers want).
     pub const COPILOT_USAGE: [Family; 11] = [
         Family::CopilotInteractions,
         Family::CopilotCodeGeneration,
@@ -152,13 +155,6 @@ impl Family {
         Family::CopilotPrsCreatedByCopilot,
         Family::CopilotPrsReviewedByCopilot,
     ];
-
-    /// Whether a label left empty is left out of the exposition (the
-    /// optional breakdown labels of the Copilot families: an empty label is
-    /// the same as no label to Prometheus).
-    pub fn omits_empty_labels(self) -> bool {
-        Family::COPILOT_USAGE.contains(&self)
-    }
 
     /// The 24-hour activity families, derived from stored events.
     pub const ACTIVITY_24H: [Family; 5] = [

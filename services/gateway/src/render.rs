@@ -18,14 +18,9 @@ pub fn label_set(family: Family, values: &[String]) -> Box<str> {
     if labels.is_empty() {
         return Box::from("");
     }
-    let omit_empty = family.omits_empty_labels();
     let mut out = String::with_capacity(values.iter().map(|v| v.len() + 12).sum::<usize>() + 2);
     out.push('{');
-    let present = labels
-        .iter()
-        .zip(values)
-        .filter(|(_, v)| !(omit_empty && v.is_empty()));
-    for (i, (k, val)) in present.enumerate() {
+    for (i, (k, val)) in labels.iter().zip(values).enumerate() {
         if i > 0 {
             out.push(',');
         }
