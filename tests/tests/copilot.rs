@@ -174,9 +174,8 @@ const FAMILY_KEYS: [(Family, &str); 11] = [
     ),
 ];
 
-/// Label slots after `org`: repo, user, scope, window, feature, ide,
-/// language, model, chat_mode, day.
-const IDE: usize = 5;
+// Label slots after `org`: 0 repo, 1 user, 2 scope, 3 window, 4-7 feature,
+// ide, language, model, 8 chat_mode, 9 day.
 
 async fn check_scope(
     s: &Setup,
