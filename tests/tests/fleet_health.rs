@@ -48,6 +48,7 @@ async fn full_health_reports_every_replica_and_degrades_on_a_stopped_worker() {
         store: store.clone(),
         backfill: Arc::new(MemoryProducer::default()),
         queue: None,
+        lease: None,
     };
     tokio::spawn(ghstats_scheduler::serve_with(
         config.clone(),

@@ -6,6 +6,7 @@
 pub mod control;
 pub mod controller;
 pub mod cooldown;
+pub mod kube_lease;
 pub mod leader;
 pub mod role;
 
@@ -42,6 +43,8 @@ pub struct Deps {
     pub backfill: Arc<dyn BackfillProducer>,
     /// The queue the leader measures (depth, oldest age).
     pub queue: Option<Arc<dyn JobQueue>>,
+    /// The lease to elect over; `None`: the one `leader_election` names.
+    pub lease: Option<role::LeaseSource>,
 }
 
 /// Health component of the backfill queue.
@@ -68,6 +71,7 @@ pub async fn serve(
         store,
         backfill: enqueuer,
         queue: Some(queue),
+        lease: None,
     };
     serve_with_link(config, deps, Some(rabbit), listeners, shutdown).await
 }
@@ -131,9 +135,12 @@ async fn serve_with_link(
                 election_metrics.is_leader.set(1);
                 tracing::info!(orgs = controllers.len(), "leading: org controllers started");
             }
-            role::Startup::RedisLease => {
-                role::spawn_redis_election(
+            role::Startup::RedisLease | role::Startup::KubeLease => {
+                role::spawn_election(
                     &config,
+                    deps.lease
+                        .clone()
+                        .unwrap_or_else(|| role::LeaseSource::from_config(&config, &deps.store)),
                     work,
                     health.clone(),
                     leadership.clone(),

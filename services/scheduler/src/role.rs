@@ -1,7 +1,8 @@
 //! Which role this replica takes. The static backend reads
-//! `GITHUB_STATS_INITIAL_ROLE`; the Redis lease backend elects a leader
-//! among the replicas; a backend this build cannot run leaves the replica
-//! a follower and says why (never "everyone leads").
+//! `GITHUB_STATS_INITIAL_ROLE`; the Redis and Kubernetes lease backends
+//! elect a leader among the replicas; a backend that cannot start (Redis
+//! down, no in-cluster config) leaves the replica a follower and says why,
+//! retrying (never "everyone leads").
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,8 @@ use ghstats_runtime::{ServeError, Shutdown};
 use ghstats_store::RedisStore;
 use ghstats_store::lease::RedisLease;
 
+use crate::kube_lease::KubeLease;
+
 use crate::control::Leadership;
 use crate::leader::LeaderWork;
 
@@ -27,6 +30,8 @@ pub enum Startup {
     Static(Role),
     /// Follower until the Redis lease says otherwise.
     RedisLease,
+    /// Follower until the Kubernetes Lease says otherwise.
+    KubeLease,
 }
 
 pub fn settle(config: &Config, health: &HealthRegistry) -> Result<Startup, ServeError> {
@@ -54,19 +59,13 @@ pub fn settle(config: &Config, health: &HealthRegistry) -> Result<Startup, Serve
             Ok(Startup::RedisLease)
         }
         ElectionBackend::Kubernetes => {
-            let reason =
-                "the kubernetes election backend is not supported by this build; staying follower"
-                    .to_owned();
-            if election.on_backend_failure == BackendFailure::Exit {
-                return Err(ServeError::Task {
-                    task: "leader election",
-                    reason,
-                });
-            }
-            tracing::warn!(reason = %reason, "leader election unavailable");
             health.set_role(Role::Follower.as_str());
-            health.set(COMPONENT, ComponentStatus::Unhealthy, reason);
-            Ok(Startup::Static(Role::Follower))
+            health.set(
+                COMPONENT,
+                ComponentStatus::Starting,
+                "connecting to the Kubernetes API",
+            );
+            Ok(Startup::KubeLease)
         }
     }
 }
@@ -90,6 +89,19 @@ struct Hooks {
 #[async_trait]
 impl RoleHooks for Hooks {
     async fn elected(&self, term: u64, scope: Shutdown) {
+        // The Kubernetes term lives in the Lease: the store learns it here
+        // (the Redis lease raises it itself), so older terms are fenced.
+        match self.work.store.raise_term(term).await {
+            Ok(current) if current > term => {
+                tracing::error!(
+                    term,
+                    current,
+                    "the store's term is ahead of the lease's: this leader's writes will be refused"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(term, error = %e, "cannot raise the store's term"),
+        }
         self.leadership.set(true, term);
         self.health.set_role(Role::Leader.as_str());
         self.work.start(term, &self.health, &scope);
@@ -101,10 +113,77 @@ impl RoleHooks for Hooks {
     }
 }
 
-/// Runs the Redis-lease election (a tracked task): connects (retrying,
-/// and saying why while it cannot), then drives the lease until shutdown.
-pub fn spawn_redis_election(
+/// How the election connects to its lease, retried until it works.
+#[derive(Debug, Clone)]
+pub enum LeaseSource {
+    Redis(Box<ghstats_config::StoreConfig>),
+    /// In-cluster config (or the local kubeconfig); the store holds the
+    /// fencing term a new Lease starts above.
+    Kubernetes(Arc<dyn ghstats_store::Store>),
+    /// A given API server (tests).
+    KubernetesAt(Box<kube::Config>, Arc<dyn ghstats_store::Store>),
+}
+
+impl LeaseSource {
+    pub fn from_config(config: &Config, store: &Arc<dyn ghstats_store::Store>) -> Self {
+        match config.leader_election.effective_backend() {
+            ElectionBackend::Kubernetes => LeaseSource::Kubernetes(store.clone()),
+            _ => LeaseSource::Redis(Box::new(config.store.clone())),
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            LeaseSource::Redis(_) => "the Redis lease",
+            LeaseSource::Kubernetes(_) | LeaseSource::KubernetesAt(..) => "the Kubernetes API",
+        }
+    }
+
+    async fn connect(
+        &self,
+        config: &Config,
+    ) -> Result<Arc<dyn ghstats_runtime::election::LeaseBackend>, String> {
+        let e = &config.leader_election;
+        let (name, duration, identity) = (&e.lease_name, e.lease_duration.get(), identity(config));
+        let kube_lease = |client: kube::Client, store: &Arc<dyn ghstats_store::Store>| {
+            Arc::new(KubeLease::new(
+                client,
+                &e.namespace,
+                name,
+                &identity,
+                duration,
+                store.clone(),
+            ))
+        };
+        Ok(match self {
+            LeaseSource::Redis(store_config) => {
+                let redis = RedisStore::from_config(store_config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Arc::new(RedisLease::new(Arc::new(redis), name, &identity, duration))
+            }
+            LeaseSource::Kubernetes(store) => {
+                let client = kube::Client::try_default().await.map_err(|e| {
+                    format!("no Kubernetes client config (in-cluster or kubeconfig): {e}")
+                })?;
+                kube_lease(client, store)
+            }
+            LeaseSource::KubernetesAt(kube_config, store) => {
+                let client =
+                    kube::Client::try_from((**kube_config).clone()).map_err(|e| e.to_string())?;
+                kube_lease(client, store)
+            }
+        })
+    }
+}
+
+/// Runs the election (a tracked task): connects to the lease (retrying,
+/// and saying why while it cannot, as a follower), then drives it until
+/// shutdown. With `on_backend_failure: exit` a failed connection ends the
+/// process instead.
+pub fn spawn_election(
     config: &Config,
+    source: LeaseSource,
     work: LeaderWork,
     health: HealthRegistry,
     leadership: Arc<Leadership>,
@@ -116,19 +195,20 @@ pub fn spawn_redis_election(
         retry_period: e.retry_period.get(),
         renew_deadline: e.renew_deadline.get(),
     };
-    let (lease_name, duration, identity) = (
-        e.lease_name.clone(),
-        e.lease_duration.get(),
-        identity(config),
-    );
-    let store_config = config.store.clone();
+    let exit_on_failure = e.on_backend_failure == BackendFailure::Exit;
+    let config = config.clone();
     let stop = shutdown.clone();
     shutdown.spawn("leader_election", async move {
-        let redis = loop {
-            match RedisStore::from_config(&store_config).await {
-                Ok(s) => break Arc::new(s),
+        let lease = loop {
+            match source.connect(&config).await {
+                Ok(lease) => break lease,
                 Err(err) => {
-                    health.set(COMPONENT, ComponentStatus::Unhealthy, format!("cannot reach the Redis lease: {err}; staying follower"));
+                    let reason = format!("cannot reach {}: {err}; staying follower", source.describe());
+                    if exit_on_failure {
+                        return Err(reason);
+                    }
+                    tracing::warn!(reason = %reason, "leader election unavailable");
+                    health.set(COMPONENT, ComponentStatus::Unhealthy, reason);
                     tokio::select! {
                         () = tokio::time::sleep(timings.retry_period.max(Duration::from_secs(1))) => {}
                         () = stop.triggered() => return Ok::<(), String>(()),
@@ -137,8 +217,7 @@ pub fn spawn_redis_election(
             }
         };
         health.set_healthy(COMPONENT);
-        tracing::info!(identity = %identity, lease = %lease_name, "electing over the Redis lease");
-        let lease = Arc::new(RedisLease::new(redis, &lease_name, &identity, duration));
+        tracing::info!(identity = %identity(&config), lease = %config.leader_election.lease_name, via = source.describe(), "electing");
         leadership.set_lease(lease.clone());
         let hooks = Hooks { work, health, leadership };
         run_election_with(&*lease, timings, &hooks, &metrics, stop).await;

@@ -53,6 +53,7 @@ async fn scheduler(
         store,
         backfill,
         queue: Some(queue),
+        lease: None,
     };
     let listeners = ServiceListeners::ephemeral().await.unwrap();
     let grpc = listeners.grpc_addr();

@@ -83,6 +83,7 @@ pub async fn serve(
         store: store.clone(),
         backfill: enqueuer,
         queue: Some(queue.clone()),
+        lease: None,
     };
     let worker_deps = ghstats_worker::Deps {
         store: store.clone(),

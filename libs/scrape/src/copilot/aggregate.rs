@@ -283,7 +283,10 @@ mod tests {
         let mut s = shape();
         s.max_records = 2;
         let mut a = Aggregator::new(s, None);
-        feed(&mut a, &vec![json!({"user_login": "a", "loc_added_sum": 1}); 5]);
+        feed(
+            &mut a,
+            &vec![json!({"user_login": "a", "loc_added_sum": 1}); 5],
+        );
         assert_eq!((a.parsed, a.dropped_max_records), (5, 3));
     }
 
