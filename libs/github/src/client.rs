@@ -20,6 +20,7 @@ use crate::auth::{Credentials, InstallationToken};
 use crate::etag::{CachedResponse, EtagCache};
 use crate::rate::{Budget, RateState, retry_after};
 use crate::retry::{self, RetryPolicy};
+use ghstats_runtime::election::Tenure;
 
 /// The REST API version ghstats is written against.
 pub const API_VERSION: &str = "2022-11-28";
@@ -45,6 +46,9 @@ pub struct ClientOptions {
     pub token_refresh_margin: Duration,
     pub etags: Arc<dyn EtagCache>,
     pub cancel: CancellationToken,
+    /// The leader's tenure: no request is sent once it ran out (`None`:
+    /// not a leader's client).
+    pub tenure: Option<Tenure>,
 }
 
 impl ClientOptions {
@@ -73,6 +77,7 @@ impl ClientOptions {
             token_refresh_margin: crate::REFRESH_MARGIN,
             etags,
             cancel,
+            tenure: None,
         }
     }
 
@@ -131,13 +136,10 @@ impl GithubClient {
         let http = Octocrab::builder()
             .base_uri(opts.api_base.as_str())
             .and_then(|b| {
-                b.add_header(
-                    header::USER_AGENT,
-                    concat!("ghstats/", env!("CARGO_PKG_VERSION")).to_owned(),
-                )
-                .set_connect_timeout(Some(opts.request_timeout))
-                .set_read_timeout(Some(opts.request_timeout))
-                .build()
+                b.add_header(header::USER_AGENT, user_agent())
+                    .set_connect_timeout(Some(opts.request_timeout))
+                    .set_read_timeout(Some(opts.request_timeout))
+                    .build()
             })
             .map_err(|e| GithubError::Credentials(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
@@ -208,6 +210,9 @@ impl GithubClient {
         loop {
             attempt += 1;
             self.wait_for_budget(endpoint).await?;
+            if self.inner.opts.tenure.as_ref().is_some_and(|t| !t.valid()) {
+                return Err(GithubError::NotLeader { endpoint });
+            }
             let cached = if use_etag {
                 self.inner.opts.etags.get(url.as_str()).await
             } else {
@@ -494,6 +499,7 @@ impl GithubClient {
         auth.set_sensitive(true);
         h.insert(header::AUTHORIZATION, auth);
         h.insert(header::ACCEPT, value("application/vnd.github+json")?);
+        h.insert(header::USER_AGENT, value(&user_agent())?);
         h.insert("x-github-api-version", value(API_VERSION)?);
         if let Some(tag) = etag {
             h.insert(header::IF_NONE_MATCH, value(tag)?);
@@ -516,6 +522,19 @@ impl GithubClient {
             () = self.inner.opts.cancel.cancelled() => Err("cancelled by shutdown".into()),
         }
     }
+}
+
+/// `ghstats/<version> (pid <pid>)`: the process in GitHub's (and the
+/// simulator's) request logs.
+pub fn user_agent() -> String {
+    static AGENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "ghstats/{} (pid {})",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id()
+        )
+    });
+    AGENT.clone()
 }
 
 /// An error's chain, without the URL (no secrets live there, but keep logs short).

@@ -68,6 +68,10 @@ pub enum GithubError {
     /// The shutdown started while waiting.
     #[error("cancelled by shutdown")]
     Cancelled,
+    /// This replica's leadership ended (its lease tenure ran out): no call
+    /// may overlap the next leader's.
+    #[error("{endpoint}: not sent, this replica is no longer the leader")]
+    NotLeader { endpoint: &'static str },
 }
 
 impl GithubError {

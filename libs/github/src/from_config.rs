@@ -62,5 +62,6 @@ pub fn client_options(
         token_refresh_margin: crate::REFRESH_MARGIN,
         etags,
         cancel,
+        tenure: None,
     })
 }

@@ -52,6 +52,7 @@ fn options(sim: &Simulator, org: &str, credentials: Credentials) -> ClientOption
         token_refresh_margin: ghstats_github::REFRESH_MARGIN,
         etags: Arc::new(MemoryEtagCache::default()),
         cancel: CancellationToken::new(),
+        tenure: None,
     }
 }
 
@@ -430,4 +431,32 @@ async fn shutdown_cancels_a_wait() {
     };
     let (result, ()) = tokio::join!(c.list_org_repos(), canceller);
     assert_eq!(result.unwrap_err(), GithubError::Cancelled);
+}
+
+#[tokio::test]
+async fn a_leader_whose_tenure_ended_sends_nothing() {
+    let h = simulator(SimConfig::default()).await;
+    let tenure = ghstats_runtime::election::Tenure::elected();
+    let mut opts = options(&h.sim, "org-a", pat());
+    opts.tenure = Some(tenure.clone());
+    let c = GithubClient::new(opts).unwrap();
+    let refused = c.list_org_repos().await.unwrap_err();
+    assert!(
+        matches!(refused, GithubError::NotLeader { .. }),
+        "{refused}"
+    );
+    assert!(!refused.is_transient(), "no backfill for a deposed leader");
+    assert!(h.sim.requests().is_empty(), "not one request left");
+    // Every request names the process.
+    let unbounded = client(&h.sim, pat());
+    unbounded.list_org_repos().await.unwrap();
+    let agent = &h.sim.requests()[0].user_agent;
+    assert_eq!(
+        *agent,
+        format!(
+            "ghstats/{} (pid {})",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id()
+        )
+    );
 }

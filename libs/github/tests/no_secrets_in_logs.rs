@@ -68,6 +68,7 @@ async fn debug_logs_carry_no_credentials() {
         token_refresh_margin: Duration::from_secs(1),
         etags: Arc::new(MemoryEtagCache::default()),
         cancel: tokio_util::sync::CancellationToken::new(),
+        tenure: None,
     };
     let app = GithubClient::new(options(
         Credentials::app(DEMO_APP_ID, installation, DEMO_APP_PRIVATE_KEY).unwrap(),

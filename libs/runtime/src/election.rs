@@ -41,6 +41,46 @@ pub struct Timings {
     pub renew_deadline: Duration,
 }
 
+/// How long this replica may still act as leader: until its last
+/// successful lease attempt plus `renew_deadline` (measured on the
+/// monotonic clock from before the attempt), which ends before any other
+/// replica can take the lease. Work that must never overlap another
+/// leader's (GitHub calls) checks it just before acting, so a leader
+/// resumed after a pause stops at once, before its election loop even
+/// runs. Unbounded outside an election (static roles, workers).
+#[derive(Debug, Clone, Default)]
+pub struct Tenure(std::sync::Arc<std::sync::Mutex<TenureState>>);
+
+#[derive(Debug, Clone, Copy, Default)]
+enum TenureState {
+    #[default]
+    Unbounded,
+    Until(Instant),
+    Ended,
+}
+
+impl Tenure {
+    /// A tenure that ends only when an election says so.
+    pub fn elected() -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(
+            TenureState::Ended,
+        )))
+    }
+
+    fn set(&self, state: TenureState) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+
+    /// Whether this replica may act as leader now.
+    pub fn valid(&self) -> bool {
+        match *self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+            TenureState::Unbounded => true,
+            TenureState::Until(t) => Instant::now() < t,
+            TenureState::Ended => false,
+        }
+    }
+}
+
 /// Called when this replica gains or loses the lease.
 #[async_trait]
 pub trait RoleHooks: Send + Sync {
@@ -105,29 +145,33 @@ pub async fn run_election(
         timings,
         hooks,
         &ElectionMetrics::default(),
+        &Tenure::elected(),
         shutdown,
     )
     .await;
 }
 
-/// [`run_election`], keeping `metrics` up to date.
+/// [`run_election`], keeping `metrics` and `tenure` up to date.
 pub async fn run_election_with(
     backend: &dyn LeaseBackend,
     timings: Timings,
     hooks: &dyn RoleHooks,
     metrics: &ElectionMetrics,
+    tenure: &Tenure,
     shutdown: Shutdown,
 ) {
     let mut leading: Option<(u64, Shutdown)> = None;
     let mut last_renewed = Instant::now();
     loop {
         // A hung call counts as a failed attempt, so the deadline holds.
+        let started = Instant::now();
         let attempt = tokio::time::timeout(timings.retry_period, backend.acquire_or_renew())
             .await
             .unwrap_or_else(|_| Err("lease call timed out".into()));
         match attempt {
             Ok(LeaseState::Held { term }) => {
-                last_renewed = Instant::now();
+                last_renewed = started;
+                tenure.set(TenureState::Until(started + timings.renew_deadline));
                 let new_term = leading.as_ref().is_none_or(|(t, _)| *t != term);
                 if new_term {
                     if let Some((_, scope)) = leading.take() {
@@ -146,6 +190,7 @@ pub async fn run_election_with(
                     &mut leading,
                     hooks,
                     metrics,
+                    tenure,
                     "another replica holds the lease",
                 )
                 .await
@@ -158,6 +203,7 @@ pub async fn run_election_with(
                         &mut leading,
                         hooks,
                         metrics,
+                        tenure,
                         "lease not renewed within the renew deadline",
                     )
                     .await;
@@ -170,7 +216,7 @@ pub async fn run_election_with(
         }
     }
     if leading.is_some() {
-        step_down(&mut leading, hooks, metrics, "shutting down").await;
+        step_down(&mut leading, hooks, metrics, tenure, "shutting down").await;
         if let Err(e) = backend.release().await {
             tracing::warn!(error = %e, "could not release the lease");
         }
@@ -181,12 +227,80 @@ async fn step_down(
     leading: &mut Option<(u64, Shutdown)>,
     hooks: &dyn RoleHooks,
     metrics: &ElectionMetrics,
+    tenure: &Tenure,
     why: &str,
 ) {
+    tenure.set(TenureState::Ended);
     if let Some((term, scope)) = leading.take() {
         tracing::warn!(term, reason = why, "leadership lost");
         metrics.leading(None);
         scope.trigger();
         hooks.demoted().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Grants the lease once, then fails every attempt.
+    #[derive(Debug, Default)]
+    struct OnceThenDown(AtomicU32);
+
+    #[async_trait]
+    impl LeaseBackend for OnceThenDown {
+        async fn acquire_or_renew(&self) -> Result<LeaseState, String> {
+            match self.0.fetch_add(1, Ordering::Relaxed) {
+                0 => Ok(LeaseState::Held { term: 4 }),
+                _ => Err("lease store down".into()),
+            }
+        }
+        async fn release(&self) -> Result<(), String> {
+            Ok(())
+        }
+        async fn holder(&self) -> Result<Option<String>, String> {
+            Ok(None)
+        }
+    }
+
+    struct Quiet;
+
+    #[async_trait]
+    impl RoleHooks for Quiet {
+        async fn elected(&self, _term: u64, _scope: Shutdown) {}
+        async fn demoted(&self) {}
+    }
+
+    #[tokio::test]
+    async fn tenure_runs_out_at_the_renew_deadline() {
+        let tenure = Tenure::elected();
+        assert!(!tenure.valid(), "no tenure before an election");
+        assert!(Tenure::default().valid(), "unbounded outside elections");
+        let timings = Timings {
+            retry_period: Duration::from_millis(20),
+            renew_deadline: Duration::from_millis(1500),
+        };
+        let metrics = ElectionMetrics::default();
+        let shutdown = Shutdown::new();
+        let (t, m, s) = (tenure.clone(), metrics.clone(), shutdown.clone());
+        let task = tokio::spawn(async move {
+            run_election_with(&OnceThenDown::default(), timings, &Quiet, &m, &t, s).await;
+        });
+        let mut held = false;
+        for _ in 0..100 {
+            if metrics.term.get() == 4 {
+                held = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(held, "the lease was granted");
+        assert!(tenure.valid(), "within the renew deadline");
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        assert!(!tenure.valid(), "past the renew deadline without a renewal");
+        assert!(metrics.renew_failures.get() > 0);
+        shutdown.trigger();
+        task.await.unwrap();
     }
 }

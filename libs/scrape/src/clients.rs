@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::StoreEtagCache;
 use crate::copilot::CopilotScraper;
 use ghstats_queue::BackfillProducer;
+use ghstats_runtime::election::Tenure;
 
 /// Each org with its client; one call waits at most half the org's
 /// interval for rate budget.
@@ -19,6 +20,16 @@ pub fn org_clients(
     config: &Config,
     store: &Arc<dyn Store>,
     cancel: &CancellationToken,
+) -> Result<Vec<(OrgConfig, GithubClient)>, GithubError> {
+    leader_org_clients(config, store, cancel, None)
+}
+
+/// [`org_clients`] for a leader: no request is sent once `tenure` ran out.
+pub fn leader_org_clients(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    cancel: &CancellationToken,
+    tenure: Option<&Tenure>,
 ) -> Result<Vec<(OrgConfig, GithubClient)>, GithubError> {
     let etags = Arc::new(StoreEtagCache::new(
         store.clone(),
@@ -30,13 +41,14 @@ pub fn org_clients(
         .iter()
         .map(|org| {
             let max_wait: Duration = org.scrape_interval.get() / 2;
-            let options = ghstats_github::client_options(
+            let mut options = ghstats_github::client_options(
                 config,
                 org,
                 etags.clone(),
                 cancel.clone(),
                 max_wait,
             )?;
+            options.tenure = tenure.cloned();
             Ok((org.clone(), GithubClient::new(options)?))
         })
         .collect()

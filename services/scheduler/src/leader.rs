@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use ghstats_config::Config;
 use ghstats_queue::{BackfillProducer, JobQueue};
+use ghstats_runtime::election::Tenure;
 use ghstats_runtime::health::{ComponentStatus, HealthRegistry, Readiness};
 use ghstats_runtime::{ServeError, Shutdown};
 use ghstats_scrape::OrgScraper;
@@ -65,10 +66,12 @@ pub fn controllers(
     config: &Arc<Config>,
     store: &Arc<dyn Store>,
     backfill: &Arc<dyn BackfillProducer>,
+    tenure: &Tenure,
     shutdown: &Shutdown,
 ) -> Result<Vec<Arc<OrgController>>, ServeError> {
-    let clients = ghstats_scrape::clients::org_clients(config, store, shutdown.token())
-        .map_err(|e| ServeError::task("github client", e))?;
+    let clients =
+        ghstats_scrape::clients::leader_org_clients(config, store, shutdown.token(), Some(tenure))
+            .map_err(|e| ServeError::task("github client", e))?;
     let copilot =
         ghstats_scrape::clients::copilot_scraper(config, store, Some(backfill), shutdown.token())
             .map_err(|e| ServeError::task("copilot enterprise client", e))?;

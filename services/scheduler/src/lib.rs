@@ -13,6 +13,8 @@ pub mod role;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use ghstats_runtime::election::Tenure;
+
 use ghstats_config::Config;
 use ghstats_proto::Role;
 use ghstats_proto::v1::scheduler_control_server::SchedulerControlServer;
@@ -117,7 +119,13 @@ async fn serve_with_link(
         Err(e) => health.set("store", ComponentStatus::Unhealthy, e.to_string()),
     }
     let startup = role::settle(&config, &health)?;
-    let controllers = leader::controllers(&config, &deps.store, &deps.backfill, &shutdown)?;
+    // Elected leaders act only within their lease tenure; a static one always.
+    let tenure = match startup {
+        role::Startup::Static(_) => Tenure::default(),
+        role::Startup::RedisLease | role::Startup::KubeLease => Tenure::elected(),
+    };
+    let controllers =
+        leader::controllers(&config, &deps.store, &deps.backfill, &tenure, &shutdown)?;
     let work = leader::LeaderWork {
         controllers: controllers.clone(),
         store: deps.store.clone(),
@@ -141,10 +149,13 @@ async fn serve_with_link(
                     deps.lease
                         .clone()
                         .unwrap_or_else(|| role::LeaseSource::from_config(&config, &deps.store)),
-                    work,
-                    health.clone(),
-                    leadership.clone(),
-                    election_metrics.clone(),
+                    role::Candidate {
+                        work,
+                        health: health.clone(),
+                        leadership: leadership.clone(),
+                        metrics: election_metrics.clone(),
+                        tenure,
+                    },
                     &shutdown,
                 );
             }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ghstats_config::{BackendFailure, Config, ElectionBackend};
 use ghstats_proto::Role;
-use ghstats_runtime::election::{ElectionMetrics, RoleHooks, Timings, run_election_with};
+use ghstats_runtime::election::{ElectionMetrics, RoleHooks, Tenure, Timings, run_election_with};
 use ghstats_runtime::health::{ComponentStatus, HealthRegistry, Readiness};
 use ghstats_runtime::role::{INITIAL_ROLE_ENV, static_role};
 use ghstats_runtime::{ServeError, Shutdown};
@@ -177,6 +177,17 @@ impl LeaseSource {
     }
 }
 
+/// What an elected replica starts and reports through.
+#[derive(Debug)]
+pub struct Candidate {
+    pub work: LeaderWork,
+    pub health: HealthRegistry,
+    pub leadership: Arc<Leadership>,
+    pub metrics: ElectionMetrics,
+    /// Bounds the leader's GitHub calls to its lease.
+    pub tenure: Tenure,
+}
+
 /// Runs the election (a tracked task): connects to the lease (retrying,
 /// and saying why while it cannot, as a follower), then drives it until
 /// shutdown. With `on_backend_failure: exit` a failed connection ends the
@@ -184,12 +195,16 @@ impl LeaseSource {
 pub fn spawn_election(
     config: &Config,
     source: LeaseSource,
-    work: LeaderWork,
-    health: HealthRegistry,
-    leadership: Arc<Leadership>,
-    metrics: ElectionMetrics,
+    candidate: Candidate,
     shutdown: &Shutdown,
 ) {
+    let Candidate {
+        work,
+        health,
+        leadership,
+        metrics,
+        tenure,
+    } = candidate;
     let e = &config.leader_election;
     let timings = Timings {
         retry_period: e.retry_period.get(),
@@ -220,7 +235,7 @@ pub fn spawn_election(
         tracing::info!(identity = %identity(&config), lease = %config.leader_election.lease_name, via = source.describe(), "electing");
         leadership.set_lease(lease.clone());
         let hooks = Hooks { work, health, leadership };
-        run_election_with(&*lease, timings, &hooks, &metrics, stop).await;
+        run_election_with(&*lease, timings, &hooks, &metrics, &tenure, stop).await;
         Ok(())
     });
 }

@@ -38,9 +38,15 @@ async fn failures_pause_scraping_and_recovery_needs_clean_cycles() {
     )));
     let queue = Arc::new(MemoryProducer::default());
     let backfill: Arc<dyn BackfillProducer> = queue.clone();
-    let controller = ghstats_scheduler::leader::controllers(&config, &store, &backfill, &shutdown)
-        .unwrap()
-        .remove(0);
+    let controller = ghstats_scheduler::leader::controllers(
+        &config,
+        &store,
+        &backfill,
+        &ghstats_runtime::election::Tenure::default(),
+        &shutdown,
+    )
+    .unwrap()
+    .remove(0);
     let ctx = WriteCtx::leader(0);
     let t0 = Utc::now();
 

@@ -2,8 +2,10 @@
 //! leads; when it is killed (SIGKILL, no release) the other takes over
 //! once the lease expires. When it is paused (SIGSTOP) past its lease the
 //! other takes over; resumed (SIGCONT) it steps down, and writes under its
-//! old term are refused by the store. Takeover times are printed, not
-//! asserted.
+//! old term are refused by the store. Never two leaders scraping: in the
+//! simulator's request log (each process names itself in its User-Agent)
+//! every process's requests form one unbroken run. Takeover times are
+//! printed, not asserted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -153,6 +155,33 @@ async fn term_of(grpc: u16) -> u64 {
         .lease_term
 }
 
+/// The processes that called GitHub, in the order of their runs of
+/// requests; a process that appears twice scraped while another did.
+fn reigns(sim: &Simulator) -> Vec<String> {
+    let mut log = sim.requests();
+    log.sort_by_key(|r| r.at);
+    let mut out: Vec<String> = Vec::new();
+    for r in log {
+        if out.last() != Some(&r.user_agent) {
+            out.push(r.user_agent);
+        }
+    }
+    out
+}
+
+fn assert_one_leader_at_a_time(sim: &Simulator) {
+    let reigns = reigns(sim);
+    let mut seen = std::collections::BTreeSet::new();
+    for who in &reigns {
+        assert!(who.starts_with("ghstats/"), "{who}");
+        assert!(
+            seen.insert(who),
+            "two processes scraped at once: {reigns:?}"
+        );
+    }
+    assert!(!reigns.is_empty(), "somebody scraped");
+}
+
 fn leaders(schedulers: &[&Scheduler]) -> Vec<u16> {
     schedulers
         .iter()
@@ -187,8 +216,12 @@ async fn exactly_one_leads_and_the_other_takes_over_after_a_kill() {
         "takeover after SIGKILL: {:.2} s (lease_duration 3 s + retry_period 0.5 s)",
         took.as_secs_f64()
     );
+    // The survivor scrapes too (1 s interval), then the log is checked.
+    std::thread::sleep(Duration::from_millis(2500));
     drop(dead);
     drop(survivor);
+    assert_one_leader_at_a_time(&sim);
+    assert_eq!(reigns(&sim).len(), 2, "{:?}", reigns(&sim));
 
     store_with(&prefix).await.delete_all_keys().await.unwrap();
     shutdown.trigger();
@@ -254,6 +287,7 @@ async fn a_paused_leader_is_replaced_steps_down_and_is_fenced() {
     );
     drop(old);
     drop(new);
+    assert_one_leader_at_a_time(&sim);
     store.delete_all_keys().await.unwrap();
     shutdown.trigger();
 }

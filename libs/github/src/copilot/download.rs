@@ -123,10 +123,7 @@ impl Downloader {
         on_line: &mut (dyn FnMut(Line<'_>) + Send),
     ) -> Result<Downloaded, ReportError> {
         let request = http::Request::get(url.as_str())
-            .header(
-                header::USER_AGENT,
-                concat!("ghstats/", env!("CARGO_PKG_VERSION")),
-            )
+            .header(header::USER_AGENT, crate::client::user_agent())
             .header(header::ACCEPT_ENCODING, "gzip")
             .body(Empty::<Bytes>::new())
             .map_err(|e| ReportError::Download(e.to_string()))?;
