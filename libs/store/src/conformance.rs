@@ -90,6 +90,36 @@ where
     claims_are_exclusive_until_released_or_expired(&*make(default_settings()).await).await;
     blobs_round_trip_and_expire(&*make(default_settings()).await).await;
     loc_is_replaced_per_repository(&*make(default_settings()).await).await;
+    batched_snapshot_equals_the_snapshot(&*make(default_settings()).await).await;
+}
+
+pub async fn batched_snapshot_equals_the_snapshot(store: &dyn Store) {
+    let gauges: Vec<(SeriesKey, f64)> = (0..300)
+        .map(|i| {
+            (
+                SeriesKey::new(Family::ScrapeDuration, [format!("org-{i}")]),
+                i as f64,
+            )
+        })
+        .collect();
+    store
+        .set_gauges(WriteCtx::leader(0), &gauges, t0())
+        .await
+        .unwrap();
+    let whole = store.snapshot().await.unwrap();
+    let mut batches = 0;
+    let mut series = Vec::new();
+    let cursor = store
+        .snapshot_batches(&mut |b| {
+            batches += 1;
+            series.extend(b);
+        })
+        .await
+        .unwrap();
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(series, whole.series);
+    assert_eq!(cursor, whole.cursor);
+    assert!(batches >= 1);
 }
 
 pub async fn replayed_window_counts_each_event_once(store: &dyn Store) {

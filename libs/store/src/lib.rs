@@ -104,6 +104,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every series and the cursor to follow changes from.
     async fn snapshot(&self) -> Result<Snapshot>;
 
+    /// The same series as [`Store::snapshot`], handed over in batches (in
+    /// no particular order) so a reader that keeps them in its own form
+    /// never holds the whole snapshot at once; returns the cursor.
+    async fn snapshot_batches(
+        &self,
+        batch: &mut (dyn FnMut(Vec<(SeriesKey, f64)>) + Send),
+    ) -> Result<Cursor> {
+        let Snapshot { series, cursor } = self.snapshot().await?;
+        batch(series);
+        Ok(cursor)
+    }
+
     /// Up to `max` changes after `cursor`.
     async fn changes_since(&self, cursor: &Cursor, max: usize) -> Result<Changes>;
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use flate2::write::GzEncoder;
-use ghstats_store::{Change, Cursor, Family, SeriesKey, Snapshot};
+use ghstats_store::{Change, Cursor, Family, SeriesKey, Snapshot, Store};
 
 use crate::render::{FamilySeries, Format, family_block, family_header, label_set};
 
@@ -93,10 +93,74 @@ impl Exposition {
     }
 }
 
+/// A sorted run of a family's series. Once rendered, a chunk is *packed*:
+/// its rendered samples are the only copy of its series (a series is held
+/// once, as its sample line, not again as a map entry); a change unpacks
+/// it by reading those lines back, and the next exposition renders and
+/// packs it again.
 #[derive(Debug, Default)]
 struct Chunk {
-    series: FamilySeries,
+    /// Label set of its first series (where the chunk starts).
+    first: Box<str>,
+    len: usize,
+    /// The series while the chunk changes; `None` when packed.
+    series: Option<FamilySeries>,
     rendered: Option<Arc<Rendered>>,
+}
+
+impl Chunk {
+    fn unpacked(series: FamilySeries) -> Self {
+        let mut c = Chunk {
+            series: Some(series),
+            ..Chunk::default()
+        };
+        c.measure();
+        c
+    }
+
+    fn measure(&mut self) {
+        if let Some(series) = &self.series {
+            self.len = series.len();
+            self.first = series
+                .first_key_value()
+                .map(|(k, _)| k.clone())
+                .unwrap_or_default();
+        }
+    }
+
+    /// The chunk's series, read back from its rendered samples if packed.
+    fn series_mut(&mut self, family: Family) -> &mut FamilySeries {
+        let rendered = self.rendered.take();
+        self.series.get_or_insert_with(|| {
+            rendered.map_or_else(FamilySeries::new, |r| parse_block(family, &r.text))
+        })
+    }
+
+    /// Renders the chunk if it changed, and packs it.
+    fn render(&mut self, family: Family) -> Arc<Rendered> {
+        if let Some(series) = self.series.take() {
+            self.rendered = Some(Arc::new(Rendered::samples(family_block(family, &series))));
+        }
+        self.rendered.clone().unwrap_or_default()
+    }
+}
+
+/// The series of sample lines rendered by `family_block`.
+fn parse_block(family: Family, block: &[u8]) -> FamilySeries {
+    let name = family.name().len();
+    String::from_utf8_lossy(block)
+        .lines()
+        .filter_map(|line| {
+            let (head, value) = line.rsplit_once(' ')?;
+            let value = match value {
+                "NaN" => f64::NAN,
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v.parse().ok()?,
+            };
+            Some((Box::from(head.get(name..)?), value))
+        })
+        .collect()
 }
 
 #[derive(Debug, Default)]
@@ -107,45 +171,57 @@ struct FamilyState {
 
 impl FamilyState {
     fn len(&self) -> usize {
-        self.chunks.iter().map(|c| c.series.len()).sum()
+        self.chunks.iter().map(|c| c.len).sum()
     }
 
     /// The chunk that holds (or would hold) `key`.
     fn chunk_of(&self, key: &str) -> usize {
         let after = self
             .chunks
-            .partition_point(|c| c.series.first_key_value().is_some_and(|(k, _)| &**k <= key));
+            .partition_point(|c| c.len > 0 && &*c.first <= key);
         after.saturating_sub(1)
     }
 
-    fn set(&mut self, key: Box<str>, value: Option<f64>) {
+    fn set(&mut self, family: Family, key: Box<str>, value: Option<f64>) {
         if self.chunks.is_empty() {
-            self.chunks.push(Chunk::default());
+            self.chunks.push(Chunk::unpacked(FamilySeries::new()));
         }
         let i = self.chunk_of(&key);
         let chunk = &mut self.chunks[i];
-        chunk.rendered = None;
+        let series = chunk.series_mut(family);
         match value {
             Some(v) => {
-                chunk.series.insert(key, v);
-                if chunk.series.len() > 2 * CHUNK {
-                    let middle = chunk.series.keys().nth(CHUNK).cloned().unwrap_or_default();
-                    let upper = chunk.series.split_off(&middle);
-                    self.chunks.insert(
-                        i + 1,
-                        Chunk {
-                            series: upper,
-                            rendered: None,
-                        },
-                    );
+                series.insert(key, v);
+                if series.len() > 2 * CHUNK {
+                    let middle = series.keys().nth(CHUNK).cloned().unwrap_or_default();
+                    let upper = series.split_off(&middle);
+                    chunk.measure();
+                    self.chunks.insert(i + 1, Chunk::unpacked(upper));
+                    return;
                 }
             }
             None => {
-                chunk.series.remove(&key);
-                if chunk.series.is_empty() && self.chunks.len() > 1 {
-                    self.chunks.remove(i);
-                }
+                series.remove(&key);
             }
+        }
+        chunk.measure();
+        if chunk.len == 0 && self.chunks.len() > 1 {
+            self.chunks.remove(i);
+        }
+    }
+}
+
+/// Series per family by rendered label set, as a load collects them.
+#[derive(Debug, Default)]
+struct Grouped(BTreeMap<Family, FamilySeries>);
+
+impl Grouped {
+    fn add(&mut self, batch: Vec<(SeriesKey, f64)>) {
+        for (key, v) in batch {
+            self.0
+                .entry(key.family)
+                .or_default()
+                .insert(label_set(key.family, &key.labels), v);
         }
     }
 }
@@ -159,25 +235,39 @@ pub struct Series {
 
 impl Series {
     pub fn from_snapshot(snapshot: Snapshot) -> Self {
-        let mut grouped: BTreeMap<Family, FamilySeries> = BTreeMap::new();
-        for (key, v) in snapshot.series {
-            grouped
-                .entry(key.family)
-                .or_default()
-                .insert(label_set(key.family, &key.labels), v);
-        }
+        let mut grouped = Grouped::default();
+        grouped.add(snapshot.series);
+        Self::from_grouped(grouped, snapshot.cursor)
+    }
+
+    /// A full load from `store`, batch by batch: only the rendered label
+    /// sets are kept while loading, never the store's whole snapshot.
+    pub async fn load(store: &dyn Store) -> Result<Self, ghstats_store::StoreError> {
+        let mut grouped = Grouped::default();
+        let cursor = store
+            .snapshot_batches(&mut |batch| grouped.add(batch))
+            .await?;
+        Ok(Self::from_grouped(grouped, cursor))
+    }
+
+    fn from_grouped(Grouped(grouped): Grouped, cursor: Cursor) -> Self {
         let families = grouped
             .into_iter()
             .map(|(family, all)| {
-                // One pass: consecutive runs of CHUNK sorted series.
-                let mut chunks = vec![Chunk::default()];
+                // One pass: consecutive runs of CHUNK sorted series,
+                // rendered and packed as they are cut.
+                let mut chunks = Vec::new();
+                let mut run = FamilySeries::new();
                 for (k, v) in all {
-                    if chunks.last().is_some_and(|c| c.series.len() >= CHUNK) {
-                        chunks.push(Chunk::default());
+                    run.insert(k, v);
+                    if run.len() >= CHUNK {
+                        let mut c = Chunk::unpacked(std::mem::take(&mut run));
+                        c.render(family);
+                        chunks.push(c);
                     }
-                    if let Some(c) = chunks.last_mut() {
-                        c.series.insert(k, v);
-                    }
+                }
+                if !run.is_empty() || chunks.is_empty() {
+                    chunks.push(Chunk::unpacked(run));
                 }
                 (
                     family,
@@ -188,10 +278,7 @@ impl Series {
                 )
             })
             .collect();
-        Series {
-            families,
-            cursor: snapshot.cursor,
-        }
+        Series { families, cursor }
     }
 
     pub fn apply(&mut self, changes: Vec<Change>) {
@@ -203,7 +290,7 @@ impl Series {
             self.families
                 .entry(family)
                 .or_default()
-                .set(label_set(family, &labels), value);
+                .set(family, label_set(family, &labels), value);
         }
     }
 
@@ -236,11 +323,8 @@ impl Series {
                 ))
             });
             parts.push(header.clone());
-            for chunk in state.chunks.iter_mut().filter(|c| !c.series.is_empty()) {
-                let rendered = chunk.rendered.get_or_insert_with(|| {
-                    Arc::new(Rendered::samples(family_block(*family, &chunk.series)))
-                });
-                parts.push(rendered.clone());
+            for chunk in state.chunks.iter_mut().filter(|c| c.len > 0) {
+                parts.push(chunk.render(*family));
             }
         }
         let (om, text) = loaded_block(&series_loaded);
@@ -351,6 +435,51 @@ mod tests {
             "the family was split"
         );
         assert!(body.ends_with("# EOF\n"));
+    }
+
+    /// A packed chunk read back for a change keeps every other series
+    /// exactly: odd values, spaces and escapes in labels.
+    #[test]
+    fn packed_chunks_unpack_exactly() {
+        let odd = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1.5,
+            1e20,
+            -3.0,
+            0.1 + 0.2,
+        ];
+        let key = |i: usize| {
+            SeriesKey::new(
+                Family::Commits24h,
+                [
+                    "o r\"g".to_owned(),
+                    format!("repo {i}\n"),
+                    "u\\x".to_owned(),
+                ],
+            )
+        };
+        let snapshot = Snapshot {
+            series: odd.iter().enumerate().map(|(i, v)| (key(i), *v)).collect(),
+            cursor: Cursor::default(),
+        };
+        let mut s = Series::from_snapshot(snapshot);
+        let before = String::from_utf8(s.exposition().concat(Format::Text, false)).unwrap();
+        s.apply(vec![Change {
+            series: key(3),
+            value: Some(2.5),
+        }]);
+        let after = String::from_utf8(s.exposition().concat(Format::Text, false)).unwrap();
+        let changed: Vec<_> = before
+            .lines()
+            .zip(after.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert!(changed[0].1.ends_with(" 2.5"));
+        assert!(after.contains(" NaN\n") && after.contains(" +Inf\n") && after.contains(" -Inf\n"));
+        assert!(after.contains(" 0.30000000000000004\n"));
     }
 
     #[test]

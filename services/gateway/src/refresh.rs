@@ -116,8 +116,9 @@ impl Refresher {
             },
         };
         if reload {
-            let snapshot = self.store.snapshot().await.map_err(|e| e.to_string())?;
-            let mut fresh = Series::from_snapshot(snapshot);
+            let mut fresh = Series::load(&*self.store)
+                .await
+                .map_err(|e| e.to_string())?;
             self.published.publish(fresh.exposition());
             self.metrics.full_loads.inc();
             tracing::info!(series = fresh.len(), "cache loaded");

@@ -35,6 +35,9 @@ struct Scripts {
     gc_shard: Script,
 }
 
+/// Index shards read per round trip by a snapshot.
+const SNAPSHOT_SHARDS_PER_TRIP: usize = 4;
+
 impl RedisStore {
     pub async fn connect(
         target: &RedisTarget,
@@ -297,37 +300,53 @@ impl Store for RedisStore {
     }
 
     async fn snapshot(&self) -> Result<Snapshot> {
+        let mut series = Vec::new();
+        let cursor = self
+            .snapshot_batches(&mut |batch| series.extend(batch))
+            .await?;
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Snapshot { series, cursor })
+    }
+
+    async fn snapshot_batches(
+        &self,
+        batch: &mut (dyn FnMut(Vec<(SeriesKey, f64)>) + Send),
+    ) -> Result<Cursor> {
+        // The cursor first: changes after it are re-applied on top of what
+        // the shards hold, which is harmless (values are absolute).
         let stream = self.keys.changes();
-        let shards: Vec<String> = (0..self.settings.shards)
-            .map(|s| self.keys.series_shard(s))
-            .collect();
-        let (last, hashes) = self
-            .with_conn(async |c| {
-                // The cursor first: changes after it are re-applied on top
-                // of what the shards hold, which is harmless (values are
-                // absolute).
-                let last: redis::streams::StreamRangeReply =
-                    c.xrevrange_count(&stream, "+", "-", 1).await?;
-                let mut pipe = redis::pipe();
-                for key in &shards {
-                    pipe.hgetall(key);
-                }
-                let hashes: Vec<Vec<(String, String)>> = pipe.query_async(c).await?;
-                Ok((last, hashes))
-            })
+        let last: redis::streams::StreamRangeReply = self
+            .with_conn(async |c| c.xrevrange_count(&stream, "+", "-", 1).await)
             .await?;
         let cursor = Cursor(
             last.ids
                 .first()
                 .map_or_else(|| "0-0".to_owned(), |e| e.id.clone()),
         );
-        let mut series = Vec::new();
-        for (field, raw) in hashes.into_iter().flatten() {
-            let key = SeriesKey::parse(&field).map_err(|e| StoreError::Malformed(e.to_string()))?;
-            series.push((key, parse_value(&field, &raw)?));
+        // A few shards per round trip: the raw replies of one group at a
+        // time, never of the whole store.
+        let shards: Vec<String> = (0..self.settings.shards)
+            .map(|s| self.keys.series_shard(s))
+            .collect();
+        for group in shards.chunks(SNAPSHOT_SHARDS_PER_TRIP) {
+            let hashes: Vec<Vec<(String, String)>> = self
+                .with_conn(async |c| {
+                    let mut pipe = redis::pipe();
+                    for key in group {
+                        pipe.hgetall(key);
+                    }
+                    pipe.query_async(c).await
+                })
+                .await?;
+            let mut out = Vec::with_capacity(hashes.iter().map(Vec::len).sum());
+            for (field, raw) in hashes.into_iter().flatten() {
+                let key =
+                    SeriesKey::parse(&field).map_err(|e| StoreError::Malformed(e.to_string()))?;
+                out.push((key, parse_value(&field, &raw)?));
+            }
+            batch(out);
         }
-        series.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(Snapshot { series, cursor })
+        Ok(cursor)
     }
 
     async fn changes_since(&self, cursor: &Cursor, max: usize) -> Result<Changes> {
