@@ -37,5 +37,30 @@ async fn demo_orgs_are_reachable_with_the_configured_credentials() {
             .unwrap();
         assert!(!repos.items.is_empty(), "{}", org.org);
     }
+    // The demo reads the simulator's Copilot reports as well.
+    assert!(config.copilot.enabled && config.copilot.include_org_users_28d);
+    let store: Arc<dyn ghstats_store::Store> = Arc::new(ghstats_store::MemoryStore::new(
+        ghstats_store::StoreSettings::from_config(&config.store),
+    ));
+    let config = Arc::new(config);
+    let copilot = ghstats_scrape::clients::copilot_scraper(&config, &store, None, shutdown.token())
+        .unwrap()
+        .unwrap();
+    let (_, client) = ghstats_scrape::clients::org_clients(&config, &store, shutdown.token())
+        .unwrap()
+        .remove(0);
+    let run = copilot
+        .run_report(
+            &client,
+            client.org(),
+            ghstats_scrape::copilot::Scope::OrgUsers,
+            ghstats_scrape::copilot::Window::Days28,
+            ghstats_store::WriteCtx::leader(0),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.result, "success", "{:?}", run.error);
+    assert!(run.series > 0);
     shutdown.trigger();
 }

@@ -118,3 +118,76 @@ async fn full_health_reports_every_replica_and_degrades_on_a_stopped_worker() {
     );
     shutdown.trigger();
 }
+
+/// A failing Copilot report download degrades the scheduler (never its
+/// readiness), and the gateway's fleet view says so and why.
+#[tokio::test]
+async fn a_failing_copilot_download_shows_in_the_fleet_view() {
+    let shutdown = Shutdown::new();
+    let scheduler_l = ServiceListeners::ephemeral().await.unwrap();
+    let gateway_l = ServiceListeners::ephemeral().await.unwrap();
+    let (s_grpc, s_http, gateway) = (
+        scheduler_l.grpc_addr(),
+        scheduler_l.http_addr(),
+        gateway_l.http_addr(),
+    );
+    let w = world(
+        &shutdown,
+        &format!(
+            "leader_election:\n  enabled: false\n  identity: sched-1\n\
+             services:\n  peer_timeout: 500ms\n  scheduler:\n    endpoints: [\"http://{s_grpc}\"]\n  worker:\n    endpoints: []\n\
+             copilot:\n  enabled: true\n  download_host_allowlist: [localhost]\n"
+        ),
+    );
+    w.sim.set_fault(ghstats_simulator::FaultRule {
+        endpoint: "copilot_report_download".into(),
+        status: 500,
+        fail_every: 1,
+        ..Default::default()
+    });
+    let config = (*w.config).clone();
+    let store: Arc<dyn Store> =
+        Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
+    let deps = ghstats_scheduler::Deps {
+        store: store.clone(),
+        backfill: Arc::new(MemoryProducer::default()),
+        queue: None,
+        lease: None,
+    };
+    tokio::spawn(ghstats_scheduler::serve_with(
+        config.clone(),
+        deps,
+        scheduler_l,
+        shutdown.clone(),
+    ));
+    tokio::spawn(ghstats_gateway::serve_with(
+        config,
+        store,
+        gateway_l,
+        shutdown.clone(),
+    ));
+    let degraded = eventually(Duration::from_secs(15), || async {
+        let full = healthz(gateway, "?full=1").await;
+        full["fleet"]["peers"][0]["status"] == "degraded"
+    })
+    .await;
+    let full = healthz(gateway, "?full=1").await;
+    assert!(degraded, "{full:#}");
+    let reason = full["fleet"]["peers"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("github_copilot_report_download"),
+        "{reason}"
+    );
+    assert!(reason.contains("500"), "{reason}");
+    assert_eq!(full["fleet"]["mode"], "degraded");
+    let scheduler = healthz(s_http, "").await;
+    assert_eq!(
+        scheduler["ready"], true,
+        "degraded, still ready: {scheduler:#}"
+    );
+    assert_eq!(
+        scheduler["components"]["github_copilot_report_download"]["status"],
+        "degraded"
+    );
+    shutdown.trigger();
+}

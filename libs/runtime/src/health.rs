@@ -190,6 +190,25 @@ impl HealthRegistry {
         report
     }
 
+    /// The mode as its `/healthz` word, and the components that are not
+    /// healthy as `name: reason; ...` (for peers' status).
+    pub fn summary(&self) -> (&'static str, String) {
+        let report = self.report();
+        let mode = match report.mode {
+            Mode::Healthy => "healthy",
+            Mode::Degraded => "degraded",
+            Mode::Unhealthy => "unhealthy",
+        };
+        let reason = report
+            .components
+            .iter()
+            .filter(|(_, c)| c.status != ComponentStatus::Healthy)
+            .map(|(name, c)| format!("{name}: {}", c.reason))
+            .collect::<Vec<_>>()
+            .join("; ");
+        (mode, reason)
+    }
+
     pub fn report(&self) -> HealthReport {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         let blocking = |c: &Component| {

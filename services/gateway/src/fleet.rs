@@ -58,13 +58,18 @@ impl Fleet {
             Ok(s) => {
                 let s = s.into_inner();
                 let leads = s.role == Role::Leader as i32;
+                let status = if s.health_mode.is_empty() {
+                    "healthy".to_owned()
+                } else {
+                    s.health_mode
+                };
                 let report = PeerReport {
                     service: "scheduler".into(),
                     endpoint,
-                    status: "healthy".into(),
+                    status,
                     identity: s.identity,
                     role: if leads { "leader" } else { "follower" }.into(),
-                    reason: String::new(),
+                    reason: s.health_reason,
                 };
                 (report, leads.then_some(s.lease_term))
             }

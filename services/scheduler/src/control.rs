@@ -67,6 +67,8 @@ pub struct ControlService {
     pub admin_token: Option<String>,
     /// Where operator backfill requests go.
     pub backfill: Arc<dyn BackfillProducer>,
+    /// This replica's health, reported with its status.
+    pub health: ghstats_runtime::health::HealthRegistry,
 }
 
 impl ControlService {
@@ -128,7 +130,10 @@ impl SchedulerControl for ControlService {
         _req: Request<GetSchedulerStatusRequest>,
     ) -> Result<Response<SchedulerStatus>, Status> {
         let leading = self.leadership.leading();
+        let (health_mode, health_reason) = self.health.summary();
         Ok(Response::new(SchedulerStatus {
+            health_mode: health_mode.to_owned(),
+            health_reason,
             identity: self.identity.clone(),
             role: if leading {
                 Role::Leader

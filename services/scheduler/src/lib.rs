@@ -169,6 +169,7 @@ async fn serve_with_link(
         controllers,
         admin_token,
         backfill: deps.backfill.clone(),
+        health: health.clone(),
     };
     host.grpc.add_service(SchedulerControlServer::new(control));
     host.serve(listeners, shutdown).await

@@ -39,6 +39,13 @@ pub async fn start(config: &mut Config, shutdown: &Shutdown) -> Result<DemoGithu
             ..OrgConfig::default()
         })
         .collect();
+    // The simulator's Copilot reports too, from its download host.
+    let copilot = &mut config.copilot;
+    if !copilot.enabled {
+        copilot.enabled = true;
+        copilot.include_org_users_28d = true;
+        copilot.download_host_allowlist = vec!["localhost".into()];
+    }
     tracing::info!(
         api = %simulator.api_base(),
         admin = %simulator.admin_base(),
