@@ -14,7 +14,7 @@ use ghstats_queue::{RabbitQueue, Topology};
 use ghstats_runtime::Shutdown;
 use ghstats_runtime::retry::RetryPolicy;
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
-use ghstats_store::{Family, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings};
+use ghstats_store::{Family, RedisAuth, RedisStore, RedisTarget, SeriesKey, Store, StoreSettings};
 
 /// A name no other test (or run) uses.
 pub fn unique(name: &str) -> String {
@@ -145,22 +145,33 @@ pub fn truth(sim: &Simulator, now: chrono::DateTime<chrono::Utc>) -> Gauges {
     })
 }
 
-/// The value of one series in the store (0 when absent).
-pub async fn series_value(store: &dyn Store, family: Family, labels: &[&str]) -> f64 {
+/// The series in the store that `wanted` picks.
+pub async fn series_where(
+    store: &dyn Store,
+    wanted: impl Fn(&SeriesKey) -> bool,
+) -> Vec<(SeriesKey, f64)> {
     store
         .snapshot()
         .await
         .unwrap()
         .series
         .into_iter()
-        .find(|(k, _)| {
-            k.family == family
-                && k.labels
-                    .iter()
-                    .map(String::as_str)
-                    .eq(labels.iter().copied())
-        })
-        .map_or(0.0, |(_, v)| v)
+        .filter(|(k, _)| wanted(k))
+        .collect()
+}
+
+/// The value of one series in the store (0 when absent).
+pub async fn series_value(store: &dyn Store, family: Family, labels: &[&str]) -> f64 {
+    series_where(store, |k| {
+        k.family == family
+            && k.labels
+                .iter()
+                .map(String::as_str)
+                .eq(labels.iter().copied())
+    })
+    .await
+    .first()
+    .map_or(0.0, |(_, v)| *v)
 }
 
 /// Polls `done` every 50 ms for up to `limit`; true once it held.

@@ -112,20 +112,13 @@ async fn usage(
     scope: &str,
     window: &str,
 ) -> BTreeMap<Vec<String>, f64> {
-    store
-        .snapshot()
-        .await
-        .unwrap()
-        .series
-        .into_iter()
-        .filter(|(k, _)| {
-            k.family == family
-                && k.labels[0] == owner
-                && k.labels[3] == scope
-                && k.labels[4] == window
-        })
-        .map(|(k, v)| (k.labels[1..].to_vec(), v))
-        .collect()
+    ghstats_tests::series_where(store, |k| {
+        k.family == family && k.labels[0] == owner && k.labels[3] == scope && k.labels[4] == window
+    })
+    .await
+    .into_iter()
+    .map(|(k, v)| (k.labels[1..].to_vec(), v))
+    .collect()
 }
 
 async fn counter(store: &dyn Store, family: Family, labels: &[&str]) -> f64 {

@@ -21,6 +21,27 @@ async fn healthz(addr: std::net::SocketAddr, query: &str) -> Value {
     }
 }
 
+/// A scheduler on memory backends.
+fn spawn_scheduler(
+    config: &ghstats_config::Config,
+    store: &Arc<dyn Store>,
+    listeners: ServiceListeners,
+    shutdown: &Shutdown,
+) {
+    let deps = ghstats_scheduler::Deps {
+        store: store.clone(),
+        backfill: Arc::new(MemoryProducer::default()),
+        queue: None,
+        lease: None,
+    };
+    tokio::spawn(ghstats_scheduler::serve_with(
+        config.clone(),
+        deps,
+        listeners,
+        shutdown.clone(),
+    ));
+}
+
 #[tokio::test]
 async fn full_health_reports_every_replica_and_degrades_on_a_stopped_worker() {
     let shutdown = Shutdown::new();
@@ -44,18 +65,7 @@ async fn full_health_reports_every_replica_and_degrades_on_a_stopped_worker() {
     let config = (*w.config).clone();
     let store: Arc<dyn Store> =
         Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
-    let scheduler_deps = ghstats_scheduler::Deps {
-        store: store.clone(),
-        backfill: Arc::new(MemoryProducer::default()),
-        queue: None,
-        lease: None,
-    };
-    tokio::spawn(ghstats_scheduler::serve_with(
-        config.clone(),
-        scheduler_deps,
-        scheduler_l,
-        shutdown.clone(),
-    ));
+    spawn_scheduler(&config, &store, scheduler_l, &shutdown);
     let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(ghstats_tests::unique_topology(
         &config, "fleet",
     )));
@@ -148,18 +158,7 @@ async fn a_failing_copilot_download_shows_in_the_fleet_view() {
     let config = (*w.config).clone();
     let store: Arc<dyn Store> =
         Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
-    let deps = ghstats_scheduler::Deps {
-        store: store.clone(),
-        backfill: Arc::new(MemoryProducer::default()),
-        queue: None,
-        lease: None,
-    };
-    tokio::spawn(ghstats_scheduler::serve_with(
-        config.clone(),
-        deps,
-        scheduler_l,
-        shutdown.clone(),
-    ));
+    spawn_scheduler(&config, &store, scheduler_l, &shutdown);
     tokio::spawn(ghstats_gateway::serve_with(
         config,
         store,

@@ -90,6 +90,13 @@ impl KubeLease {
         since.elapsed() >= duration
     }
 
+    async fn read(&self) -> Result<Option<Lease>, String> {
+        self.api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| format!("reading Lease {}: {}", self.name, describe(&e)))
+    }
+
     fn forget(&self) {
         *self.observed.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
@@ -137,12 +144,7 @@ impl KubeLease {
 #[async_trait]
 impl LeaseBackend for KubeLease {
     async fn acquire_or_renew(&self) -> Result<LeaseState, String> {
-        let Some(mut lease) = self
-            .api
-            .get_opt(&self.name)
-            .await
-            .map_err(|e| format!("reading Lease {}: {}", self.name, describe(&e)))?
-        else {
+        let Some(mut lease) = self.read().await? else {
             return self.create().await;
         };
         let spec = lease.spec.clone().unwrap_or_default();
@@ -188,12 +190,7 @@ impl LeaseBackend for KubeLease {
     }
 
     async fn release(&self) -> Result<(), String> {
-        let Some(mut lease) = self
-            .api
-            .get_opt(&self.name)
-            .await
-            .map_err(|e| format!("reading Lease {}: {}", self.name, describe(&e)))?
-        else {
+        let Some(mut lease) = self.read().await? else {
             return Ok(());
         };
         let Some(spec) = lease.spec.as_mut() else {
@@ -210,12 +207,9 @@ impl LeaseBackend for KubeLease {
     }
 
     async fn holder(&self) -> Result<Option<String>, String> {
-        let lease = self
-            .api
-            .get_opt(&self.name)
-            .await
-            .map_err(|e| format!("reading Lease {}: {}", self.name, describe(&e)))?;
-        Ok(lease
+        Ok(self
+            .read()
+            .await?
             .and_then(|l| l.spec)
             .and_then(|s| s.holder_identity)
             .filter(|h| !h.is_empty()))

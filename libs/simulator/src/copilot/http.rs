@@ -27,20 +27,20 @@ const FILES: usize = 2;
 
 pub(crate) fn link_routes() -> Router<Arc<SimState>> {
     let base = "/copilot/metrics/reports";
-    Router::new()
-        .route(
-            &format!("/orgs/{{owner}}{base}/{{report}}/latest"),
-            get(org_latest),
-        )
-        .route(&format!("/orgs/{{owner}}{base}/{{report}}"), get(org_day))
-        .route(
-            &format!("/enterprises/{{owner}}{base}/{{report}}/latest"),
-            get(enterprise_latest),
-        )
-        .route(
-            &format!("/enterprises/{{owner}}{base}/{{report}}"),
-            get(enterprise_day),
-        )
+    // (path root, enterprise, latest)
+    let mut router = Router::new();
+    for (root, enterprise) in [("orgs", false), ("enterprises", true)] {
+        for latest in [true, false] {
+            let tail = if latest { "/latest" } else { "" };
+            router = router.route(
+                &format!("/{root}/{{owner}}{base}/{{report}}{tail}"),
+                get(move |st: St, p, q: Q, h: HeaderMap, u| {
+                    links(st, p, q, h, u, enterprise, latest)
+                }),
+            );
+        }
+    }
+    router
 }
 
 fn kind_of(enterprise: bool, report: &str, latest: bool) -> Option<ReportKind> {
@@ -53,43 +53,6 @@ fn kind_of(enterprise: bool, report: &str, latest: bool) -> Option<ReportKind> {
         (true, "users") => Some(ReportKind::EnterpriseUsers),
         _ => None,
     }
-}
-
-async fn org_latest(
-    st: St,
-    p: Path<(String, String)>,
-    q: Q,
-    h: HeaderMap,
-    u: OriginalUri,
-) -> Response {
-    links(st, p, q, h, u, false, true).await
-}
-async fn org_day(
-    st: St,
-    p: Path<(String, String)>,
-    q: Q,
-    h: HeaderMap,
-    u: OriginalUri,
-) -> Response {
-    links(st, p, q, h, u, false, false).await
-}
-async fn enterprise_latest(
-    st: St,
-    p: Path<(String, String)>,
-    q: Q,
-    h: HeaderMap,
-    u: OriginalUri,
-) -> Response {
-    links(st, p, q, h, u, true, true).await
-}
-async fn enterprise_day(
-    st: St,
-    p: Path<(String, String)>,
-    q: Q,
-    h: HeaderMap,
-    u: OriginalUri,
-) -> Response {
-    links(st, p, q, h, u, true, false).await
 }
 
 async fn links(
