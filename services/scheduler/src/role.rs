@@ -145,15 +145,20 @@ impl LeaseSource {
     ) -> Result<Arc<dyn ghstats_runtime::election::LeaseBackend>, String> {
         let e = &config.leader_election;
         let (name, duration, identity) = (&e.lease_name, e.lease_duration.get(), identity(config));
-        let kube_lease = |client: kube::Client, store: &Arc<dyn ghstats_store::Store>| {
-            Arc::new(KubeLease::new(
+        // A Kubernetes client is built without contacting the server: read
+        // the Lease once, so an unreachable API server or missing RBAC is
+        // said here, as a follower, rather than as endless renew failures.
+        let kube_lease = async |client: kube::Client, store: &Arc<dyn ghstats_store::Store>| {
+            let lease = Arc::new(KubeLease::new(
                 client,
                 &e.namespace,
                 name,
                 &identity,
                 duration,
                 store.clone(),
-            ))
+            ));
+            ghstats_runtime::election::LeaseBackend::holder(&*lease).await?;
+            Ok::<_, String>(lease)
         };
         Ok(match self {
             LeaseSource::Redis(store_config) => {
@@ -166,12 +171,12 @@ impl LeaseSource {
                 let client = kube::Client::try_default().await.map_err(|e| {
                     format!("no Kubernetes client config (in-cluster or kubeconfig): {e}")
                 })?;
-                kube_lease(client, store)
+                kube_lease(client, store).await?
             }
             LeaseSource::KubernetesAt(kube_config, store) => {
                 let client =
                     kube::Client::try_from((**kube_config).clone()).map_err(|e| e.to_string())?;
-                kube_lease(client, store)
+                kube_lease(client, store).await?
             }
         })
     }

@@ -103,7 +103,8 @@ async fn replace(
     Json(stamp(&mut fake, lease, &ns)).into_response()
 }
 
-async fn fake_api(shutdown: &Shutdown) -> (Arc<Mutex<Fake>>, kube::Client) {
+/// The fake API server and a client config pointing at it.
+async fn fake_api(shutdown: &Shutdown) -> (Arc<Mutex<Fake>>, kube::Config) {
     let state = Arc::new(Mutex::new(Fake::default()));
     let base = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases";
     let app = Router::new()
@@ -118,8 +119,10 @@ async fn fake_api(shutdown: &Shutdown) -> (Arc<Mutex<Fake>>, kube::Client) {
             .with_graceful_shutdown(async move { stop.triggered().await })
             .await
     });
-    let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
-    (state, kube::Client::try_from(config).unwrap())
+    (
+        state,
+        kube::Config::new(format!("http://{addr}").parse().unwrap()),
+    )
 }
 
 fn lease(client: &kube::Client, who: &str, store: &Arc<dyn Store>) -> KubeLease {
@@ -140,7 +143,8 @@ fn holder(fake: &Arc<Mutex<Fake>>) -> Value {
 #[tokio::test]
 async fn acquire_renew_conflict_takeover_and_release() {
     let shutdown = Shutdown::new();
-    let (fake, client) = fake_api(&shutdown).await;
+    let (fake, api) = fake_api(&shutdown).await;
+    let client = kube::Client::try_from(api).unwrap();
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(
         &ghstats_config::StoreConfig::default(),
     )));
@@ -229,7 +233,8 @@ async fn acquire_renew_conflict_takeover_and_release() {
 #[tokio::test]
 async fn a_recreated_lease_starts_above_the_store_term() {
     let shutdown = Shutdown::new();
-    let (fake, client) = fake_api(&shutdown).await;
+    let (fake, api) = fake_api(&shutdown).await;
+    let client = kube::Client::try_from(api).unwrap();
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(
         &ghstats_config::StoreConfig::default(),
     )));
@@ -264,4 +269,125 @@ async fn an_unreachable_api_is_an_error_never_a_lease() {
         .await
         .unwrap_err();
     assert!(err.contains("reading Lease github-stats-leader"), "{err}");
+}
+
+/// The scheduler service electing over the Kubernetes Lease: a follower
+/// saying why while the API server is unreachable, the leader once it is
+/// there, and the Lease released when it shuts down.
+mod service {
+    use super::*;
+    use ghstats_runtime::ServiceListeners;
+    use ghstats_scheduler::role::LeaseSource;
+    use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
+
+    async fn healthz(http: std::net::SocketAddr) -> Value {
+        match reqwest::get(format!("http://{http}/healthz")).await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => Value::Null,
+        }
+    }
+
+    async fn scheduler(
+        sim: &Simulator,
+        dir: &std::path::Path,
+        api: kube::Config,
+        shutdown: &Shutdown,
+    ) -> std::net::SocketAddr {
+        let token = dir.join("token");
+        std::fs::write(&token, DEMO_TOKEN).unwrap();
+        let yaml = format!(
+            "leader_election:\n  backend: kubernetes\n  identity: pod-7\n  lease_duration: 2s\n  renew_deadline: 1s\n  retry_period: 200ms\n\
+             github:\n  orgs:\n    - org: org-a\n      token_file: {}\n      api_base_url: {}\n",
+            token.display(),
+            sim.api_base()
+        );
+        let config = ghstats_config::load_str(&yaml, "t.yaml", Vec::new()).unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
+        let deps = ghstats_scheduler::Deps {
+            store: store.clone(),
+            backfill: Arc::new(ghstats_queue::MemoryProducer::default()),
+            queue: None,
+            lease: Some(LeaseSource::KubernetesAt(Box::new(api), store)),
+        };
+        let listeners = ServiceListeners::ephemeral().await.unwrap();
+        let http = listeners.http_addr();
+        tokio::spawn(ghstats_scheduler::serve_with(
+            config,
+            deps,
+            listeners,
+            shutdown.clone(),
+        ));
+        http
+    }
+
+    async fn wait_for(http: std::net::SocketAddr, done: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..200 {
+            let h = healthz(http).await;
+            if done(&h) {
+                return h;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        healthz(http).await
+    }
+
+    #[tokio::test]
+    async fn unreachable_api_leaves_a_follower_that_says_why() {
+        let shutdown = Shutdown::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let dir = tempfile::tempdir().unwrap();
+        let api = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        let http = scheduler(&sim, dir.path(), api, &shutdown).await;
+        let h = wait_for(http, |h| {
+            h["components"]["leader_election"]["status"] == "unhealthy"
+        })
+        .await;
+        assert_eq!(h["role"], "follower", "{h:#}");
+        let reason = h["components"]["leader_election"]["reason"]
+            .as_str()
+            .unwrap();
+        assert!(
+            reason.contains("cannot reach the Kubernetes API"),
+            "{reason}"
+        );
+        assert!(reason.contains("staying follower"), "{reason}");
+        shutdown.trigger();
+    }
+
+    #[tokio::test]
+    async fn the_scheduler_leads_over_the_lease_and_releases_it() {
+        let shutdown = Shutdown::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
+        let (fake, api) = fake_api(&shutdown).await;
+        let dir = tempfile::tempdir().unwrap();
+        let service = shutdown.child();
+        let http = scheduler(&sim, dir.path(), api, &service).await;
+        let h = wait_for(http, |h| h["role"] == "leader").await;
+        assert_eq!(h["role"], "leader", "{h:#}");
+        assert_eq!(holder(&fake)["holderIdentity"], "pod-7");
+        service.trigger();
+        let mut released = false;
+        for _ in 0..200 {
+            if holder(&fake)
+                .get("holderIdentity")
+                .is_none_or(Value::is_null)
+            {
+                released = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(
+            released,
+            "the Lease was released on shutdown: {}",
+            holder(&fake)
+        );
+        shutdown.trigger();
+    }
 }
