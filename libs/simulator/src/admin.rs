@@ -32,6 +32,7 @@ pub fn routes(state: Arc<SimState>) -> Router {
         .route("/_sim/rate_limit", post(set_rate_limit))
         .route("/_sim/activity", post(add_activity))
         .route("/_sim/world", get(get_world))
+        .route("/_sim/copilot", get(get_copilot).post(set_copilot))
         .with_state(state)
 }
 
@@ -105,6 +106,15 @@ async fn get_stats(State(state): St) -> Response {
 
 async fn set_fault(State(state): St, Json(rule): Json<FaultRule>) -> StatusCode {
     state.faults.set(rule);
+    StatusCode::NO_CONTENT
+}
+
+async fn get_copilot(State(state): St) -> Response {
+    Json(state.copilot.knobs()).into_response()
+}
+
+async fn set_copilot(State(state): St, Json(knobs): Json<crate::copilot::Knobs>) -> StatusCode {
+    state.copilot.set_knobs(|k| *k = knobs);
     StatusCode::NO_CONTENT
 }
 

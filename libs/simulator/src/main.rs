@@ -25,6 +25,8 @@ use ghstats_simulator::{DEMO_APP_ID, DEMO_TOKEN, SimConfig, Simulator, WorldSpec
 /// and ...-1-day?day=YYYY-MM-DD, the same under /enterprises/sim-enterprise
 /// (installation 1999); download links point at --copilot-download-listen
 /// under another host name and refuse requests with an Authorization header.
+/// POST /_sim/copilot {"link_host":"evil.example:80","expired_links":true,
+/// "extra_lines":["{not json"]} changes how reports are served (GET shows it).
 ///
 /// Credentials: the demo App (id 1000, key libs/simulator/keys/demo-app.pem)
 /// is installed in every org (installation ids from 2000), and the token

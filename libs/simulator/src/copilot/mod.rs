@@ -21,8 +21,10 @@ pub const ENTERPRISE_SLUG: &str = "sim-enterprise";
 /// The demo App's installation on the enterprise.
 pub const ENTERPRISE_INSTALLATION_ID: u64 = 1999;
 
-/// What tests change about the reports.
-#[derive(Debug, Clone, Default)]
+/// What tests change about the reports (also `POST /_sim/copilot` with
+/// this as JSON; absent fields are reset).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Knobs {
     /// Links name this host instead of the download listener's.
     pub link_host: Option<String>,
