@@ -270,6 +270,17 @@ async fn every_family_equals_the_reports_and_reaches_metrics() {
         .await,
         2.0
     );
+    // Requests are counted per owner: the org's through its cycle, the
+    // enterprise App's under the slug.
+    for (owner, endpoint, n) in [
+        ("org-a", "copilot_report_link", 2.0),
+        ("org-a", "copilot_report_download", 4.0),
+        (ENTERPRISE_SLUG, "copilot_report_link", 2.0),
+        (ENTERPRISE_SLUG, "copilot_report_download", 4.0),
+    ] {
+        let seen = counter(&*s.store, Family::GithubRequests, &[owner, endpoint, "2xx"]).await;
+        assert_eq!(seen, n, "{owner} {endpoint}");
+    }
     let parsed = counter(&*s.store, Family::CopilotRecordsParsed, &["org-a", "users"]).await;
     let lines =
         s.w.sim

@@ -379,7 +379,8 @@ impl OrgScraper {
     }
 }
 
-fn diff(now: &Usage, before: &Usage) -> Usage {
+/// What a client spent between two readings of its usage.
+pub(crate) fn diff(now: &Usage, before: &Usage) -> Usage {
     let mut out = Usage::default();
     for (k, v) in &now.requests {
         let d = v - before.requests.get(k).copied().unwrap_or(0);

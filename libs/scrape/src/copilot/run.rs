@@ -63,6 +63,8 @@ pub struct CopilotScraper {
     config: Arc<Config>,
     downloader: Downloader,
     enterprise: Option<GithubClient>,
+    /// The enterprise client's usage when last counted.
+    enterprise_usage: std::sync::Mutex<ghstats_github::Usage>,
 }
 
 impl CopilotScraper {
@@ -79,6 +81,7 @@ impl CopilotScraper {
             backfill,
             config,
             enterprise,
+            enterprise_usage: std::sync::Mutex::default(),
         }
     }
 
@@ -141,7 +144,49 @@ impl CopilotScraper {
                     .await?,
             );
         }
+        if primary {
+            self.count_enterprise_requests(ctx, now).await?;
+        }
         Ok(runs)
+    }
+
+    /// `gh_exporter_github_requests_total{org=<slug>}` of the enterprise
+    /// App's client (the org clients' are counted by their cycles).
+    async fn count_enterprise_requests(
+        &self,
+        ctx: WriteCtx,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(client) = &self.enterprise else {
+            return Ok(());
+        };
+        let usage = client.usage();
+        let delta = {
+            let mut last = self
+                .enterprise_usage
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let previous = std::mem::replace(&mut *last, usage.clone());
+            crate::org::diff(&usage, &previous)
+        };
+        let slug = self.enterprise_slug();
+        let counters: Vec<(SeriesKey, u64)> = delta
+            .requests
+            .into_iter()
+            .map(|((endpoint, class), n)| {
+                (
+                    SeriesKey::new(Family::GithubRequests, [slug, endpoint, class]),
+                    n,
+                )
+            })
+            .collect();
+        if counters.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .add_counters(ctx, &counters, now)
+            .await
+            .map(|_| ())
     }
 
     /// One report. A scheduled (28-day) run is skipped inside the scrape
