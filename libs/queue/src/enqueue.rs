@@ -70,6 +70,9 @@ struct State {
     sent: HashMap<String, u32>,
     /// The writer of the last request, for sweeps on the timer.
     ctx: Option<WriteCtx>,
+    /// Pending windows already counted as held back by the org cap: a
+    /// window is counted once, however many sweeps it waits through.
+    capped: std::collections::HashSet<(String, String, i64)>,
 }
 
 /// Coalesces, dedups, caps and publishes backfill requests.
@@ -108,6 +111,7 @@ impl Enqueuer {
                 minute: 0,
                 sent: HashMap::new(),
                 ctx: None,
+                capped: std::collections::HashSet::new(),
             }),
             sweeping: tokio::sync::Mutex::new(()),
             next_id: AtomicU64::new(1),
@@ -161,6 +165,7 @@ impl Enqueuer {
             return false;
         }
         for k in overlapping {
+            state.capped.remove(&k);
             if let Some(p) = state.pending.remove(&k) {
                 r.window = TimeWindow::ordered(
                     p.window.start().min(r.window.start()),
@@ -197,11 +202,13 @@ impl Enqueuer {
         for (key, request) in todo {
             let sent = self.lock().sent.get(&request.org).copied().unwrap_or(0);
             if sent >= self.settings.max_per_org_per_minute {
-                count(
-                    Family::BackfillEnqueuesDropped,
-                    &request.org,
-                    "org_rate_cap",
-                );
+                if self.lock().capped.insert(key.clone()) {
+                    count(
+                        Family::BackfillEnqueuesDropped,
+                        &request.org,
+                        "org_rate_cap",
+                    );
+                }
                 report.capped += 1;
                 continue;
             }
@@ -219,7 +226,9 @@ impl Enqueuer {
                         request.reason.as_str(),
                     );
                     report.deduped += 1;
-                    self.lock().pending.remove(&key);
+                    let mut state = self.lock();
+                    state.pending.remove(&key);
+                    state.capped.remove(&key);
                     continue;
                 }
                 Err(e) => {
@@ -244,6 +253,7 @@ impl Enqueuer {
                     report.published.push(job.clone());
                     let mut state = self.lock();
                     state.pending.remove(&key);
+                    state.capped.remove(&key);
                     *state.sent.entry(request.org.clone()).or_default() += 1;
                     tracing::info!(job_id = %job.job_id, org = %job.org, repo = %job.repo, reason = %job.reason, "backfill enqueued");
                 }
@@ -327,5 +337,61 @@ impl BackfillProducer for Enqueuer {
             ));
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemoryQueue, Topology};
+    use ghstats_proto::BackfillReason;
+    use ghstats_store::{MemoryStore, StoreSettings};
+
+    /// Over the org cap, windows wait for the next minute and each is
+    /// counted as held back once, however many sweeps it waits through.
+    #[tokio::test]
+    async fn the_org_cap_holds_windows_back_and_counts_each_once() {
+        let config = ghstats_config::Config::default();
+        let store: Arc<dyn Store> =
+            Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
+        let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(Topology::from_config(
+            &config.amqp,
+            &config.backfill,
+        )));
+        let settings = EnqueueSettings {
+            max_per_org_per_minute: 2,
+            ..EnqueueSettings::from_config(&config)
+        };
+        let enqueuer = Enqueuer::new(queue, store.clone(), settings);
+        let now = at(1_800_000_000);
+        for i in 0..5 {
+            enqueuer.add(BackfillRequest {
+                org: "org-a".into(),
+                repo: format!("repo-{i}"),
+                window: TimeWindow::ordered(now - chrono::Duration::hours(1), now),
+                reason: BackfillReason::ScrapeError,
+            });
+        }
+        let ctx = Some(WriteCtx::leader(0));
+        let first = enqueuer.sweep(ctx, now).await;
+        assert_eq!((first.enqueued, first.capped, first.pending), (2, 3, 3));
+        let again = enqueuer
+            .sweep(ctx, now + chrono::Duration::seconds(10))
+            .await;
+        assert_eq!((again.enqueued, again.capped), (0, 3));
+        let dropped = SeriesKey::new(Family::BackfillEnqueuesDropped, ["org-a", "org_rate_cap"]);
+        let counted = |snapshot: ghstats_store::Snapshot| {
+            snapshot
+                .series
+                .into_iter()
+                .find(|(k, _)| *k == dropped)
+                .map_or(0.0, |(_, v)| v)
+        };
+        assert_eq!(counted(store.snapshot().await.unwrap_or_default()), 3.0);
+        let next_minute = enqueuer
+            .sweep(ctx, now + chrono::Duration::seconds(70))
+            .await;
+        assert_eq!((next_minute.enqueued, next_minute.capped), (2, 1));
+        assert_eq!(counted(store.snapshot().await.unwrap_or_default()), 3.0);
     }
 }
