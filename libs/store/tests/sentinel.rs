@@ -64,6 +64,24 @@ async fn replica_has(port: u16, key: &str, field: &str) -> bool {
     v.is_some()
 }
 
+/// Whether the sentinel lists a healthy replica of `ghstats`.
+async fn sentinel_knows_a_replica(port: u16) -> bool {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let Ok(mut c) = client.get_multiplexed_async_connection().await else {
+        return false;
+    };
+    let replicas: Vec<std::collections::HashMap<String, String>> = redis::cmd("SENTINEL")
+        .arg("REPLICAS")
+        .arg("ghstats")
+        .query_async(&mut c)
+        .await
+        .unwrap_or_default();
+    replicas.iter().any(|r| {
+        r.get("flags").is_some_and(|f| f == "slave")
+            && r.get("master-link-status").is_some_and(|l| l == "ok")
+    })
+}
+
 #[tokio::test]
 async fn writes_continue_after_a_failover() {
     let (m, r, s) = (spare_port(), spare_port(), spare_port());
@@ -139,6 +157,17 @@ async fn writes_continue_after_a_failover() {
     }
     assert!(replicated, "the replica never got the write");
 
+    // Sentinel learns replicas from the master's INFO, polled every few
+    // seconds: fail over only once it knows one to promote.
+    let mut known = false;
+    for _ in 0..400 {
+        if sentinel_knows_a_replica(s).await {
+            known = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(known, "the sentinel never saw the replica");
     drop(master.take()); // kills the master
     let after = SeriesKey::new(Family::ScrapeDuration, ["after"]);
     let mut written = false;
