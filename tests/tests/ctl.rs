@@ -55,6 +55,13 @@ async fn every_ctl_command_works_against_running_services() {
     assert_eq!(json["schedulers"][0]["role"], "leader");
     assert_eq!(json["schedulers"][0]["orgs"][0]["org"], "org-a");
     assert_eq!(json["workers"][0]["draining"], false);
+    for replica in [&json["schedulers"][0], &json["workers"][0]] {
+        let mode = replica["health"].as_str().unwrap_or_default();
+        assert!(
+            ["healthy", "degraded", "unhealthy"].contains(&mode),
+            "each replica reports its health mode: {replica}"
+        );
+    }
 
     let org = || "org-a".to_owned();
     let refused = run(&args(CtlCommand::Pause { org: org() }, false, false)).await;

@@ -33,6 +33,15 @@ impl Fleet {
     }
 }
 
+/// A peer's reported health mode (`healthy` from a peer too old to say).
+fn peer_status(mode: String) -> String {
+    if mode.is_empty() {
+        "healthy".to_owned()
+    } else {
+        mode
+    }
+}
+
 fn unreachable(service: &str, endpoint: String, reason: String) -> PeerReport {
     PeerReport {
         service: service.into(),
@@ -58,15 +67,10 @@ impl Fleet {
             Ok(s) => {
                 let s = s.into_inner();
                 let leads = s.role == Role::Leader as i32;
-                let status = if s.health_mode.is_empty() {
-                    "healthy".to_owned()
-                } else {
-                    s.health_mode
-                };
                 let report = PeerReport {
                     service: "scheduler".into(),
                     endpoint,
-                    status,
+                    status: peer_status(s.health_mode),
                     identity: s.identity,
                     role: if leads { "leader" } else { "follower" }.into(),
                     reason: s.health_reason,
@@ -95,10 +99,10 @@ impl Fleet {
                 PeerReport {
                     service: "worker".into(),
                     endpoint,
-                    status: "healthy".into(),
+                    status: peer_status(s.health_mode),
                     identity: s.identity,
                     role: if s.draining { "draining" } else { "consuming" }.into(),
-                    reason: String::new(),
+                    reason: s.health_reason,
                 }
             }
             Err(e) => unreachable("worker", endpoint, e.message().to_owned()),

@@ -225,18 +225,30 @@ fn worker_json(addr: &str, w: &WorkerStatus) -> Value {
         "processed": w.processed,
         "failed": w.failed,
         "draining": w.draining,
+        "health": w.health_mode,
+        "health_reason": w.health_reason,
     })
+}
+
+/// `, degraded (why)` when a replica says it is not healthy.
+fn health_suffix(mode: &str, reason: &str) -> String {
+    match mode {
+        "" | "healthy" => String::new(),
+        _ if reason.is_empty() => format!(", {mode}"),
+        _ => format!(", {mode} ({reason})"),
+    }
 }
 
 fn worker_line(w: &WorkerStatus) -> String {
     format!(
-        "{} {}: {} consumers, {} in flight, {} processed, {} failed",
+        "{} {}: {} consumers, {} in flight, {} processed, {} failed{}",
         w.identity,
         if w.draining { "draining" } else { "consuming" },
         w.consumers,
         w.in_flight,
         w.processed,
-        w.failed
+        w.failed,
+        health_suffix(&w.health_mode, &w.health_reason)
     )
 }
 
@@ -277,7 +289,7 @@ pub async fn run(args: &CtlArgs) -> Result<String, String> {
                     Ok(s) => {
                         let leads = s.role == Role::Leader as i32;
                         lines.push(format!(
-                            "scheduler {addr} {}: {}",
+                            "scheduler {addr} {}: {}{}",
                             s.identity,
                             if leads {
                                 format!("leader (term {})", s.lease_term)
@@ -285,7 +297,8 @@ pub async fn run(args: &CtlArgs) -> Result<String, String> {
                                 "follower".to_owned()
                             } else {
                                 format!("follower (leader {})", s.leader_identity)
-                            }
+                            },
+                            health_suffix(&s.health_mode, &s.health_reason)
                         ));
                         lines.extend(s.orgs.iter().map(org_line));
                         schedulers.push(json!({
@@ -294,6 +307,8 @@ pub async fn run(args: &CtlArgs) -> Result<String, String> {
                             "role": if leads { "leader" } else { "follower" },
                             "leader": s.leader_identity,
                             "term": s.lease_term,
+                            "health": s.health_mode,
+                            "health_reason": s.health_reason,
                             "orgs": s.orgs.iter().map(org_json).collect::<Vec<_>>(),
                         }));
                     }

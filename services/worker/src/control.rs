@@ -92,11 +92,16 @@ pub struct ControlService {
     pub gate: Arc<Gate>,
     pub queue: Arc<dyn JobQueue>,
     pub admin_token: Option<String>,
+    /// This replica's health, reported with its status.
+    pub health: ghstats_runtime::health::HealthRegistry,
 }
 
 impl ControlService {
     fn status(&self) -> WorkerStatus {
+        let (health_mode, health_reason) = self.health.summary();
         WorkerStatus {
+            health_mode: health_mode.to_owned(),
+            health_reason,
             identity: self.identity.clone(),
             consumers: self.consumers,
             in_flight: self.gate.in_flight(),

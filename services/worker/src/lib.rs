@@ -132,6 +132,7 @@ async fn serve_with_link(
         gate,
         queue: deps.queue,
         admin_token,
+        health: host.health.clone(),
     };
     host.grpc.add_service(WorkerControlServer::new(control));
     host.serve(listeners, shutdown).await
