@@ -3,6 +3,7 @@
 //! the unchanged-report checkpoint) or one day (backfill).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -459,25 +460,10 @@ impl CopilotScraper {
             values.extend(labels.optional.iter().map(|s| &**s));
             SeriesKey::new(record::family(i), values)
         };
+        let (writes, memory) = series_to_write(&previous, &report.series);
         let mut batch = Vec::with_capacity(BATCH);
         let mut written = 0;
-        let mut memory = String::new();
-        let stale = previous.iter().filter_map(|(labels, old)| {
-            let kept = report.series.get(labels).map_or(0, |s| s.present);
-            let gone = old & !kept;
-            (gone != 0).then_some((
-                labels,
-                Sums {
-                    values: [0.0; 11],
-                    present: gone,
-                },
-            ))
-        });
-        let current = report.series.iter().map(|(l, s)| (l, *s));
-        for (labels, sums) in current.chain(stale) {
-            if report.series.contains_key(labels) {
-                memory.push_str(&format!("{:x}\t{}\n", sums.present, labels.encode()));
-            }
+        for (labels, sums) in writes {
             for i in (0..11).filter(|i| sums.present & (1 << i) != 0) {
                 batch.push((key(labels, i), sums.values[i]));
             }
@@ -501,6 +487,33 @@ impl CopilotScraper {
     }
 }
 
+/// What a report writes: every label set of `current` with its sums, then
+/// a 0 for each family a label set of `previous` had and `current` has not;
+/// and the lines that remember `current` (`mask<TAB>labels`) for the next
+/// report.
+fn series_to_write<'a>(
+    previous: &'a HashMap<LabelSet, u16>,
+    current: &'a HashMap<LabelSet, Sums>,
+) -> (Vec<(&'a LabelSet, Sums)>, String) {
+    let mut memory = String::new();
+    let mut writes = Vec::with_capacity(current.len());
+    for (labels, sums) in current {
+        let _ = writeln!(memory, "{:x}\t{}", sums.present, labels.encode());
+        writes.push((labels, *sums));
+    }
+    for (labels, old) in previous {
+        let gone = old & !current.get(labels).map_or(0, |s| s.present);
+        if gone != 0 {
+            let zeros = Sums {
+                values: [0.0; 11],
+                present: gone,
+            };
+            writes.push((labels, zeros));
+        }
+    }
+    (writes, memory)
+}
+
 /// The label sets (and their families) of the last report written.
 fn remembered(raw: &[u8]) -> HashMap<LabelSet, u16> {
     String::from_utf8_lossy(raw)
@@ -517,4 +530,42 @@ fn remembered(raw: &[u8]) -> HashMap<LabelSet, u16> {
 
 fn midnight(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(user: &str) -> LabelSet {
+        LabelSet::decode(&format!("{user}\u{1f}\u{1f}\u{1f}\u{1f}\u{1f}\u{1f}")).unwrap()
+    }
+
+    /// A label set that keeps some families zeroes only the ones it lost,
+    /// and is remembered with the families it has now.
+    #[test]
+    fn lost_families_and_label_sets_are_zeroed_and_the_rest_remembered() {
+        let previous: HashMap<LabelSet, u16> = [(labels("ann"), 0b111), (labels("bob"), 0b1)]
+            .into_iter()
+            .collect();
+        let mut current = HashMap::new();
+        current.insert(
+            labels("ann"),
+            Sums {
+                values: [5.0; 11],
+                present: 0b001,
+            },
+        );
+        let (writes, memory) = series_to_write(&previous, &current);
+        let mut zeroed: Vec<(String, u16)> = writes
+            .iter()
+            .filter(|(_, s)| s.values[0] == 0.0)
+            .map(|(l, s)| (l.user.to_string(), s.present))
+            .collect();
+        zeroed.sort();
+        assert_eq!(zeroed, [("ann".to_owned(), 0b110), ("bob".to_owned(), 0b1)]);
+        assert_eq!(
+            remembered(memory.as_bytes()),
+            [(labels("ann"), 0b001)].into_iter().collect()
+        );
+    }
 }
