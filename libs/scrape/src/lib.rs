@@ -13,6 +13,7 @@ pub mod glob;
 pub mod loc;
 pub mod org;
 pub mod repos;
+pub mod usage;
 pub mod window;
 
 pub use activity::{ActivityScrape, Failure, Fetch, scrape_activity};

@@ -3,13 +3,13 @@
 //! checkpoints of repositories that fully succeeded, ask for backfills of
 //! windows that failed transiently, and record the cycle's fleet signals.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use ghstats_config::{Config, OrgConfig};
-use ghstats_github::{GithubClient, GithubError, Usage};
+use ghstats_github::{GithubClient, GithubError};
 use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_queue::{BackfillProducer, BackfillRequest};
 use ghstats_store::{Family, SeriesKey, Store, StoreError, WriteCtx, WriteTally};
@@ -19,6 +19,7 @@ use crate::attribution::Attribution;
 use crate::copilot::{CopilotScraper, ScopeRun};
 use crate::loc::{self, FallbackBudget, LocContext, LocMode};
 use crate::repos;
+use crate::usage::{UsageMeter, request_counters};
 use crate::window;
 
 /// How far back of the checkpoint a scheduled window starts.
@@ -74,7 +75,7 @@ pub struct OrgScraper {
     config: Arc<Config>,
     attribution: Attribution,
     budget: FallbackBudget,
-    last_usage: Mutex<Usage>,
+    usage: UsageMeter,
     writes: WriteTally,
     copilot: Option<Arc<CopilotScraper>>,
     /// The first configured org, whose cycle also reads the enterprise's reports.
@@ -112,7 +113,7 @@ impl OrgScraper {
             backfill,
             org,
             config,
-            last_usage: Mutex::new(Usage::default()),
+            usage: UsageMeter::default(),
             writes: WriteTally::default(),
             copilot: None,
             primary: false,
@@ -322,22 +323,12 @@ impl OrgScraper {
         elapsed: std::time::Duration,
     ) -> Result<(), StoreError> {
         let org = self.org();
-        let usage = self.client.usage();
-        let delta = {
-            let mut last = self.last_usage.lock().unwrap_or_else(|p| p.into_inner());
-            let previous = std::mem::replace(&mut *last, usage.clone());
-            diff(&usage, &previous)
-        };
+        let delta = self.usage.since_last(&self.client);
         let mut counters = vec![(
             SeriesKey::new(Family::ScrapeRuns, [org, result.as_str()]),
             1,
         )];
-        for ((endpoint, class), n) in delta.requests {
-            counters.push((
-                SeriesKey::new(Family::GithubRequests, [org, endpoint, class]),
-                n,
-            ));
-        }
+        counters.extend(request_counters(org, &delta));
         if delta.secondary_limit_hits > 0 {
             counters.push((
                 SeriesKey::new(Family::SecondaryLimitHits, [org]),
@@ -377,20 +368,4 @@ impl OrgScraper {
         self.store.set_gauges(ctx, &gauges, now).await?;
         Ok(())
     }
-}
-
-/// What a client spent between two readings of its usage.
-pub(crate) fn diff(now: &Usage, before: &Usage) -> Usage {
-    let mut out = Usage::default();
-    for (k, v) in &now.requests {
-        let d = v - before.requests.get(k).copied().unwrap_or(0);
-        if d > 0 {
-            out.requests.insert(*k, d);
-        }
-    }
-    out.budgeted = now.budgeted - before.budgeted;
-    out.not_modified = now.not_modified - before.not_modified;
-    out.retries = now.retries - before.retries;
-    out.secondary_limit_hits = now.secondary_limit_hits - before.secondary_limit_hits;
-    out
 }

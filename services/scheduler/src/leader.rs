@@ -42,17 +42,10 @@ pub fn copilot_components(config: &Config) -> Vec<&'static str> {
     if !c.enabled {
         return Vec::new();
     }
-    let on = [
-        c.include_org_28d,
-        c.include_org_users_28d,
-        c.include_enterprise_28d,
-        c.include_enterprise_users_28d,
-    ];
     let mut out: Vec<&'static str> = Scope::ALL
         .into_iter()
-        .zip(on)
-        .filter(|(_, on)| *on)
-        .map(|(s, _)| s.component())
+        .filter(|s| s.included(c))
+        .map(Scope::component)
         .collect();
     if !out.is_empty() {
         out.push(DOWNLOAD_COMPONENT);

@@ -14,6 +14,8 @@ use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_queue::{BackfillProducer, BackfillRequest};
 use ghstats_store::{BlobKind, SeriesKey, Store, StoreError, WriteCtx};
 
+use crate::usage::{UsageMeter, request_counters};
+
 use super::aggregate::{Aggregator, LabelSet, Shape, Sums};
 use super::record;
 use super::scope::{Scope, Window};
@@ -65,7 +67,7 @@ pub struct CopilotScraper {
     downloader: Downloader,
     enterprise: Option<GithubClient>,
     /// The enterprise client's usage when last counted.
-    enterprise_usage: std::sync::Mutex<ghstats_github::Usage>,
+    enterprise_usage: UsageMeter,
 }
 
 impl CopilotScraper {
@@ -82,7 +84,7 @@ impl CopilotScraper {
             backfill,
             config,
             enterprise,
-            enterprise_usage: std::sync::Mutex::default(),
+            enterprise_usage: UsageMeter::default(),
         }
     }
 
@@ -118,20 +120,11 @@ impl CopilotScraper {
         now: DateTime<Utc>,
     ) -> Result<Vec<ScopeRun>, StoreError> {
         let c = &self.config.copilot;
-        let wanted = [
-            (Scope::Org, c.include_org_28d),
-            (Scope::OrgUsers, c.include_org_users_28d),
-            (Scope::Enterprise, primary && c.include_enterprise_28d),
-            (
-                Scope::EnterpriseUsers,
-                primary && c.include_enterprise_users_28d,
-            ),
-        ];
+        let wanted = Scope::ALL
+            .into_iter()
+            .filter(|s| s.included(c) && (primary || !s.is_enterprise()));
         let mut runs = Vec::new();
-        for (scope, on) in wanted {
-            if !on {
-                continue;
-            }
+        for scope in wanted {
             let owner = if scope.is_enterprise() {
                 self.enterprise_slug().to_owned()
             } else {
@@ -161,26 +154,8 @@ impl CopilotScraper {
         let Some(client) = &self.enterprise else {
             return Ok(());
         };
-        let usage = client.usage();
-        let delta = {
-            let mut last = self
-                .enterprise_usage
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            let previous = std::mem::replace(&mut *last, usage.clone());
-            crate::org::diff(&usage, &previous)
-        };
-        let slug = self.enterprise_slug();
-        let counters: Vec<(SeriesKey, u64)> = delta
-            .requests
-            .into_iter()
-            .map(|((endpoint, class), n)| {
-                (
-                    SeriesKey::new(Family::GithubRequests, [slug, endpoint, class]),
-                    n,
-                )
-            })
-            .collect();
+        let spent = self.enterprise_usage.since_last(client);
+        let counters = request_counters(self.enterprise_slug(), &spent);
         if counters.is_empty() {
             return Ok(());
         }

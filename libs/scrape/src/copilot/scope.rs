@@ -60,6 +60,16 @@ impl Scope {
         }
     }
 
+    /// Whether `copilot.include_<scope>_28d` turns this report on.
+    pub fn included(self, c: &ghstats_config::CopilotConfig) -> bool {
+        match self {
+            Scope::Org => c.include_org_28d,
+            Scope::OrgUsers => c.include_org_users_28d,
+            Scope::Enterprise => c.include_enterprise_28d,
+            Scope::EnterpriseUsers => c.include_enterprise_users_28d,
+        }
+    }
+
     pub fn per_user(self) -> bool {
         matches!(self, Scope::OrgUsers | Scope::EnterpriseUsers)
     }
