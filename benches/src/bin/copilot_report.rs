@@ -92,7 +92,7 @@ async fn main() -> Result<()> {
     let store: Arc<dyn Store> = redis.clone();
     let (_, client) =
         ghstats_scrape::clients::org_clients(&config, &store, shutdown.token())?.remove(0);
-    let copilot = CopilotScraper::new(store.clone(), None, config.clone(), None);
+    let copilot = CopilotScraper::new(store.clone(), None, config.clone(), None)?;
 
     let started = Instant::now();
     let (run, growth) = peak_growth(copilot.run_report(

@@ -102,5 +102,5 @@ pub fn copilot_scraper(
         backfill.cloned(),
         config.clone(),
         enterprise,
-    ))))
+    )?)))
 }

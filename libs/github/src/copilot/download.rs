@@ -18,6 +18,7 @@ use url::Url;
 
 use super::ReportError;
 use super::lines::{Line, LineSplitter, MAX_LINE_BYTES};
+use crate::GithubError;
 
 /// Host patterns: `*.example.com` matches any subdomain of example.com,
 /// anything else matches that host exactly (case-insensitive, any port).
@@ -62,7 +63,8 @@ pub struct Downloader {
 }
 
 impl Downloader {
-    pub fn new(allow: HostAllowlist, timeout: Duration) -> Self {
+    /// Fails only when TLS cannot be set up at all (as the API client does).
+    pub fn new(allow: HostAllowlist, timeout: Duration) -> Result<Self, GithubError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = hyper_rustls::HttpsConnectorBuilder::new();
         let tls = match builder.with_provider_and_native_roots(provider.clone()) {
@@ -71,29 +73,25 @@ impl Downloader {
                 tracing::warn!(error = %e, "no system CA certificates: https report downloads will fail");
                 let config = rustls::ClientConfig::builder_with_provider(provider)
                     .with_safe_default_protocol_versions()
-                    .map(|c| {
-                        c.with_root_certificates(rustls::RootCertStore::empty())
-                            .with_no_client_auth()
-                    });
-                match config {
-                    Ok(c) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(c),
-                    Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                        rustls::ClientConfig::builder()
-                            .with_root_certificates(rustls::RootCertStore::empty())
-                            .with_no_client_auth(),
-                    ),
-                }
+                    .map_err(|e| {
+                        GithubError::Credentials(format!(
+                            "cannot build the report download client: {e}"
+                        ))
+                    })?
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
             }
         };
         let connector = tls.https_or_http().enable_http1().build();
-        Self {
+        Ok(Self {
             http: Client::builder(TokioExecutor::new()).build(connector),
             allow: Arc::new(allow),
             timeout,
-        }
+        })
     }
 
-    pub fn from_config(c: &ghstats_config::CopilotConfig) -> Self {
+    pub fn from_config(c: &ghstats_config::CopilotConfig) -> Result<Self, GithubError> {
         Self::new(
             HostAllowlist::new(&c.download_host_allowlist),
             c.download_timeout.get(),

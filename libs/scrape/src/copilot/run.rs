@@ -77,15 +77,15 @@ impl CopilotScraper {
         backfill: Option<Arc<dyn BackfillProducer>>,
         config: Arc<Config>,
         enterprise: Option<GithubClient>,
-    ) -> Self {
-        Self {
-            downloader: Downloader::from_config(&config.copilot),
+    ) -> Result<Self, ghstats_github::GithubError> {
+        Ok(Self {
+            downloader: Downloader::from_config(&config.copilot)?,
             store,
             backfill,
             config,
             enterprise,
             enterprise_usage: UsageMeter::default(),
-        }
+        })
     }
 
     pub fn enterprise_slug(&self) -> &str {
