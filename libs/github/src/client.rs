@@ -210,9 +210,6 @@ impl GithubClient {
         loop {
             attempt += 1;
             self.wait_for_budget(endpoint).await?;
-            if self.inner.opts.tenure.as_ref().is_some_and(|t| !t.valid()) {
-                return Err(GithubError::NotLeader { endpoint });
-            }
             let cached = if use_etag {
                 self.inner.opts.etags.get(url.as_str()).await
             } else {
@@ -243,6 +240,16 @@ impl GithubClient {
         }
     }
 
+    /// Refuses a request once a leader's tenure ran out. Checked right
+    /// before each send, with no await in between, so a leader paused at
+    /// any point of a call sends nothing after it resumes.
+    fn still_leader(&self, endpoint: &'static str) -> Result<(), GithubError> {
+        match &self.inner.opts.tenure {
+            Some(t) if !t.valid() => Err(GithubError::NotLeader { endpoint }),
+            _ => Ok(()),
+        }
+    }
+
     async fn attempt(
         &self,
         endpoint: &'static str,
@@ -263,6 +270,9 @@ impl GithubClient {
             }
         };
         let etag = cached.as_ref().map(|c| c.etag.as_str());
+        if let Err(e) = self.still_leader(endpoint) {
+            return Attempt::Fail(e);
+        }
         let (status, headers, body) = match self.send(Method::GET, url, &authorization, etag).await
         {
             Ok(r) => r,
@@ -435,6 +445,7 @@ impl GithubClient {
         let url = self.url(&format!(
             "/app/installations/{installation_id}/access_tokens"
         ))?;
+        self.still_leader(ENDPOINT)?;
         let (status, _, body) = self
             .send(Method::POST, &url, &format!("Bearer {jwt}"), None)
             .await

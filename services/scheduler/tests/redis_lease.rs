@@ -4,7 +4,8 @@
 //! other takes over; resumed (SIGCONT) it steps down, and writes under its
 //! old term are refused by the store. Never two leaders scraping: in the
 //! simulator's request log (each process names itself in its User-Agent)
-//! every process's requests form one unbroken run. Takeover times are
+//! the processes take turns; a leader paused mid-call delivers at most what
+//! it had under way. Takeover times are
 //! printed, not asserted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -169,17 +170,32 @@ fn reigns(sim: &Simulator) -> Vec<String> {
     out
 }
 
-fn assert_one_leader_at_a_time(sim: &Simulator) {
-    let reigns = reigns(sim);
-    let mut seen = std::collections::BTreeSet::new();
-    for who in &reigns {
-        assert!(who.starts_with("ghstats/"), "{who}");
+/// The processes took turns calling GitHub: once a newer process has
+/// started, an earlier one sends at most `stragglers` more requests. A
+/// leader paused in the middle of a call may still deliver what it had
+/// under way when it resumes (at most one request per concurrent
+/// repository task), but starts nothing new once its tenure ran out.
+fn assert_one_leader_at_a_time(sim: &Simulator, stragglers: usize) {
+    let mut log = sim.requests();
+    log.sort_by_key(|r| r.at);
+    assert!(!log.is_empty(), "somebody scraped");
+    let mut started: Vec<String> = Vec::new();
+    let mut late: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in &log {
+        assert!(r.user_agent.starts_with("ghstats/"), "{}", r.user_agent);
+        match started.iter().position(|who| *who == r.user_agent) {
+            None => started.push(r.user_agent.clone()),
+            Some(i) if i + 1 < started.len() => *late.entry(r.user_agent.clone()).or_default() += 1,
+            Some(_) => {}
+        }
+    }
+    for (who, n) in &late {
         assert!(
-            seen.insert(who),
-            "two processes scraped at once: {reigns:?}"
+            *n <= stragglers,
+            "{who} sent {n} requests after the next leader began (at most {stragglers}): {:?}",
+            reigns(sim)
         );
     }
-    assert!(!reigns.is_empty(), "somebody scraped");
 }
 
 fn leaders(schedulers: &[&Scheduler]) -> Vec<u16> {
@@ -190,18 +206,51 @@ fn leaders(schedulers: &[&Scheduler]) -> Vec<u16> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn exactly_one_leads_and_the_other_takes_over_after_a_kill() {
+/// Two scheduler processes on one simulator and one key prefix, once one
+/// of them leads.
+struct Pair {
+    shutdown: Shutdown,
+    sim: Simulator,
+    prefix: String,
+    a: Scheduler,
+    b: Scheduler,
+    /// HTTP port of the one that leads.
+    leader: u16,
+    _dir: tempfile::TempDir,
+}
+
+async fn two_schedulers() -> Pair {
     let shutdown = Shutdown::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim);
     let prefix = unique_prefix();
-
     let a = start(&config, "a", &prefix);
     let b = start(&config, "b", &prefix);
     let leader = one_leader(&[&a, &b]);
+    Pair {
+        shutdown,
+        sim,
+        prefix,
+        a,
+        b,
+        leader,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exactly_one_leads_and_the_other_takes_over_after_a_kill() {
+    let Pair {
+        shutdown,
+        sim,
+        prefix,
+        a,
+        b,
+        leader,
+        _dir,
+    } = two_schedulers().await;
     // It stays that way.
     for _ in 0..10 {
         assert_eq!(leaders(&[&a, &b]), vec![leader]);
@@ -220,7 +269,7 @@ async fn exactly_one_leads_and_the_other_takes_over_after_a_kill() {
     std::thread::sleep(Duration::from_millis(2500));
     drop(dead);
     drop(survivor);
-    assert_one_leader_at_a_time(&sim);
+    assert_one_leader_at_a_time(&sim, 0);
     assert_eq!(reigns(&sim).len(), 2, "{:?}", reigns(&sim));
 
     store_with(&prefix).await.delete_all_keys().await.unwrap();
@@ -230,15 +279,15 @@ async fn exactly_one_leads_and_the_other_takes_over_after_a_kill() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paused_leader_is_replaced_steps_down_and_is_fenced() {
     use ghstats_store::{Store, StoreError, WriteCtx};
-    let shutdown = Shutdown::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &sim);
-    let prefix = unique_prefix();
-    let a = start(&config, "a", &prefix);
-    let b = start(&config, "b", &prefix);
-    let leader = one_leader(&[&a, &b]);
+    let Pair {
+        shutdown,
+        sim,
+        prefix,
+        a,
+        b,
+        leader,
+        _dir,
+    } = two_schedulers().await;
     let (old, new) = if leader == a.http { (a, b) } else { (b, a) };
     let old_term = term_of(old.grpc).await;
     assert!(old_term > 0);
@@ -287,7 +336,9 @@ async fn a_paused_leader_is_replaced_steps_down_and_is_fenced() {
     );
     drop(old);
     drop(new);
-    assert_one_leader_at_a_time(&sim);
+    // Paused mid-cycle, the old leader may deliver the requests it had under
+    // way: at most one per concurrent repository task (per_org_concurrency 8).
+    assert_one_leader_at_a_time(&sim, 8);
     store.delete_all_keys().await.unwrap();
     shutdown.trigger();
 }
