@@ -4,29 +4,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ghstats_runtime::Shutdown;
-use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
-use serde_json::{Value, json};
+mod support;
 
-async fn get(sim: &Simulator, path: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .get(format!("{}{path}", sim.api_base()))
-        .header("authorization", format!("token {DEMO_TOKEN}"))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
+use serde_json::{Value, json};
+use support::{fetch, start};
 
 #[tokio::test]
 async fn links_days_and_knobs() {
-    let shutdown = Shutdown::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
+    let (sim, shutdown) = start().await;
     let base = "/orgs/org-a/copilot/metrics/reports";
 
-    let (status, latest) = get(&sim, &format!("{base}/users-28-day/latest")).await;
+    let (status, latest) = fetch(&sim, &format!("{base}/users-28-day/latest")).await;
     assert_eq!(status, 200, "{latest}");
     let links: Vec<&str> = latest["download_links"]
         .as_array()
@@ -45,20 +33,22 @@ async fn links_days_and_knobs() {
     assert_eq!(latest["report_end_day"], yesterday.to_string());
 
     let day = |d: &str| format!("{base}/organization-1-day?day={d}");
-    assert_eq!(get(&sim, &day(&yesterday.to_string())).await.0, 200);
+    assert_eq!(fetch(&sim, &day(&yesterday.to_string())).await.0, 200);
     let tomorrow = yesterday + chrono::Duration::days(2);
-    assert_eq!(get(&sim, &day(&tomorrow.to_string())).await.0, 404);
-    assert_eq!(get(&sim, &day("28/10/2026")).await.0, 422);
+    assert_eq!(fetch(&sim, &day(&tomorrow.to_string())).await.0, 404);
+    assert_eq!(fetch(&sim, &day("28/10/2026")).await.0, 422);
     assert_eq!(
-        get(&sim, &format!("{base}/organization-1-day")).await.0,
+        fetch(&sim, &format!("{base}/organization-1-day")).await.0,
         422
     );
     assert_eq!(
-        get(&sim, &format!("{base}/nonsense-28-day/latest")).await.0,
+        fetch(&sim, &format!("{base}/nonsense-28-day/latest"))
+            .await
+            .0,
         404
     );
     assert_eq!(
-        get(
+        fetch(
             &sim,
             "/enterprises/other/copilot/metrics/reports/enterprise-28-day/latest"
         )
@@ -83,7 +73,7 @@ async fn links_days_and_knobs() {
     assert_eq!(set.status().as_u16(), 204);
     let knobs: Value = http.get(&admin).send().await.unwrap().json().await.unwrap();
     assert_eq!(knobs["expired_links"], true);
-    let (_, expired) = get(&sim, &format!("{base}/users-28-day/latest")).await;
+    let (_, expired) = fetch(&sim, &format!("{base}/users-28-day/latest")).await;
     let link = expired["download_links"][0].as_str().unwrap();
     assert_eq!(http.get(link).send().await.unwrap().status().as_u16(), 403);
     let bad = http

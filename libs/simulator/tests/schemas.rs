@@ -5,33 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ghstats_runtime::Shutdown;
-use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
+mod support;
+
 use serde_json::Value;
+use support::{fetch, start};
 
 fn schemas() -> Value {
     let text = include_str!("../schemas/github-responses.json");
     serde_json::from_str::<Value>(text).unwrap()["schemas"].clone()
-}
-
-async fn start() -> (Simulator, Shutdown) {
-    let shutdown = Shutdown::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    (
-        Simulator::start(SimConfig::default(), listener, &shutdown).unwrap(),
-        shutdown,
-    )
-}
-
-async fn fetch(sim: &Simulator, path: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .get(format!("{}{path}", sim.api_base()))
-        .header("authorization", format!("token {DEMO_TOKEN}"))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 fn assert_valid(schemas: &Value, key: &str, body: &Value) {
