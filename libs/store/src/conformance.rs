@@ -91,6 +91,148 @@ where
     blobs_round_trip_and_expire(&*make(default_settings()).await).await;
     loc_is_replaced_per_repository(&*make(default_settings()).await).await;
     batched_snapshot_equals_the_snapshot(&*make(default_settings()).await).await;
+    an_event_seen_under_two_labels_counts_once_under_the_latest(
+        &*make(default_settings()).await,
+    )
+    .await;
+    aging_recounts_due_repositories_without_a_write(&*make(default_settings()).await).await;
+    held_claims_are_renewed_by_their_owner_only(&*make(default_settings()).await).await;
+}
+
+pub async fn an_event_seen_under_two_labels_counts_once_under_the_latest(store: &dyn Store) {
+    let first = [ev(ActivityKind::Commit, "sha1", "old-login", 30)];
+    store
+        .record_activity(WriteCtx::leader(0), "org", "repo", &first, t0())
+        .await
+        .unwrap();
+    assert_eq!(value(store, &commits("old-login")).await, Some(1.0));
+    // The same commit again, its author renamed (or linked later).
+    let again = [ev(ActivityKind::Commit, "sha1", "new-login", 30)];
+    store
+        .record_activity(WriteCtx::worker(), "org", "repo", &again, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        value(store, &commits("new-login")).await,
+        Some(1.0),
+        "counted under its latest label"
+    );
+    assert_eq!(
+        value(store, &commits("old-login")).await,
+        Some(0.0),
+        "and no longer under the old one"
+    );
+    // A review with the same id as the commit's sha is another event.
+    let review = [ev(ActivityKind::Review, "sha1", "new-login", 20)];
+    store
+        .record_activity(WriteCtx::worker(), "org", "repo", &review, t0())
+        .await
+        .unwrap();
+    assert_eq!(value(store, &commits("new-login")).await, Some(1.0));
+}
+
+pub async fn aging_recounts_due_repositories_without_a_write(store: &dyn Store) {
+    let ctx = WriteCtx::leader(0);
+    store
+        .record_activity(
+            ctx,
+            "org",
+            "repo",
+            &[
+                ev(ActivityKind::Commit, "old", "alice", 60),
+                ev(ActivityKind::Commit, "new", "bob", 10),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    store
+        .record_activity(
+            ctx,
+            "org",
+            "quiet",
+            &[ev(ActivityKind::Review, "9", "carol", 5)],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let nothing_due = store
+        .age_activity(ctx, t0() + chrono::Duration::hours(1), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        nothing_due,
+        AgingReport::default(),
+        "no repository is touched before an event leaves its window"
+    );
+    // alice's commit (60 min before t0) has left the window 23h30 later.
+    let at = t0() + chrono::Duration::minutes(23 * 60 + 30);
+    let aged = store.age_activity(ctx, at, 100).await.unwrap();
+    assert_eq!(aged.repos, 1, "only the due repository is recounted");
+    assert_eq!(aged.changed, 1);
+    assert_eq!(value(store, &commits("alice")).await, Some(0.0));
+    assert_eq!(value(store, &commits("bob")).await, Some(1.0));
+    assert_eq!(
+        store.age_activity(ctx, at, 100).await.unwrap().repos,
+        0,
+        "a recounted repository is due again only at its next expiry"
+    );
+    // A bounded pass leaves the rest for the next one.
+    let later = t0() + chrono::Duration::hours(25);
+    let first = store.age_activity(ctx, later, 1).await.unwrap();
+    assert_eq!((first.repos, first.remaining), (1, 1));
+    let second = store.age_activity(ctx, later, 1).await.unwrap();
+    assert_eq!((second.repos, second.remaining), (1, 0));
+    assert_eq!(value(store, &commits("bob")).await, Some(0.0));
+    assert_eq!(
+        value(
+            store,
+            &SeriesKey::new(Family::ReviewsSubmitted24h, ["org", "quiet", "carol"])
+        )
+        .await,
+        Some(0.0)
+    );
+    assert_eq!(
+        store.age_activity(ctx, later, 100).await.unwrap(),
+        AgingReport::default(),
+        "a repository without events leaves the index"
+    );
+    // Aging is a leader write: a stale term is refused.
+    store.raise_term(5).await.unwrap();
+    assert!(matches!(
+        store.age_activity(WriteCtx::leader(4), later, 100).await,
+        Err(crate::StoreError::Fenced { .. })
+    ));
+}
+
+pub async fn held_claims_are_renewed_by_their_owner_only(store: &dyn Store) {
+    let ttl = Duration::from_secs(60);
+    let kind = ClaimKind::JobLock;
+    assert!(store.hold(kind, "job", "worker-a", ttl).await.unwrap());
+    assert!(
+        !store.hold(kind, "job", "worker-b", ttl).await.unwrap(),
+        "another owner cannot take a held claim"
+    );
+    assert!(
+        store.hold(kind, "job", "worker-a", ttl).await.unwrap(),
+        "its owner renews it"
+    );
+    store.release_held(kind, "job", "worker-b").await.unwrap();
+    assert!(
+        store.is_claimed(kind, "job").await.unwrap(),
+        "only the owner releases"
+    );
+    store.release_held(kind, "job", "worker-a").await.unwrap();
+    assert!(!store.is_claimed(kind, "job").await.unwrap());
+    // A holder that stops renewing loses the claim after its TTL.
+    assert!(
+        store
+            .hold(kind, "job", "worker-a", Duration::from_millis(50))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(store.hold(kind, "job", "worker-b", ttl).await.unwrap());
 }
 
 pub async fn batched_snapshot_equals_the_snapshot(store: &dyn Store) {

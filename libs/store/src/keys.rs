@@ -50,6 +50,18 @@ impl Keys {
         format!("{}events:{org}/{repo}", self.prefix)
     }
 
+    /// Hash: stored event (`code SEP id`) -> its user label, per repository.
+    pub fn event_users(&self, org: &str, repo: &str) -> String {
+        format!("{}eventusers:{org}/{repo}", self.prefix)
+    }
+
+    /// Sorted set: `org SEP repo` -> when its 24h gauges next change
+    /// without a write (an event leaves or enters the window); the aging
+    /// pass pops what is due.
+    pub fn activity_expiry(&self) -> String {
+        format!("{}activity:expiry", self.prefix)
+    }
+
     /// Set: users with a non-zero 24h series in a repository.
     pub fn active_users(&self, org: &str, repo: &str) -> String {
         format!("{}active:{org}/{repo}", self.prefix)

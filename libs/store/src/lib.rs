@@ -74,6 +74,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
     ) -> Result<WriteReport>;
 
+    /// Recounts, as of `now`, the 24h gauges of at most `max_repos`
+    /// repositories whose counts changed by themselves since they were
+    /// last written (an event left the window, or a future-dated one
+    /// entered it), writing only the series whose value changed. The
+    /// leader runs it every `store.metric_refresh_interval`, so gauges
+    /// age whatever GitHub or the org loops do; it costs nothing for a
+    /// repository with nothing due.
+    async fn age_activity(
+        &self,
+        ctx: WriteCtx,
+        now: DateTime<Utc>,
+        max_repos: usize,
+    ) -> Result<AgingReport>;
+
     /// Replaces the repository's weekly LOC series; users absent from `loc`
     /// fall to 0.
     async fn replace_loc(
@@ -139,6 +153,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn claim(&self, kind: ClaimKind, key: &str, ttl: Duration) -> Result<bool>;
 
     async fn release(&self, kind: ClaimKind, key: &str) -> Result<()>;
+
+    /// Takes `key` for `owner` for `ttl` if it is free, or renews it if
+    /// `owner` holds it; true when `owner` holds it after the call. A
+    /// holder renews while it works, so a claim outlives its holder by at
+    /// most `ttl`.
+    async fn hold(&self, kind: ClaimKind, key: &str, owner: &str, ttl: Duration) -> Result<bool>;
+
+    /// Releases `key` if `owner` holds it (someone else's claim stays).
+    async fn release_held(&self, kind: ClaimKind, key: &str, owner: &str) -> Result<()>;
 
     /// Whether somebody holds `key` now (without taking it).
     async fn is_claimed(&self, kind: ClaimKind, key: &str) -> Result<bool>;

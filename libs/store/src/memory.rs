@@ -32,8 +32,11 @@ struct Inner {
     trimmed_upto: u64,
     checkpoints: HashMap<(String, String), DateTime<Utc>>,
     blobs: HashMap<(BlobKind, String), (Vec<u8>, Instant)>,
-    claims: HashMap<(ClaimKind, String), Instant>,
+    /// claim -> (expiry, owner; empty for plain claims)
+    claims: HashMap<(ClaimKind, String), (Instant, String)>,
     term: u64,
+    /// Repository -> when its 24h gauges next change without a write.
+    due: HashMap<(String, String), i64>,
 }
 
 /// One repository's events: (kind, id) -> (user, time).
@@ -94,6 +97,74 @@ impl MemoryStore {
         self.log(inner, key, Some(value));
     }
 
+    /// Stores `events` and recounts the repository (see `record_activity`).
+    fn record(
+        &self,
+        inner: &mut Inner,
+        org: &str,
+        repo: &str,
+        events: &[ActivityEvent],
+        now: DateTime<Utc>,
+    ) -> WriteReport {
+        let mut report = WriteReport::default();
+        let id = (org.to_owned(), repo.to_owned());
+        let cutoff = (now - ACTIVITY_WINDOW).timestamp();
+        let ts = now.timestamp();
+        let mut latest: BTreeMap<String, i64> = BTreeMap::new();
+        let stored = inner.events.entry(id.clone()).or_default();
+        for e in events {
+            let at = e.at.timestamp();
+            stored.insert((e.kind, e.id.clone()), (e.user.clone(), at));
+            let l = latest.entry(e.user.clone()).or_insert(at);
+            *l = (*l).max(at);
+        }
+        stored.retain(|_, (_, at)| *at > cutoff);
+        let mut counts: BTreeMap<(String, ActivityKind), u64> = BTreeMap::new();
+        for ((kind, _), (user, at)) in stored.iter() {
+            if *at <= ts {
+                *counts.entry((user.clone(), *kind)).or_default() += 1;
+            }
+        }
+        // The oldest counted event leaving the window, or a future-dated
+        // one entering it.
+        let next_due = stored
+            .values()
+            .map(|(_, at)| if *at > ts { *at } else { *at + ACTIVITY_WINDOW.num_seconds() })
+            .min();
+        match next_due {
+            Some(at) => inner.due.insert(id.clone(), at),
+            None => inner.due.remove(&id),
+        };
+        let mut users: BTreeSet<String> = inner.active.get(&id).cloned().unwrap_or_default();
+        users.extend(counts.keys().map(|(u, _)| u.clone()));
+        let mut active = BTreeSet::new();
+        for user in users {
+            for kind in ActivityKind::ALL {
+                let n = counts.get(&(user.clone(), kind)).copied().unwrap_or(0);
+                let key = SeriesKey::new(kind.family(), [org, repo, user.as_str()]);
+                if n == 0 && !inner.series.contains_key(&key) {
+                    continue;
+                }
+                self.write(inner, key, n as f64, ts, &mut report);
+            }
+            if ActivityKind::ALL
+                .iter()
+                .any(|k| counts.contains_key(&(user.clone(), *k)))
+            {
+                active.insert(user);
+            }
+        }
+        inner.active.insert(id, active);
+        for (user, at) in latest {
+            let key = SeriesKey::new(Family::LastEvent, [org, repo, user.as_str()]);
+            let old = inner.series.get(&key).map(|(v, _)| *v);
+            if old.is_none_or(|o| (at as f64) > o) {
+                self.write(inner, key, at as f64, ts, &mut report);
+            }
+        }
+        report
+    }
+
     fn bump_refused(&self, inner: &mut Inner, family: Family, now: i64) {
         let key = SeriesKey::new(Family::SeriesRefused, [family.name()]);
         let entry = inner.series.entry(key.clone()).or_insert((0.0, now));
@@ -127,53 +198,35 @@ impl Store for MemoryStore {
     ) -> Result<WriteReport> {
         let mut inner = self.lock();
         fence(&inner, ctx)?;
-        let mut report = WriteReport::default();
-        let id = (org.to_owned(), repo.to_owned());
-        let cutoff = (now - ACTIVITY_WINDOW).timestamp();
+        Ok(self.record(&mut inner, org, repo, events, now))
+    }
+
+    async fn age_activity(
+        &self,
+        ctx: WriteCtx,
+        now: DateTime<Utc>,
+        max_repos: usize,
+    ) -> Result<AgingReport> {
+        let mut inner = self.lock();
+        fence(&inner, ctx)?;
         let ts = now.timestamp();
-        let mut latest: BTreeMap<String, i64> = BTreeMap::new();
-        let stored = inner.events.entry(id.clone()).or_default();
-        for e in events {
-            let at = e.at.timestamp();
-            stored.insert((e.kind, e.id.clone()), (e.user.clone(), at));
-            let l = latest.entry(e.user.clone()).or_insert(at);
-            *l = (*l).max(at);
+        let mut due: Vec<(i64, (String, String))> = inner
+            .due
+            .iter()
+            .filter(|(_, at)| **at <= ts)
+            .map(|(repo, at)| (*at, repo.clone()))
+            .collect();
+        due.sort();
+        let mut out = AgingReport {
+            remaining: due.len().saturating_sub(max_repos) as u64,
+            ..AgingReport::default()
+        };
+        for (_, (org, repo)) in due.into_iter().take(max_repos) {
+            let written = self.record(&mut inner, &org, &repo, &[], now);
+            out.repos += 1;
+            out.changed += written.changed;
         }
-        stored.retain(|_, (_, at)| *at > cutoff);
-        let mut counts: BTreeMap<(String, ActivityKind), u64> = BTreeMap::new();
-        for ((kind, _), (user, at)) in stored.iter() {
-            if *at <= ts {
-                *counts.entry((user.clone(), *kind)).or_default() += 1;
-            }
-        }
-        let mut users: BTreeSet<String> = inner.active.get(&id).cloned().unwrap_or_default();
-        users.extend(counts.keys().map(|(u, _)| u.clone()));
-        let mut active = BTreeSet::new();
-        for user in users {
-            for kind in ActivityKind::ALL {
-                let n = counts.get(&(user.clone(), kind)).copied().unwrap_or(0);
-                let key = SeriesKey::new(kind.family(), [org, repo, user.as_str()]);
-                if n == 0 && !inner.series.contains_key(&key) {
-                    continue;
-                }
-                self.write(&mut inner, key, n as f64, ts, &mut report);
-            }
-            if ActivityKind::ALL
-                .iter()
-                .any(|k| counts.contains_key(&(user.clone(), *k)))
-            {
-                active.insert(user);
-            }
-        }
-        inner.active.insert(id, active);
-        for (user, at) in latest {
-            let key = SeriesKey::new(Family::LastEvent, [org, repo, user.as_str()]);
-            let old = inner.series.get(&key).map(|(v, _)| *v);
-            if old.is_none_or(|o| (at as f64) > o) {
-                self.write(&mut inner, key, at as f64, ts, &mut report);
-            }
-        }
-        Ok(report)
+        Ok(out)
     }
 
     async fn replace_loc(
@@ -338,11 +391,35 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         let now = Instant::now();
         let k = (kind, key.to_owned());
-        if inner.claims.get(&k).is_some_and(|exp| *exp > now) {
+        if inner.claims.get(&k).is_some_and(|(exp, _)| *exp > now) {
             return Ok(false);
         }
-        inner.claims.insert(k, now + ttl);
+        inner.claims.insert(k, (now + ttl, String::new()));
         Ok(true)
+    }
+
+    async fn hold(&self, kind: ClaimKind, key: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let k = (kind, key.to_owned());
+        if inner
+            .claims
+            .get(&k)
+            .is_some_and(|(exp, held_by)| *exp > now && held_by != owner)
+        {
+            return Ok(false);
+        }
+        inner.claims.insert(k, (now + ttl, owner.to_owned()));
+        Ok(true)
+    }
+
+    async fn release_held(&self, kind: ClaimKind, key: &str, owner: &str) -> Result<()> {
+        let mut inner = self.lock();
+        let k = (kind, key.to_owned());
+        if inner.claims.get(&k).is_some_and(|(_, held_by)| held_by == owner) {
+            inner.claims.remove(&k);
+        }
+        Ok(())
     }
 
     async fn release(&self, kind: ClaimKind, key: &str) -> Result<()> {
@@ -356,7 +433,7 @@ impl Store for MemoryStore {
             .lock()
             .claims
             .get(&(kind, key.to_owned()))
-            .is_some_and(|exp| *exp > now))
+            .is_some_and(|(exp, _)| *exp > now))
     }
 
     async fn raise_term(&self, term: u64) -> Result<u64> {
@@ -383,7 +460,7 @@ impl Store for MemoryStore {
             self.log(&mut inner, key.clone(), None);
         }
         let instant = Instant::now();
-        inner.claims.retain(|_, exp| *exp > instant);
+        inner.claims.retain(|_, (exp, _)| *exp > instant);
         inner.blobs.retain(|_, (_, exp)| *exp > instant);
         Ok(GcReport {
             expired_series: expired.len() as u64,

@@ -200,6 +200,17 @@ impl ClaimKind {
     }
 }
 
+/// What one aging pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgingReport {
+    /// Repositories whose 24h gauges were due and were recounted.
+    pub repos: u64,
+    /// Series whose value changed.
+    pub changed: u64,
+    /// Due repositories left for the next pass (the pass is bounded).
+    pub remaining: u64,
+}
+
 /// What GC removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GcReport {

@@ -33,6 +33,8 @@ struct Scripts {
     advance_checkpoint: Script,
     raise_term: Script,
     gc_shard: Script,
+    hold: Script,
+    release_held: Script,
 }
 
 /// Index shards read per round trip by a snapshot.
@@ -56,6 +58,8 @@ impl RedisStore {
                 advance_checkpoint: Script::new(&scripts::advance_checkpoint()),
                 raise_term: Script::new(scripts::RAISE_TERM),
                 gc_shard: Script::new(&scripts::gc_shard()),
+                hold: Script::new(scripts::HOLD),
+                release_held: Script::new(scripts::RELEASE_HELD),
             },
         })
     }
@@ -241,10 +245,65 @@ impl Store for RedisStore {
         let keys = [
             self.keys.events(org, repo),
             self.keys.active_users(org, repo),
+            self.keys.event_users(org, repo),
+            self.keys.activity_expiry(),
         ];
         self.run_write(&self.scripts.record_activity, &keys, ctx, now, args)
             .await
             .map(report)
+    }
+
+    async fn age_activity(
+        &self,
+        ctx: WriteCtx,
+        now: DateTime<Utc>,
+        max_repos: usize,
+    ) -> Result<AgingReport> {
+        let index = self.keys.activity_expiry();
+        let ts = now.timestamp();
+        let term_key = self.keys.leader_term();
+        let (current, due, total): (Option<u64>, Vec<String>, u64) = self
+            .with_conn(async |c| {
+                redis::pipe()
+                    .get(&term_key)
+                    .cmd("ZRANGEBYSCORE")
+                    .arg(&index)
+                    .arg("-inf")
+                    .arg(ts)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(max_repos)
+                    .cmd("ZCOUNT")
+                    .arg(&index)
+                    .arg("-inf")
+                    .arg(ts)
+                    .query_async(c)
+                    .await
+            })
+            .await?;
+        let current = current.unwrap_or(0);
+        if ctx.source == WriteSource::LeaderScrape && ctx.term < current {
+            return Err(StoreError::Fenced {
+                term: ctx.term,
+                current,
+            });
+        }
+        let mut out = AgingReport {
+            remaining: total.saturating_sub(due.len() as u64),
+            ..AgingReport::default()
+        };
+        for member in due {
+            let Some((org, repo)) = member.split_once(crate::series::SEP) else {
+                // Not written by this store: drop it from the index.
+                self.with_conn(async |c| c.zrem::<_, _, ()>(&index, &member).await)
+                    .await?;
+                continue;
+            };
+            let written = self.record_activity(ctx, org, repo, &[], now).await?;
+            out.repos += 1;
+            out.changed += written.changed;
+        }
+        Ok(out)
     }
 
     async fn replace_loc(
@@ -447,6 +506,22 @@ impl Store for RedisStore {
     async fn release(&self, kind: ClaimKind, key: &str) -> Result<()> {
         let key = self.keys.claim(kind.ns(), key);
         self.with_conn(async |c| c.del(&key).await).await
+    }
+
+    async fn hold(&self, kind: ClaimKind, key: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        let mut inv = self.scripts.hold.prepare_invoke();
+        inv.key(self.keys.claim(kind.ns(), key))
+            .arg(owner)
+            .arg(ttl.as_millis().max(1) as u64);
+        let held: i64 = self.invoke(&inv).await?;
+        Ok(held == 1)
+    }
+
+    async fn release_held(&self, kind: ClaimKind, key: &str, owner: &str) -> Result<()> {
+        let mut inv = self.scripts.release_held.prepare_invoke();
+        inv.key(self.keys.claim(kind.ns(), key)).arg(owner);
+        let _: i64 = self.invoke(&inv).await?;
+        Ok(())
     }
 
     async fn is_claimed(&self, kind: ClaimKind, key: &str) -> Result<bool> {

@@ -66,7 +66,13 @@ fn with_prelude(body: &str) -> String {
 }
 
 /// ARGV 8.. = org, repo, then (code, id, user, at) per event.
-/// KEYS[1] events, KEYS[2] active users.
+/// KEYS[1] events (member `code SEP id`, scored by time), KEYS[2] active
+/// users, KEYS[3] event users (member -> user label), KEYS[4] the expiry
+/// index (`org SEP repo` -> when the repository's gauges next change by
+/// themselves).
+///
+/// An event is identified by its kind and GitHub id: seen again under
+/// another label it moves to that label (the old label's count falls).
 pub fn record_activity() -> String {
     let families: String = ActivityKind::ALL
         .iter()
@@ -79,20 +85,35 @@ local LAST = '{last}'
 local org, repo = ARGV[8], ARGV[9]
 local cutoff = now - 86400
 local latest = {{}}
+local function chunks(list, f)
+  for i = 1, #list, 500 do f({{unpack(list, i, math.min(i + 499, #list))}}) end
+end
 for i = 10, #ARGV, 4 do
   local at = tonumber(ARGV[i + 3])
   local user = ARGV[i + 2]
-  redis.call('ZADD', KEYS[1], at, ARGV[i] .. SEP .. ARGV[i + 1] .. SEP .. user)
+  local member = ARGV[i] .. SEP .. ARGV[i + 1]
+  redis.call('ZADD', KEYS[1], at, member)
+  redis.call('HSET', KEYS[3], member, user)
   if latest[user] == nil or at > latest[user] then latest[user] = at end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
-local counts = {{}}
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. cutoff, now)) do
-  local code = string.match(m, '^([^\31]*)\31')
-  local user = string.match(m, '\31([^\31]*)$')
-  counts[user] = counts[user] or {{}}
-  counts[user][code] = (counts[user][code] or 0) + 1
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff)
+if #old > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
+  chunks(old, function(part) redis.call('HDEL', KEYS[3], unpack(part)) end)
 end
+local counts = {{}}
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. cutoff, now)
+chunks(members, function(part)
+  local owners = redis.call('HMGET', KEYS[3], unpack(part))
+  for j, m in ipairs(part) do
+    local code = string.match(m, '^([^\31]*)\31')
+    -- (members written before events had their own user hash carry the
+    -- user as a third part)
+    local user = owners[j] or string.match(m, '^[^\31]*\31[^\31]*\31(.*)$') or ''
+    counts[user] = counts[user] or {{}}
+    counts[user][code] = (counts[user][code] or 0) + 1
+  end
+end)
 local users = {{}}
 for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do users[u] = true end
 for u, _ in pairs(counts) do users[u] = true end
@@ -110,7 +131,24 @@ for u, at in pairs(latest) do
   local old = redis.call('HGET', prefix .. 'series:' .. shard(field), field)
   if old == false or at > tonumber(old) then write(LAST, field, at, false) end
 end
+-- When the gauges change next without a write: the oldest counted event
+-- leaves the window, or a future-dated one enters it.
+local due = nil
+local first = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. cutoff, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if #first > 0 then
+  local at = tonumber(first[2])
+  if at > now then due = at else due = at + 86400 end
+  local future = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if #future > 0 and tonumber(future[2]) < due then due = tonumber(future[2]) end
+end
+local indexed = org .. SEP .. repo
+if due == nil then
+  redis.call('ZREM', KEYS[4], indexed)
+else
+  redis.call('ZADD', KEYS[4], due, indexed)
+end
 redis.call('EXPIRE', KEYS[1], 172800)
+redis.call('EXPIRE', KEYS[3], 172800)
 return {{'ok', changed, refused}}
 "#,
         last = Family::LastEvent.name(),
@@ -174,6 +212,23 @@ return {'ok', current, 0}
 "#,
     )
 }
+
+/// KEYS[1] the claim; ARGV[1] owner, ARGV[2] TTL in ms. Takes a free
+/// claim or renews one `owner` holds; 1 when it is `owner`'s after the call.
+pub const HOLD: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"#;
+
+/// KEYS[1] the claim; ARGV[1] owner. Deletes it only if `owner` holds it.
+pub const RELEASE_HELD: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"#;
 
 /// KEYS[1] term; ARGV[1] term. Returns the term after the call.
 pub const RAISE_TERM: &str = r#"
