@@ -13,7 +13,7 @@ use ghstats_config::Config;
 use ghstats_queue::{RabbitQueue, Topology};
 use ghstats_runtime::Shutdown;
 use ghstats_runtime::retry::RetryPolicy;
-use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
+use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, TruthOptions};
 use ghstats_store::{Family, RedisAuth, RedisStore, RedisTarget, SeriesKey, Store, StoreSettings};
 
 /// A name no other test (or run) uses.
@@ -134,15 +134,19 @@ pub async fn activity_gauges(store: &dyn Store) -> Gauges {
         .collect()
 }
 
-/// What `org-a`'s 24-hour gauges must be at `now` (bots, the archived
-/// repository and unattributed events left out, as configured by default).
+/// The truth options of an exporter configured by default for `org`
+/// (forks included, archived repositories and bots not).
+pub fn default_truth(org: &str) -> TruthOptions {
+    TruthOptions {
+        org: Some(org.into()),
+        include_forks: true,
+        ..TruthOptions::default()
+    }
+}
+
+/// What `org-a`'s 24-hour gauges must be at `now`, configured by default.
 pub fn truth(sim: &Simulator, now: chrono::DateTime<chrono::Utc>) -> Gauges {
-    sim.expected_24h(now, |r| {
-        r.org == "org-a"
-            && !r.user.is_empty()
-            && !r.user.ends_with("[bot]")
-            && r.repo != "old-archive"
-    })
+    sim.expected_24h(now, &default_truth("org-a"), |_| true)
 }
 
 /// The series in the store that `wanted` picks.

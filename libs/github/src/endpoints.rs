@@ -88,8 +88,8 @@ impl GithubClient {
         }
     }
 
-    /// Commits of the default branch with dates in `[since, until]`; an
-    /// empty repository (409) has none.
+    /// Commits of the default branch with committer dates in
+    /// `[since, until]` (GitHub filters on the committer date).
     pub async fn list_commits(
         &self,
         repo: &str,
@@ -102,31 +102,52 @@ impl GithubClient {
             rfc3339(since),
             rfc3339(until)
         );
-        match self.pages("list_commits", &path, |_| true).await {
-            Err(GithubError::Refused { status: 409, .. }) => Ok(Listed {
-                items: Vec::new(),
-                unchanged: false,
-                pages: 1,
-            }),
-            other => other,
-        }
+        self.commit_pages(&path, |_| true).await
     }
 
-    /// Default-branch commits newest first, down to `since`, from the
-    /// stable first-page URL (so an unchanged repository answers 304).
+    /// Commits of the default branch committed at or after `since`: every
+    /// commit authored since then (a commit is committed after it is
+    /// written), however late it was rebased or pushed.
+    pub async fn list_commits_committed_since(
+        &self,
+        repo: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Listed<Commit>, GithubError> {
+        let path = format!(
+            "/repos/{}/{repo}/commits?since={}&per_page=100",
+            self.org(),
+            rfc3339(since)
+        );
+        self.commit_pages(&path, |_| true).await
+    }
+
+    /// Default-branch commits as GitHub lists them (newest committer date
+    /// first), down to the first page that reaches commits committed
+    /// before `since`, from the stable first-page URL (so an unchanged
+    /// repository answers 304). The stop looks at committer dates, the
+    /// listing's order: author dates of rebased commits are older and
+    /// would stop it early.
     pub async fn list_commits_newest(
         &self,
         repo: &str,
         since: DateTime<Utc>,
     ) -> Result<Listed<Commit>, GithubError> {
         let path = format!("/repos/{}/{repo}/commits?per_page=100", self.org());
-        let date = |c: &Commit| c.commit.author.as_ref().and_then(|a| a.date);
-        match self
-            .pages("list_commits", &path, |page: &[Commit]| {
-                page.last().and_then(date).is_some_and(|d| d >= since)
-            })
-            .await
-        {
+        self.commit_pages(&path, |page: &[Commit]| {
+            page.last()
+                .and_then(Commit::committer_date)
+                .is_some_and(|d| d >= since)
+        })
+        .await
+    }
+
+    /// Commit pages; an empty repository (409) has none.
+    async fn commit_pages(
+        &self,
+        path: &str,
+        more: impl FnMut(&[Commit]) -> bool,
+    ) -> Result<Listed<Commit>, GithubError> {
+        match self.pages("list_commits", path, more).await {
             Err(GithubError::Refused { status: 409, .. }) => Ok(Listed {
                 items: Vec::new(),
                 unchanged: false,

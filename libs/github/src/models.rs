@@ -10,6 +10,22 @@ use serde::Deserialize;
 pub struct Account {
     pub login: Option<String>,
     pub id: Option<u64>,
+    /// `User`, `Bot` or `Organization`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+impl Account {
+    /// GitHub says the account is a bot (an app, the Copilot coding agent).
+    pub fn is_bot(&self) -> bool {
+        self.kind.as_deref() == Some("Bot")
+    }
+}
+
+/// A parent of a commit.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Parent {
+    pub sha: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +64,24 @@ pub struct Commit {
     /// The account GitHub linked to the author, if any.
     pub author: Option<Account>,
     pub committer: Option<Account>,
+    /// Two or more for a merge commit.
+    #[serde(default)]
+    pub parents: Vec<Parent>,
+}
+
+impl Commit {
+    pub fn is_merge(&self) -> bool {
+        self.parents.len() >= 2
+    }
+
+    pub fn author_date(&self) -> Option<DateTime<Utc>> {
+        self.commit.author.as_ref().and_then(|a| a.date)
+    }
+
+    /// The date GitHub orders and filters the listing by.
+    pub fn committer_date(&self) -> Option<DateTime<Utc>> {
+        self.commit.committer.as_ref().and_then(|c| c.date)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -2,13 +2,35 @@
 //! requests opened and merged, reviews, issue comments, turned into
 //! events keyed by their GitHub ids. The scheduler and the worker call the
 //! same function, so a backfill computes what a scheduled scrape would have.
+//!
+//! Commits count by author date, but GitHub lists and filters them by
+//! committer date, which is later for a rebased, late-pushed or merged-in
+//! commit. A commit authored in a window was therefore committed at or
+//! after the window's start: the listing reads by committer date from
+//! there (for the scheduled scrape, from the start of the whole 24-hour
+//! window, whatever the checkpoint), so no such commit is missed.
 
 use chrono::{DateTime, Utc};
 use ghstats_github::{GithubClient, GithubError};
 use ghstats_proto::{BackfillReason, TimeWindow};
-use ghstats_store::{ActivityEvent, ActivityKind};
+use ghstats_store::{ACTIVITY_WINDOW, ActivityEvent, ActivityKind};
 
-use crate::attribution::{Attribution, Person, commit_author, person};
+use crate::attribution::{Attribution, Credit, Labelled, Person, commit_credit, person};
+
+/// The review states that count: a pending review has not been submitted,
+/// a dismissed one was withdrawn.
+pub const COUNTED_REVIEW_STATES: [&str; 3] = ["APPROVED", "CHANGES_REQUESTED", "COMMENTED"];
+
+/// Whether two accounts are the same (by id when both have one).
+fn same_account(a: Option<&Person>, b: Option<&Person>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => match (a.id, b.id) {
+            (Some(x), Some(y)) => x == y,
+            _ => a.login.eq_ignore_ascii_case(&b.login),
+        },
+        _ => false,
+    }
+}
 
 /// How listings are fetched; the result is the same, the cost differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +52,13 @@ pub struct Failure {
 #[derive(Debug, Clone, Default)]
 pub struct ActivityScrape {
     pub events: Vec<ActivityEvent>,
-    /// Commits with no GitHub account to attribute them to.
-    pub unattributed_commits: u64,
-    /// Events of users the allow/deny lists filtered out.
+    /// Commits with no linked author that `unattributed_commits: drop` dropped.
+    pub dropped_unattributed: u64,
+    /// Merge commits (never counted).
+    pub merge_commits: u64,
+    /// Reviews by the pull request's own author (never counted).
+    pub own_reviews: u64,
+    /// Events of bots and of users the allow/deny lists filtered out.
     pub filtered: u64,
     /// Every listing came back unchanged (304).
     pub unchanged: bool,
@@ -46,30 +72,29 @@ struct Collector<'a> {
 }
 
 impl Collector<'_> {
+    /// Keeps the event if `at` is in `[from, window end)` and the rules
+    /// credit it to someone. Events without a login are not kept.
     fn push(
         &mut self,
         kind: ActivityKind,
         id: impl Into<String>,
-        who: Option<Person>,
+        who: Option<Credit>,
         at: DateTime<Utc>,
+        from: DateTime<Utc>,
     ) {
-        if at < self.window.start() || at >= self.window.end() {
+        if at < from || at >= self.window.end() {
             return;
         }
-        let Some(who) = who else {
-            if kind == ActivityKind::Commit {
-                self.out.unattributed_commits += 1;
-            }
-            return;
-        };
-        match self.attribution.label(&who) {
-            Some(user) => self.out.events.push(ActivityEvent {
+        let Some(who) = who else { return };
+        match self.attribution.credit(&who) {
+            Labelled::User(user) => self.out.events.push(ActivityEvent {
                 kind,
                 id: id.into(),
                 user,
                 at,
             }),
-            None => self.out.filtered += 1,
+            Labelled::Filtered => self.out.filtered += 1,
+            Labelled::Dropped => self.out.dropped_unattributed += 1,
         }
     }
 
@@ -101,20 +126,32 @@ pub async fn scrape_activity(
     let since = window.start();
 
     if !skip_commits {
+        // Scheduled: the whole rolling window (a late commit may sit
+        // anywhere in it); a backfill: its exact window.
+        let from = match fetch {
+            Fetch::Newest => since.min(window.end() - ACTIVITY_WINDOW),
+            Fetch::Window => since,
+        };
         let listed = match fetch {
-            Fetch::Newest => client.list_commits_newest(repo, since).await,
-            Fetch::Window => client.list_commits(repo, since, window.end()).await,
+            Fetch::Newest => client.list_commits_newest(repo, from).await,
+            Fetch::Window => client.list_commits_committed_since(repo, from).await,
         };
         match listed {
             Ok(l) => {
                 c.out.unchanged &= l.unchanged;
                 for commit in &l.items {
-                    if let Some(at) = commit.commit.author.as_ref().and_then(|a| a.date) {
+                    if commit.is_merge() {
+                        c.out.merge_commits += 1;
+                        continue;
+                    }
+                    if let Some(at) = commit.author_date() {
+                        let credit = commit_credit(commit.author.as_ref());
                         c.push(
                             ActivityKind::Commit,
                             commit.sha.clone(),
-                            commit_author(commit),
+                            Some(credit),
                             at,
+                            from,
                         );
                     }
                 }
@@ -128,31 +165,41 @@ pub async fn scrape_activity(
             c.out.unchanged &= l.unchanged;
             for pr in &l.items {
                 let author = person(pr.user.as_ref());
+                let credit = author.clone().map(Credit::Person);
+                let number = pr.number.to_string();
                 c.push(
                     ActivityKind::PrOpened,
-                    pr.number.to_string(),
-                    author.clone(),
+                    number.clone(),
+                    credit.clone(),
                     pr.created_at,
+                    since,
                 );
                 if let Some(merged) = pr.merged_at {
-                    c.push(
-                        ActivityKind::PrMerged,
-                        pr.number.to_string(),
-                        author,
-                        merged,
-                    );
+                    c.push(ActivityKind::PrMerged, number, credit, merged, since);
                 }
                 match client.list_reviews(repo, pr.number).await {
                     Ok(reviews) => {
                         for r in &reviews.items {
-                            if let Some(at) = r.submitted_at {
-                                c.push(
-                                    ActivityKind::Review,
-                                    r.id.to_string(),
-                                    person(r.user.as_ref()),
-                                    at,
-                                );
+                            let (Some(at), true) = (
+                                r.submitted_at,
+                                COUNTED_REVIEW_STATES.contains(&r.state.as_str()),
+                            ) else {
+                                continue;
+                            };
+                            let reviewer = person(r.user.as_ref());
+                            if reviewer.is_some()
+                                && same_account(reviewer.as_ref(), author.as_ref())
+                            {
+                                c.out.own_reviews += 1;
+                                continue;
                             }
+                            c.push(
+                                ActivityKind::Review,
+                                r.id.to_string(),
+                                reviewer.map(Credit::Person),
+                                at,
+                                since,
+                            );
                         }
                     }
                     Err(e) => c.fail(BackfillReason::ActivityReviewsFailed, e),
@@ -173,8 +220,9 @@ pub async fn scrape_activity(
                 c.push(
                     ActivityKind::IssueComment,
                     comment.id.to_string(),
-                    person(comment.user.as_ref()),
+                    person(comment.user.as_ref()).map(Credit::Person),
                     comment.created_at,
+                    since,
                 );
             }
         }

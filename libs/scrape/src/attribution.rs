@@ -1,19 +1,28 @@
 //! Who an event belongs to, and how they appear in the `user` label:
-//! commit attribution (linked author, else committer, else the login in a
-//! `users.noreply.github.com` address, else unattributed), the allow and
-//! deny lists (bots denied by default), and `user_label_mode`.
+//! commits go to their linked author only (never to the committer, which
+//! on GitHub is often `web-flow`); a commit without a linked author counts
+//! under [`UNATTRIBUTED`] or not at all (`github.unattributed_commits`).
+//! Accounts of type `Bot` are dropped unless `github.include_bot_accounts`;
+//! then the allow and deny lists (`*[bot]` denied by default), then
+//! `user_label_mode`. The rules are those of `docs/metrics.md`.
 
-use ghstats_config::{GithubConfig, UserLabelMode};
-use ghstats_github::models::{Account, Commit, CommitDetail, GitCommit};
+use ghstats_config::{GithubConfig, UnattributedCommits, UserLabelMode};
+use ghstats_github::models::Account;
 use sha2::{Digest, Sha256};
 
 use crate::glob;
+
+/// The `user` label of commits whose author GitHub did not link to an
+/// account: no GitHub login can contain parentheses.
+pub const UNATTRIBUTED: &str = "(unattributed)";
 
 #[derive(Debug, Clone)]
 pub struct Attribution {
     mode: UserLabelMode,
     allow: Vec<String>,
     deny: Vec<String>,
+    include_bots: bool,
+    unattributed: UnattributedCommits,
 }
 
 /// A GitHub identity before labelling.
@@ -21,24 +30,55 @@ pub struct Attribution {
 pub struct Person {
     pub login: String,
     pub id: Option<u64>,
+    /// GitHub's account type is `Bot`.
+    pub bot: bool,
+}
+
+/// Whom an event is credited to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credit {
+    Person(Person),
+    /// A commit without a linked author.
+    Unattributed,
+}
+
+/// What the rules make of a credit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Labelled {
+    User(String),
+    /// A bot, or a user the allow/deny lists drop.
+    Filtered,
+    /// An unattributed commit that `unattributed_commits: drop` drops.
+    Dropped,
 }
 
 impl Attribution {
     pub fn new(mode: UserLabelMode, allow: Vec<String>, deny: Vec<String>) -> Self {
-        Self { mode, allow, deny }
+        Self {
+            mode,
+            allow,
+            deny,
+            include_bots: false,
+            unattributed: UnattributedCommits::Count,
+        }
     }
 
     pub fn from_config(c: &GithubConfig) -> Self {
-        Self::new(
-            c.user_label_mode,
-            c.user_allowlist.clone(),
-            c.user_denylist.clone(),
-        )
+        Self {
+            include_bots: c.include_bot_accounts,
+            unattributed: c.unattributed_commits,
+            ..Self::new(
+                c.user_label_mode,
+                c.user_allowlist.clone(),
+                c.user_denylist.clone(),
+            )
+        }
     }
 
-    /// The `user` label of `person`, or `None` when the lists filter them out.
+    /// The `user` label of `person`, or `None` when the rules drop them.
     pub fn label(&self, person: &Person) -> Option<String> {
-        if glob::any(&self.deny, &person.login)
+        if (person.bot && !self.include_bots)
+            || glob::any(&self.deny, &person.login)
             || (!self.allow.is_empty() && !glob::any(&self.allow, &person.login))
         {
             return None;
@@ -55,6 +95,17 @@ impl Attribution {
             UserLabelMode::None => "redacted".to_owned(),
         })
     }
+
+    /// The label of a credit.
+    pub fn credit(&self, credit: &Credit) -> Labelled {
+        match credit {
+            Credit::Person(p) => self.label(p).map_or(Labelled::Filtered, Labelled::User),
+            Credit::Unattributed => match self.unattributed {
+                UnattributedCommits::Count => Labelled::User(UNATTRIBUTED.to_owned()),
+                UnattributedCommits::Drop => Labelled::Dropped,
+            },
+        }
+    }
 }
 
 /// The person of an embedded account, when it has a login.
@@ -63,41 +114,13 @@ pub fn person(account: Option<&Account>) -> Option<Person> {
     Some(Person {
         login: a.login.clone().filter(|l| !l.is_empty())?,
         id: a.id,
+        bot: a.is_bot(),
     })
 }
 
-/// `12345+login@users.noreply.github.com` (or `login@users.noreply...`).
-fn noreply(email: Option<&str>) -> Option<Person> {
-    let local = email?.strip_suffix("@users.noreply.github.com")?;
-    let (id, login) = match local.split_once('+') {
-        Some((id, login)) => (id.parse().ok(), login),
-        None => (None, local),
-    };
-    (!login.is_empty()).then(|| Person {
-        login: login.to_owned(),
-        id,
-    })
-}
-
-fn commit_person(
-    author: Option<&Account>,
-    committer: Option<&Account>,
-    git: &GitCommit,
-) -> Option<Person> {
-    person(author)
-        .or_else(|| person(committer))
-        .or_else(|| noreply(git.author.as_ref().and_then(|a| a.email.as_deref())))
-        .or_else(|| noreply(git.committer.as_ref().and_then(|c| c.email.as_deref())))
-}
-
-/// The person a listed commit is attributed to, if any.
-pub fn commit_author(c: &Commit) -> Option<Person> {
-    commit_person(c.author.as_ref(), c.committer.as_ref(), &c.commit)
-}
-
-/// The same rule for a commit detail.
-pub fn commit_detail_author(c: &CommitDetail) -> Option<Person> {
-    commit_person(c.author.as_ref(), c.committer.as_ref(), &c.commit)
+/// Whom a commit is credited to: its linked author, whoever committed it.
+pub fn commit_credit(author: Option<&Account>) -> Credit {
+    person(author).map_or(Credit::Unattributed, Credit::Person)
 }
 
 #[cfg(test)]
@@ -108,6 +131,7 @@ mod tests {
         Person {
             login: login.into(),
             id: Some(7),
+            bot: false,
         }
     }
 
@@ -134,14 +158,36 @@ mod tests {
     }
 
     #[test]
-    fn noreply_addresses_name_the_login() {
+    fn bot_accounts_are_dropped_by_type_unless_kept() {
+        let copilot = Person {
+            login: "Copilot".into(),
+            id: Some(198_982_749),
+            bot: true,
+        };
+        let a = Attribution::from_config(&GithubConfig::default());
+        assert_eq!(a.label(&copilot), None, "no [bot] suffix, still a bot");
+        let keep = Attribution::from_config(&GithubConfig {
+            include_bot_accounts: true,
+            ..GithubConfig::default()
+        });
+        assert_eq!(keep.label(&copilot).as_deref(), Some("Copilot"));
+    }
+
+    #[test]
+    fn unattributed_commits_count_under_their_label_or_are_dropped() {
+        let a = Attribution::from_config(&GithubConfig::default());
         assert_eq!(
-            noreply(Some("10001+user-001@users.noreply.github.com")),
-            Some(Person {
-                login: "user-001".into(),
-                id: Some(10001)
-            })
+            a.credit(&commit_credit(None)),
+            Labelled::User(UNATTRIBUTED.into())
         );
-        assert_eq!(noreply(Some("someone@example.com")), None);
+        let drop = Attribution::from_config(&GithubConfig {
+            unattributed_commits: UnattributedCommits::Drop,
+            ..GithubConfig::default()
+        });
+        assert_eq!(drop.credit(&commit_credit(None)), Labelled::Dropped);
+        assert_eq!(
+            drop.credit(&Credit::Person(p("alice"))),
+            Labelled::User("alice".into())
+        );
     }
 }

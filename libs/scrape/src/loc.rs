@@ -21,7 +21,7 @@ use ghstats_store::{BlobKind, Family, SeriesKey, Store, StoreError, UserLoc, Wri
 use serde::{Deserialize, Serialize};
 
 use crate::activity::Failure;
-use crate::attribution::{Attribution, commit_detail_author, person};
+use crate::attribution::{Attribution, person};
 use crate::window::week_start;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,7 +293,7 @@ async fn sample(
         }
         match lc.client.commit_detail(repo, &commit.sha).await {
             Ok(detail) => {
-                let user = commit_detail_author(&detail).and_then(|p| lc.attribution.label(&p));
+                let user = person(detail.author.as_ref()).and_then(|p| lc.attribution.label(&p));
                 if let (Some(user), Some(stats)) = (user, detail.stats) {
                     merge(&mut loc, user, stats.additions, stats.deletions);
                 }

@@ -204,6 +204,15 @@ impl OrgScraper {
                 .extend(o.failures.into_iter().map(|f| (o.name.clone(), f)));
         }
         new_marks.retain(|name, _| selected.iter().any(|r| &r.name == name));
+        // Repositories that left the selection (deleted, renamed, archived,
+        // newly denied): their LOC series go at once; their 24h gauges
+        // fall as their events age out (the leader's aging pass).
+        for gone in marks.keys().filter(|name| !new_marks.contains_key(*name)) {
+            if !selected.iter().any(|r| &r.name == gone) {
+                tracing::info!(org, repo = %gone, "repository left the selection");
+                self.store.replace_loc(ctx, org, gone, &[], now).await?;
+            }
+        }
         if new_marks != marks {
             repos::save_marks(
                 &*self.store,

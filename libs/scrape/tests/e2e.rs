@@ -15,7 +15,7 @@ use ghstats_github::{ClientOptions, Credentials, GithubClient};
 use ghstats_queue::MemoryProducer;
 use ghstats_runtime::Shutdown;
 use ghstats_scrape::{OrgScraper, StoreEtagCache};
-use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
+use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, TruthOptions};
 use ghstats_store::{
     Family, MemoryStore, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings, WriteCtx,
 };
@@ -121,15 +121,17 @@ async fn gauges(store: &dyn Store) -> Gauges {
         .collect()
 }
 
-/// The same map from the simulator's truth: bots, the denied user,
-/// unattributed commits and the (unscraped) archived repository left out.
+/// The truth options of this test's exporter (forks included, as by default).
+fn options() -> TruthOptions {
+    TruthOptions {
+        include_forks: true,
+        ..TruthOptions::default()
+    }
+}
+
+/// The same map from the simulator's truth, without the denied user.
 fn expected(sim: &Simulator, now: DateTime<Utc>) -> Gauges {
-    sim.expected_24h(now, |r| {
-        !r.user.is_empty()
-            && !r.user.ends_with("[bot]")
-            && r.user != DENIED
-            && r.repo != "old-archive"
-    })
+    sim.expected_24h(now, &options(), |r| r.user != DENIED)
 }
 
 async fn cycle(w: &World, now: DateTime<Utc>) {
@@ -257,14 +259,9 @@ async fn scenario(store: Arc<dyn Store>) {
         .collect();
     let want_loc: BTreeMap<(String, String, String), f64> = w
         .sim
-        .loc_truth(loc_time)
+        .loc_truth(loc_time, &options())
         .into_iter()
-        .filter(|l| {
-            !l.user.ends_with("[bot]")
-                && l.user != DENIED
-                && !["monorepo", "slow-stats", "old-archive"].contains(&l.repo.as_str())
-                && l.additions > 0
-        })
+        .filter(|l| l.user != DENIED && l.additions > 0)
         .map(|l| ((l.org, l.repo, l.user), l.additions as f64))
         .collect();
     assert_eq!(loc, want_loc, "weekly LOC equals the ground truth");

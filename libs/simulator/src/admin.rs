@@ -31,6 +31,8 @@ pub fn routes(state: Arc<SimState>) -> Router {
         .route("/_sim/clock", get(get_clock).post(advance_clock))
         .route("/_sim/rate_limit", post(set_rate_limit))
         .route("/_sim/activity", post(add_activity))
+        .route("/_sim/repos", post(change_repo))
+        .route("/_sim/users", post(rename_user))
         .route("/_sim/world", get(get_world))
         .route("/_sim/copilot", get(get_copilot).post(set_copilot))
         .with_state(state)
@@ -53,8 +55,34 @@ fn parse_time(
     }
 }
 
-/// `GET /_sim/truth?since=&until=&org=`: activity in `[since, until)`
-/// (default: the last 24 hours) and LOC of the last complete week.
+fn parse_flag(q: &HashMap<String, String>, key: &str) -> Result<bool, String> {
+    match q.get(key).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(format!("{key}: {other:?} is not true or false")),
+    }
+}
+
+/// The truth options of a query (see [`truth::TruthOptions`]).
+fn truth_options(
+    q: &HashMap<String, String>,
+    since: DateTime<Utc>,
+) -> Result<truth::TruthOptions, String> {
+    Ok(truth::TruthOptions {
+        org: q.get("org").cloned(),
+        include_bots: parse_flag(q, "include_bots")?,
+        drop_unattributed: parse_flag(q, "drop_unattributed")?,
+        include_archived: parse_flag(q, "include_archived")?,
+        include_forks: parse_flag(q, "include_forks")?,
+        label_by_id: parse_flag(q, "label_by_id")?,
+        observed_since: Some(parse_time(q, "observed_since", since)?),
+    })
+}
+
+/// `GET /_sim/truth?since=&until=&org=&include_bots=&drop_unattributed=
+/// &include_archived=&include_forks=&label_by_id=&observed_since=`:
+/// activity in `[since, until)` (default: the last 24 hours) and LOC of
+/// the last complete week, by the rules of `docs/metrics.md`.
 async fn get_truth(State(state): St, Query(q): Query<HashMap<String, String>>) -> Response {
     let now = state.clock.now();
     let (since, until) = match (
@@ -64,11 +92,15 @@ async fn get_truth(State(state): St, Query(q): Query<HashMap<String, String>>) -
         (Ok(s), Ok(u)) => (s, u),
         (Err(r), _) | (_, Err(r)) => return bad_request(r),
     };
+    let options = match truth_options(&q, since) {
+        Ok(o) => o,
+        Err(r) => return bad_request(r),
+    };
     let world = state.world.read().unwrap_or_else(|p| p.into_inner());
     Json(json!({
         "since": since, "until": until, "now": now,
-        "activity": truth::activity(&world, since, until, q.get("org").map(String::as_str)),
-        "loc": truth::loc(&world, now),
+        "activity": truth::activity(&world, since, until, &options),
+        "loc": truth::loc(&world, now, &options),
     }))
     .into_response()
 }
@@ -159,10 +191,58 @@ async fn set_rate_limit(State(state): St, Json(s): Json<SetRemaining>) -> Status
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RepoChange {
+    org: String,
+    repo: String,
+    action: crate::world::Departure,
+    #[serde(default)]
+    new_name: Option<String>,
+}
+
+/// `POST /_sim/repos {org, repo, action: archived|renamed|deleted, new_name}`.
+async fn change_repo(State(state): St, Json(c): Json<RepoChange>) -> Response {
+    let now = state.clock.now();
+    let mut world = state.world.write().unwrap_or_else(|p| p.into_inner());
+    match world.depart(&c.org, &c.repo, c.action, c.new_name.as_deref(), now) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserRename {
+    login: String,
+    new_login: String,
+}
+
+/// `POST /_sim/users {login, new_login}`: renames an account.
+async fn rename_user(State(state): St, Json(r): Json<UserRename>) -> Response {
+    let mut world = state.world.write().unwrap_or_else(|p| p.into_inner());
+    match world.rename_user(&r.login, &r.new_login) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+/// The kinds `POST /_sim/activity` adds.
+pub const ACTIVITY_KINDS: [&str; 8] = [
+    "commit",
+    "late_commit",
+    "rebase",
+    "merge",
+    "squash",
+    "squash_unlinked",
+    "pull",
+    "comment",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NewActivity {
     org: String,
     repo: String,
-    /// `commit`, `pull` or `comment`.
+    /// One of [`ACTIVITY_KINDS`].
     kind: String,
     #[serde(default)]
     seed: u64,
@@ -200,12 +280,19 @@ pub(crate) fn add_event(
     let mut target = world.take_repo(o, r);
     match kind {
         "commit" => world.add_commit(rng, &mut target, now),
+        // Written three hours ago, committed and pushed now.
+        "late_commit" => world.add_commit_at(rng, &mut target, now - Duration::hours(3), now),
+        "rebase" => world.add_rebased(rng, &mut target, now, 3),
+        "merge" => world.add_merge(rng, &mut target, now, 2),
+        "squash" => world.add_squash(rng, &mut target, now, true),
+        "squash_unlinked" => world.add_squash(rng, &mut target, now, false),
         "pull" => world.add_pull(rng, &mut target, now, now),
         "comment" => world.add_comment(rng, &mut target, now),
         other => {
             world.put_repo(o, target);
             return Err(format!(
-                "unknown kind {other:?}: use commit, pull or comment"
+                "unknown kind {other:?}: use one of {}",
+                ACTIVITY_KINDS.join(", ")
             ));
         }
     }
@@ -256,7 +343,15 @@ pub fn spawn_live_activity(state: Arc<SimState>, every: StdDuration, shutdown: &
                     .map(|r| (org.login.clone(), r.name.clone()))
             };
             if let Some((org, repo)) = target {
-                let kind = ["commit", "commit", "pull", "comment"][rng.below(4) as usize];
+                let kind = [
+                    "commit",
+                    "commit",
+                    "late_commit",
+                    "merge",
+                    "squash",
+                    "pull",
+                    "comment",
+                ][rng.below(7) as usize];
                 add_event(&state, &org, &repo, kind, &mut rng, state.clock.now())?;
             }
         }

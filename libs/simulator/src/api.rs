@@ -414,7 +414,8 @@ async fn list_commits(
                 let items = repo
                     .commits
                     .iter()
-                    .filter(|c| since.is_none_or(|s| c.date >= s) && until.is_none_or(|u| c.date <= u))
+                    // GitHub orders and filters the listing by committer date.
+                    .filter(|c| since.is_none_or(|s| c.committed_at >= s) && until.is_none_or(|u| c.committed_at <= u))
                     .map(|c| shapes::commit(&state.links, org, repo, c))
                     .collect();
                 paginate(&state, &format!("/repos/{owner}/{name}/commits"), &q, items)

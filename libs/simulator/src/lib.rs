@@ -35,10 +35,11 @@ use chrono::Duration;
 use ghstats_runtime::Shutdown;
 use tokio::net::TcpListener;
 
+pub use admin::ACTIVITY_KINDS;
 pub use auth::Caller;
 pub use state::{FaultRule, LoggedRequest};
-pub use truth::{LocTruth, TruthRow};
-pub use world::{FIRST_INSTALLATION_ID, WorldSpec};
+pub use truth::{LocTruth, TruthOptions, TruthRow, UNATTRIBUTED};
+pub use world::{Departure, FIRST_INSTALLATION_ID, WorldSpec};
 
 /// The demo GitHub App's id.
 pub const DEMO_APP_ID: u64 = 1000;
@@ -308,25 +309,67 @@ impl Simulator {
         admin::add_event(&self.state, org, repo, kind, &mut rng, now)
     }
 
-    /// Expected weekly LOC (last complete week before `now`).
-    pub fn loc_truth(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<LocTruth> {
+    /// Archives, renames (to `new_name`) or deletes a repository now.
+    pub fn depart(
+        &self,
+        org: &str,
+        repo: &str,
+        how: Departure,
+        new_name: Option<&str>,
+    ) -> Result<(), String> {
+        let now = self.state.clock.now();
+        let mut world = self.state.world.write().unwrap_or_else(|p| p.into_inner());
+        world.depart(org, repo, how, new_name, now)
+    }
+
+    /// Renames a user account (GitHub shows the new login everywhere).
+    pub fn rename_user(&self, old: &str, new: &str) -> Result<(), String> {
+        let mut world = self.state.world.write().unwrap_or_else(|p| p.into_inner());
+        world.rename_user(old, new)
+    }
+
+    /// The repositories of `org` as GitHub lists them now.
+    pub fn repo_names(&self, org: &str) -> Vec<String> {
         let world = self.state.world.read().unwrap_or_else(|p| p.into_inner());
-        truth::loc(&world, now)
+        world
+            .org(org)
+            .map(|o| o.repos.iter().map(|r| r.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The logins of the world's (non-bot) users.
+    pub fn user_logins(&self) -> Vec<String> {
+        let world = self.state.world.read().unwrap_or_else(|p| p.into_inner());
+        world.users.iter().map(|u| u.login.clone()).collect()
+    }
+
+    /// Expected weekly LOC (last complete week before `now`).
+    pub fn loc_truth(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        options: &TruthOptions,
+    ) -> Vec<LocTruth> {
+        let world = self.state.world.read().unwrap_or_else(|p| p.into_inner());
+        truth::loc(&world, now, options)
     }
 
     /// The non-zero 24h gauges an exporter should show at `now` (whole
     /// seconds), keyed by (metric name, org, repo, user), for the rows
-    /// `keep` accepts (tests leave out bots, denied users, unattributed
-    /// commits, unscraped repositories).
+    /// `keep` accepts (a test's own filter, such as a deny list).
     pub fn expected_24h(
         &self,
         now: chrono::DateTime<chrono::Utc>,
+        options: &TruthOptions,
         keep: impl Fn(&TruthRow) -> bool,
     ) -> std::collections::BTreeMap<(String, String, String, String), f64> {
         let since = now - chrono::Duration::hours(24) + chrono::Duration::seconds(1);
         let until = now + chrono::Duration::seconds(1);
         let mut out = std::collections::BTreeMap::new();
-        for row in self.truth(since, until).into_iter().filter(|r| keep(r)) {
+        for row in self
+            .truth(since, until, options)
+            .into_iter()
+            .filter(|r| keep(r))
+        {
             for (metric, n) in row.counts() {
                 if n > 0 {
                     out.insert(
@@ -349,9 +392,10 @@ impl Simulator {
         &self,
         since: chrono::DateTime<chrono::Utc>,
         until: chrono::DateTime<chrono::Utc>,
+        options: &TruthOptions,
     ) -> Vec<TruthRow> {
         let world = self.state.world.read().unwrap_or_else(|p| p.into_inner());
-        truth::activity(&world, since, until, None)
+        truth::activity(&world, since, until, options)
     }
 }
 

@@ -25,7 +25,6 @@ fn node_id(kind: &str, id: u64) -> String {
 
 pub fn user(l: &Links, u: &User) -> Value {
     let api = format!("{}/users/{}", l.api, u.login);
-    let is_bot = u.login.ends_with("[bot]");
     json!({
         "login": u.login, "id": u.id, "node_id": node_id("U", u.id),
         "avatar_url": format!("{}/avatars/{}", l.web, u.id), "gravatar_id": "",
@@ -35,18 +34,12 @@ pub fn user(l: &Links, u: &User) -> Value {
         "subscriptions_url": format!("{api}/subscriptions"), "organizations_url": format!("{api}/orgs"),
         "repos_url": format!("{api}/repos"), "events_url": format!("{api}/events{{/privacy}}"),
         "received_events_url": format!("{api}/received_events"),
-        "type": if is_bot { "Bot" } else { "User" }, "site_admin": false,
+        "type": if u.bot { "Bot" } else { "User" }, "site_admin": false,
     })
 }
 
 fn org_user(l: &Links, org: &Org) -> Value {
-    let mut v = user(
-        l,
-        &User {
-            login: org.login.clone(),
-            id: org.id,
-        },
-    );
+    let mut v = user(l, &User::person(&org.login, org.id));
     v["type"] = json!("Organization");
     v
 }
@@ -125,24 +118,40 @@ pub fn repo(l: &Links, org: &Org, r: &Repo) -> Value {
     Value::Object(m)
 }
 
-fn git_user(c: &Commit) -> Value {
+fn git_author(c: &Commit) -> Value {
     json!({ "name": c.author_name, "email": c.author_email, "date": time(c.date) })
+}
+
+fn git_committer(c: &Commit) -> Value {
+    json!({ "name": c.committer_name, "email": c.committer_email, "date": time(c.committed_at) })
+}
+
+/// Parent shas: derived from the commit's own sha, one per parent.
+fn parents(api: &str, c: &Commit) -> Value {
+    Value::Array(
+        (0..c.parents)
+            .map(|i| {
+                let sha = format!("{:0>40}", format!("{}{i}", &c.sha[..c.sha.len().min(38)]));
+                json!({ "sha": sha, "url": format!("{api}/commits/{sha}") })
+            })
+            .collect(),
+    )
 }
 
 /// A commit as listed by `/repos/{o}/{r}/commits`.
 pub fn commit(l: &Links, org: &Org, r: &Repo, c: &Commit) -> Value {
     let api = format!("{}/repos/{}/{}", l.api, org.login, r.name);
-    let account = c.author.as_ref().map(|u| user(l, u)).unwrap_or(Value::Null);
+    let account = |u: &Option<User>| u.as_ref().map(|u| user(l, u)).unwrap_or(Value::Null);
     json!({
-        "url": format!("{api}/commits/{}", c.sha), "sha": c.sha, "node_id": node_id("C", c.date.timestamp() as u64),
+        "url": format!("{api}/commits/{}", c.sha), "sha": c.sha, "node_id": node_id("C", c.committed_at.timestamp() as u64),
         "html_url": format!("{}/{}/{}/commit/{}", l.web, org.login, r.name, c.sha),
         "comments_url": format!("{api}/commits/{}/comments", c.sha),
         "commit": {
-            "url": format!("{api}/git/commits/{}", c.sha), "author": git_user(c), "committer": git_user(c),
+            "url": format!("{api}/git/commits/{}", c.sha), "author": git_author(c), "committer": git_committer(c),
             "message": format!("Commit {}", &c.sha[..7]), "comment_count": 0,
             "tree": { "sha": c.sha, "url": format!("{api}/git/trees/{}", c.sha) },
         },
-        "author": account, "committer": account, "parents": [],
+        "author": account(&c.author), "committer": account(&c.committer), "parents": parents(&api, c),
     })
 }
 

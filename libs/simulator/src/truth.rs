@@ -1,12 +1,26 @@
 //! The ground truth: what an exporter should report for a window, computed
-//! from the world directly, so tests compare against an answer that shares
-//! no code with the exporter.
+//! from the world directly by the rules written in `docs/metrics.md`, so
+//! tests compare against an answer that shares no code with the exporter.
 //!
-//! Attribution: commits go to the linked author account, else to the login
-//! in a `users.noreply.github.com` address; other commits cannot be
-//! attributed and are counted per repository under the empty user `""`. PRs opened and merged go to
-//! the PR author (at `created_at` and `merged_at`), reviews to the reviewer
-//! at `submitted_at`, issue comments to the commenter at `created_at`.
+//! - Commits: default-branch commits whose **author date** is in the
+//!   window, whenever they were committed or pushed; merge commits (two or
+//!   more parents) never count; credited to the linked author, never to
+//!   the committer; a commit without a linked author counts under
+//!   [`UNATTRIBUTED`] (or not at all, with `unattributed=drop`).
+//! - Pull requests opened and merged: the PR's author, at `created_at` and
+//!   `merged_at`.
+//! - Reviews: `APPROVED`, `CHANGES_REQUESTED` and `COMMENTED` reviews at
+//!   `submitted_at`, by the reviewer, unless the reviewer is the PR's
+//!   author (an author's replies in a review thread).
+//! - Issue comments: the commenter, at `created_at`.
+//! - Accounts of type `Bot` count only with `include_bots`.
+//! - Repositories: those the selection keeps (archived and forks only when
+//!   asked). One that left (archived, renamed away, deleted) keeps, under
+//!   its old name, the events it held when it left, until they age out.
+//! - Last event: per user and repository, the newest counted event at or
+//!   after `observed_since` (when the exporter started watching, 24 hours
+//!   before its first cycle).
+//!
 //! Windows are half-open: `[since, until)`.
 
 use std::collections::BTreeMap;
@@ -15,7 +29,29 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::stats::{week_start, weekly};
-use crate::world::{Commit, World};
+use crate::world::{Departure, Repo, StatsBehaviour, User, World};
+
+/// The user label of commits without a linked author: no GitHub login can
+/// contain parentheses.
+pub const UNATTRIBUTED: &str = "(unattributed)";
+
+/// How the exporter under test is configured, where it changes the answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TruthOptions {
+    pub org: Option<String>,
+    /// Count accounts of type `Bot`.
+    pub include_bots: bool,
+    /// Drop commits without a linked author instead of counting them under
+    /// [`UNATTRIBUTED`].
+    pub drop_unattributed: bool,
+    pub include_archived: bool,
+    pub include_forks: bool,
+    /// Label users by account id instead of login.
+    pub label_by_id: bool,
+    /// Start of the exporter's observation (for the last-event family).
+    pub observed_since: Option<DateTime<Utc>>,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TruthRow {
@@ -54,53 +90,104 @@ pub struct LocTruth {
     pub deletions: u64,
 }
 
-/// The login a commit is attributed to, if any.
-pub fn commit_login(c: &Commit) -> Option<String> {
-    if let Some(a) = &c.author {
-        return Some(a.login.clone());
+impl TruthOptions {
+    fn label(&self, u: &User) -> Option<String> {
+        if u.bot && !self.include_bots {
+            return None;
+        }
+        Some(if self.label_by_id {
+            u.id.to_string()
+        } else {
+            u.login.clone()
+        })
     }
-    let local = c.author_email.strip_suffix("@users.noreply.github.com")?;
-    Some(
-        local
-            .split_once('+')
-            .map_or(local, |(_, login)| login)
-            .to_owned(),
-    )
+
+    fn selects(&self, repo: &Repo) -> bool {
+        (self.include_archived || !repo.archived) && (self.include_forks || !repo.fork)
+    }
+
+    fn org(&self, login: &str) -> bool {
+        self.org
+            .as_deref()
+            .is_none_or(|f| f.eq_ignore_ascii_case(login))
+    }
+}
+
+/// The repositories whose events count, by (org, name): the selected ones
+/// as they are now, and those that left as they were when they left.
+fn counted_repos<'w>(
+    world: &'w World,
+    o: &TruthOptions,
+) -> Vec<(&'w str, &'w Repo, Option<DateTime<Utc>>)> {
+    let mut out = Vec::new();
+    for org in world.orgs.iter().filter(|org| o.org(&org.login)) {
+        for repo in org.repos.iter().filter(|r| o.selects(r)) {
+            out.push((org.login.as_str(), repo, None));
+        }
+    }
+    for d in world.departed.iter().filter(|d| o.org(&d.org)) {
+        // An archived repository the selection keeps is counted live.
+        let kept_live = d.how == Departure::Archived && o.include_archived;
+        if !kept_live && o.selects(&d.repo) {
+            out.push((d.org.as_str(), &d.repo, Some(d.at)));
+        }
+    }
+    out
 }
 
 pub fn activity(
     world: &World,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
-    org_filter: Option<&str>,
+    o: &TruthOptions,
 ) -> Vec<TruthRow> {
-    let within = |t: DateTime<Utc>| t >= since && t < until;
+    let observed = o.observed_since.unwrap_or(since);
     let mut rows: BTreeMap<Key, TruthRow> = BTreeMap::new();
-    for org in world
-        .orgs
-        .iter()
-        .filter(|o| org_filter.is_none_or(|f| f.eq_ignore_ascii_case(&o.login)))
-    {
-        for repo in &org.repos {
-            let key = |user: &str| (org.login.clone(), repo.name.clone(), user.to_owned());
-            for c in repo.commits.iter().filter(|c| within(c.date)) {
-                let login = commit_login(c).unwrap_or_default();
-                bump(&mut rows, key(&login), c.date).commits += 1;
-            }
-            for p in &repo.pulls {
-                if within(p.created_at) {
-                    bump(&mut rows, key(&p.user.login), p.created_at).prs_opened += 1;
+    for (org, repo, left) in counted_repos(world, o) {
+        // Events after a repository left were never seen under its old name.
+        let until = left.map_or(until, |l| l.min(until));
+        let mut add =
+            |user: Option<String>, at: DateTime<Utc>, field: fn(&mut TruthRow) -> &mut u64| {
+                let Some(user) = user else { return };
+                if at < observed || at >= until {
+                    return;
                 }
-                if let Some(m) = p.merged_at.filter(|m| within(*m)) {
-                    bump(&mut rows, key(&p.user.login), m).prs_merged += 1;
+                let row = rows
+                    .entry((org.to_owned(), repo.name.clone(), user.clone()))
+                    .or_insert_with(|| TruthRow {
+                        org: org.to_owned(),
+                        repo: repo.name.clone(),
+                        user,
+                        ..TruthRow::default()
+                    });
+                row.last_event_unixtime = row.last_event_unixtime.max(at.timestamp());
+                if at >= since {
+                    *field(row) += 1;
                 }
-                for r in p.reviews.iter().filter(|r| within(r.submitted_at)) {
-                    bump(&mut rows, key(&r.user.login), r.submitted_at).reviews += 1;
+            };
+        for c in repo.commits.iter().filter(|c| c.parents < 2) {
+            let user = match &c.author {
+                Some(a) => o.label(a),
+                None if o.drop_unattributed => None,
+                None => Some(UNATTRIBUTED.to_owned()),
+            };
+            add(user, c.date, |r| &mut r.commits);
+        }
+        for p in &repo.pulls {
+            add(o.label(&p.user), p.created_at, |r| &mut r.prs_opened);
+            if let Some(m) = p.merged_at {
+                add(o.label(&p.user), m, |r| &mut r.prs_merged);
+            }
+            for r in &p.reviews {
+                let counted = ["APPROVED", "CHANGES_REQUESTED", "COMMENTED"].contains(&r.state)
+                    && r.user.id != p.user.id;
+                if counted {
+                    add(o.label(&r.user), r.submitted_at, |r| &mut r.reviews);
                 }
             }
-            for c in repo.comments.iter().filter(|c| within(c.created_at)) {
-                bump(&mut rows, key(&c.user.login), c.created_at).issue_comments += 1;
-            }
+        }
+        for c in &repo.comments {
+            add(o.label(&c.user), c.created_at, |r| &mut r.issue_comments);
         }
     }
     rows.into_values().collect()
@@ -108,36 +195,31 @@ pub fn activity(
 
 type Key = (String, String, String);
 
-/// The row of `key`, with `t` folded into its last event.
-fn bump(rows: &mut BTreeMap<Key, TruthRow>, key: Key, t: DateTime<Utc>) -> &mut TruthRow {
-    let row = rows
-        .entry(key)
-        .or_insert_with_key(|(org, repo, user)| TruthRow {
-            org: org.clone(),
-            repo: repo.clone(),
-            user: user.clone(),
-            ..TruthRow::default()
-        });
-    row.last_event_unixtime = row.last_event_unixtime.max(t.timestamp());
-    row
-}
-
-/// LOC of the last complete week before `now`, per repository and author,
-/// from repositories whose stats are not zeroed.
-pub fn loc(world: &World, now: DateTime<Utc>) -> Vec<LocTruth> {
+/// LOC of the last complete week before `now`, per selected repository and
+/// linked author, as GitHub's contributor stats report it: none for a
+/// repository whose stats never finish computing, none for one that left
+/// (its LOC series go when it leaves).
+pub fn loc(world: &World, now: DateTime<Utc>, o: &TruthOptions) -> Vec<LocTruth> {
     let week = (week_start(now) - Duration::weeks(1)).timestamp();
     let mut out = Vec::new();
-    for org in &world.orgs {
-        for repo in &org.repos {
+    for org in world.orgs.iter().filter(|org| o.org(&org.login)) {
+        for repo in org.repos.iter().filter(|r| o.selects(r)) {
+            if repo.stats == StatsBehaviour::AlwaysWarming {
+                continue;
+            }
+            let zeroed = repo.stats == StatsBehaviour::Zeroed;
             for (user, weeks) in weekly(repo).into_values() {
+                let Some(label) = o.label(&user) else {
+                    continue;
+                };
                 if let Some((a, d, _)) = weeks.get(&week) {
                     out.push(LocTruth {
                         org: org.login.clone(),
                         repo: repo.name.clone(),
-                        user: user.login,
+                        user: label,
                         week_start_unixtime: week,
-                        additions: *a,
-                        deletions: *d,
+                        additions: if zeroed { 0 } else { *a },
+                        deletions: if zeroed { 0 } else { *d },
                     });
                 }
             }

@@ -59,8 +59,38 @@ pub enum StatsBehaviour {
 pub struct User {
     pub login: String,
     pub id: u64,
+    /// GitHub's account `type` is `Bot` (whatever the login looks like:
+    /// `dependabot[bot]`, but also the Copilot coding agent's `Copilot`).
+    pub bot: bool,
 }
 
+impl User {
+    pub fn person(login: &str, id: u64) -> Self {
+        Self {
+            login: login.to_owned(),
+            id,
+            bot: false,
+        }
+    }
+
+    pub fn bot(login: &str, id: u64) -> Self {
+        Self {
+            bot: true,
+            ..Self::person(login, id)
+        }
+    }
+}
+
+/// The account GitHub commits web merges as (`committer` of squash and
+/// rebase merges made in the web UI).
+pub fn web_flow() -> User {
+    User::person("web-flow", 19_864_447)
+}
+
+/// A commit on the default branch. GitHub lists them by committer date,
+/// newest first, and filters `since`/`until` on it; the author date is
+/// when the change was written, often hours earlier (a rebase, a late
+/// push, a merged branch).
 #[derive(Debug, Clone)]
 pub struct Commit {
     pub sha: String,
@@ -68,9 +98,29 @@ pub struct Commit {
     pub author: Option<User>,
     pub author_name: String,
     pub author_email: String,
+    /// The author date.
     pub date: DateTime<Utc>,
+    /// The GitHub account linked to the committer, if any.
+    pub committer: Option<User>,
+    pub committer_name: String,
+    pub committer_email: String,
+    /// The committer date.
+    pub committed_at: DateTime<Utc>,
+    /// Number of parents: 2 or more for a merge commit.
+    pub parents: u32,
     pub additions: u64,
     pub deletions: u64,
+}
+
+/// A repository that left its org (renamed away, deleted, archived):
+/// what it held when it left, so the truth can say what an exporter that
+/// watched it until then still shows while those events age out.
+#[derive(Debug, Clone)]
+pub struct Departed {
+    pub org: String,
+    pub repo: Repo,
+    pub at: DateTime<Utc>,
+    pub how: Departure,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +186,7 @@ pub struct World {
     pub orgs: Vec<Org>,
     pub users: Vec<User>,
     pub bots: Vec<User>,
+    pub departed: Vec<Departed>,
     next_id: u64,
 }
 
@@ -146,23 +197,19 @@ impl World {
     /// Generates the world of `spec`, its history ending at `now`.
     pub fn generate(spec: &WorldSpec, now: DateTime<Utc>) -> Self {
         let users = (0..spec.users.max(2))
-            .map(|i| User {
-                login: format!("user-{i:03}"),
-                id: 10_000 + u64::from(i),
-            })
+            .map(|i| User::person(&format!("user-{i:03}"), 10_000 + u64::from(i)))
             .collect();
-        let bots = ["dependabot[bot]", "github-actions[bot]"]
-            .iter()
-            .enumerate()
-            .map(|(i, l)| User {
-                login: (*l).to_owned(),
-                id: 49_000_000 + i as u64,
-            })
-            .collect();
+        // GitHub's own bots; the Copilot coding agent has no `[bot]` suffix.
+        let bots = vec![
+            User::bot("dependabot[bot]", 49_699_333),
+            User::bot("github-actions[bot]", 41_898_282),
+            User::bot("Copilot", 198_982_749),
+        ];
         let mut world = World {
             orgs: Vec::new(),
             users,
             bots,
+            departed: Vec::new(),
             next_id: 1_000_000,
         };
         for o in 0..spec.orgs {
@@ -262,7 +309,14 @@ impl World {
         };
         for _ in 0..commits {
             let date = at(rng);
-            self.add_commit(rng, &mut repo, date);
+            // Some commits were rebased (or pushed late): committed hours
+            // after they were written.
+            let committed = if rng.chance(0.2) {
+                (date + Duration::minutes(rng.range(30, 30 * 60) as i64)).min(to)
+            } else {
+                date
+            };
+            self.add_commit_at(rng, &mut repo, date, committed);
         }
         for _ in 0..rng.range(u64::from(spec.days) / 3, u64::from(spec.days)) {
             let created = at(rng);
@@ -272,42 +326,123 @@ impl World {
             let created = at(rng);
             self.add_comment(rng, &mut repo, created);
         }
-        repo.commits.sort_by_key(|c| std::cmp::Reverse(c.date));
         repo
     }
 
-    /// Adds a commit authored at `date` (live activity uses this too).
+    /// Adds a commit authored and committed at `date`.
     pub fn add_commit(&mut self, rng: &mut Rng, repo: &mut Repo, date: DateTime<Utc>) {
+        self.add_commit_at(rng, repo, date, date);
+    }
+
+    /// Adds a commit authored at `date` and committed (and pushed) at
+    /// `committed`, by a random author: most are linked to an account
+    /// (GitHub links `users.noreply.github.com` addresses too), some carry
+    /// an address nobody can map. The committer is the author, except for
+    /// unlinked authors whose commits a member committed.
+    pub fn add_commit_at(
+        &mut self,
+        rng: &mut Rng,
+        repo: &mut Repo,
+        date: DateTime<Utc>,
+        committed: DateTime<Utc>,
+    ) {
         let user = self.pick_user(rng);
-        // Most commits are linked to an account; some carry only a noreply
-        // address GitHub did not link, some an address nobody can map.
         let roll = rng.below(100);
         let (author, email) = match roll {
-            0..=89 => (
+            0..=84 => (
                 Some(user.clone()),
                 format!("{}@users.example.com", user.login),
             ),
-            90..=94 => (
-                None,
+            85..=92 => (
+                Some(user.clone()),
                 format!("{}+{}@users.noreply.github.com", user.id, user.login),
             ),
             _ => (None, format!("dev{}@contractor.example.com", rng.below(3))),
         };
-        let sha = rng.sha();
-        repo.commits.insert(
-            repo.commits.partition_point(|c| c.date > date),
-            Commit {
-                sha,
-                author,
-                author_name: user.login.replace('-', " "),
-                author_email: email,
-                date,
-                additions: rng.range(1, 120),
-                deletions: rng.range(0, 60),
+        let committer = match &author {
+            Some(a) => a.clone(),
+            None => self.pick_person(rng),
+        };
+        let commit = Commit {
+            sha: rng.sha(),
+            author,
+            author_name: user.login.replace('-', " "),
+            author_email: email,
+            date,
+            committer_name: committer.login.replace('-', " "),
+            committer_email: format!("{}@users.example.com", committer.login),
+            committer: Some(committer),
+            committed_at: committed,
+            parents: 1,
+            additions: rng.range(1, 120),
+            deletions: rng.range(0, 60),
+        };
+        push_commit(repo, commit);
+    }
+
+    /// A member merges a branch now: the branch's `count` commits, written
+    /// and committed hours ago, arrive with a merge commit (two parents).
+    pub fn add_merge(&mut self, rng: &mut Rng, repo: &mut Repo, now: DateTime<Utc>, count: u64) {
+        for _ in 0..count {
+            let written = now - Duration::minutes(rng.range(60, 20 * 60) as i64);
+            self.add_commit_at(rng, repo, written, written);
+        }
+        let merger = self.pick_person(rng);
+        let commit = Commit {
+            sha: rng.sha(),
+            author_name: merger.login.clone(),
+            author_email: format!("{}@users.example.com", merger.login),
+            author: Some(merger.clone()),
+            date: now,
+            committer_name: merger.login.clone(),
+            committer_email: format!("{}@users.example.com", merger.login),
+            committer: Some(merger),
+            committed_at: now,
+            parents: 2,
+            additions: 0,
+            deletions: 0,
+        };
+        push_commit(repo, commit);
+    }
+
+    /// A pull request squash-merged in the web UI now: one commit authored
+    /// by the PR's author (linked, or an unlinked address), committed by
+    /// `web-flow`.
+    pub fn add_squash(&mut self, rng: &mut Rng, repo: &mut Repo, now: DateTime<Utc>, linked: bool) {
+        let user = self.pick_person(rng);
+        let commit = Commit {
+            sha: rng.sha(),
+            author: linked.then(|| user.clone()),
+            author_name: user.login.clone(),
+            author_email: if linked {
+                format!("{}+{}@users.noreply.github.com", user.id, user.login)
+            } else {
+                format!("{}@laptop.local", user.login)
             },
-        );
-        touch(repo, date);
-        repo.pushed_at = repo.pushed_at.max(date);
+            date: now,
+            committer: Some(web_flow()),
+            committer_name: "GitHub".into(),
+            committer_email: "noreply@github.com".into(),
+            committed_at: now,
+            parents: 1,
+            additions: rng.range(1, 200),
+            deletions: rng.range(0, 80),
+        };
+        push_commit(repo, commit);
+    }
+
+    /// `count` commits rebased onto the default branch now: written over
+    /// the last hours, committed now (new shas, as a rebase makes).
+    pub fn add_rebased(&mut self, rng: &mut Rng, repo: &mut Repo, now: DateTime<Utc>, count: u64) {
+        for _ in 0..count {
+            let written = now - Duration::minutes(rng.range(10, 20 * 60) as i64);
+            self.add_commit_at(rng, repo, written, now);
+        }
+    }
+
+    /// A random person (no bot).
+    fn pick_person(&self, rng: &mut Rng) -> User {
+        self.users[rng.below(self.users.len() as u64) as usize].clone()
     }
 
     /// Adds a pull request opened at `created`, maybe reviewed and merged
@@ -334,6 +469,18 @@ impl World {
                 state,
                 submitted_at,
             });
+            // The author answers in the review thread: GitHub records that
+            // as a `COMMENTED` review by the author.
+            if rng.chance(0.3) {
+                let replied = (submitted_at + Duration::minutes(rng.range(1, 60) as i64)).min(now);
+                last = last.max(replied);
+                reviews.push(Review {
+                    id: self.fresh_id(),
+                    user: user.clone(),
+                    state: "COMMENTED",
+                    submitted_at: replied,
+                });
+            }
         }
         let outcome = rng.below(10);
         let end = (last + Duration::minutes(rng.range(10, 900) as i64)).min(now);
@@ -407,6 +554,18 @@ impl World {
     }
 }
 
+/// Puts `commit` where GitHub lists it (newest committer date first) and
+/// marks the push.
+fn push_commit(repo: &mut Repo, commit: Commit) {
+    let at = commit.committed_at;
+    repo.commits.insert(
+        repo.commits.partition_point(|c| c.committed_at > at),
+        commit,
+    );
+    touch(repo, at);
+    repo.pushed_at = repo.pushed_at.max(at);
+}
+
 fn touch(repo: &mut Repo, at: DateTime<Utc>) {
     repo.updated_at = repo.updated_at.max(at);
     repo.generation += 1;
@@ -420,4 +579,118 @@ enum RepoKind {
     Empty,
     Large,
     Warming,
+}
+
+/// Why a repository left its org's listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Departure {
+    /// Still listed, but archived (out of a selection without archives).
+    Archived,
+    /// Listed under a new name from now on.
+    Renamed,
+    /// Deleted (or transferred to another owner).
+    Deleted,
+}
+
+impl World {
+    /// Archives, renames (to `new_name`) or deletes a repository at `now`,
+    /// remembering what it held.
+    pub fn depart(
+        &mut self,
+        org: &str,
+        name: &str,
+        how: Departure,
+        new_name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
+        let o = self
+            .orgs
+            .iter()
+            .position(|o| o.login.eq_ignore_ascii_case(org))
+            .ok_or(format!("no org {org}"))?;
+        let r = self.orgs[o]
+            .repos
+            .iter()
+            .position(|r| r.name.eq_ignore_ascii_case(name))
+            .ok_or(format!("no repo {name}"))?;
+        let login = self.orgs[o].login.clone();
+        if how == Departure::Renamed {
+            let to = new_name
+                .filter(|n| !n.is_empty())
+                .ok_or("a rename needs new_name")?;
+            if self.orgs[o]
+                .repos
+                .iter()
+                .any(|r| r.name.eq_ignore_ascii_case(to))
+            {
+                return Err(format!("{login}/{to} exists already"));
+            }
+        }
+        let snapshot = self.orgs[o].repos[r].clone();
+        self.departed.push(Departed {
+            org: login,
+            repo: snapshot,
+            at: now,
+            how,
+        });
+        match how {
+            Departure::Deleted => {
+                self.orgs[o].repos.remove(r);
+            }
+            Departure::Renamed => {
+                let repo = &mut self.orgs[o].repos[r];
+                repo.name = new_name.unwrap_or_default().to_owned();
+                touch(repo, now);
+            }
+            Departure::Archived => {
+                let repo = &mut self.orgs[o].repos[r];
+                repo.archived = true;
+                touch(repo, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Renames a user account: GitHub shows the new login on everything
+    /// the account ever did.
+    pub fn rename_user(&mut self, old: &str, new: &str) -> Result<(), String> {
+        let id = self
+            .users
+            .iter()
+            .find(|u| u.login == old)
+            .map(|u| u.id)
+            .ok_or(format!("no user {old}"))?;
+        if self.users.iter().any(|u| u.login == new) {
+            return Err(format!("user {new} exists already"));
+        }
+        let rename = |u: &mut User| {
+            if u.id == id {
+                u.login = new.to_owned();
+            }
+        };
+        for u in &mut self.users {
+            rename(u);
+        }
+        let repos = self
+            .orgs
+            .iter_mut()
+            .flat_map(|o| o.repos.iter_mut())
+            .chain(self.departed.iter_mut().map(|d| &mut d.repo));
+        for repo in repos {
+            for c in &mut repo.commits {
+                c.author
+                    .iter_mut()
+                    .chain(c.committer.iter_mut())
+                    .for_each(rename);
+            }
+            for p in &mut repo.pulls {
+                rename(&mut p.user);
+                p.reviews.iter_mut().for_each(|r| rename(&mut r.user));
+            }
+            repo.comments.iter_mut().for_each(|c| rename(&mut c.user));
+            repo.generation += 1;
+        }
+        Ok(())
+    }
 }

@@ -91,10 +91,8 @@ where
     blobs_round_trip_and_expire(&*make(default_settings()).await).await;
     loc_is_replaced_per_repository(&*make(default_settings()).await).await;
     batched_snapshot_equals_the_snapshot(&*make(default_settings()).await).await;
-    an_event_seen_under_two_labels_counts_once_under_the_latest(
-        &*make(default_settings()).await,
-    )
-    .await;
+    an_event_seen_under_two_labels_counts_once_under_the_latest(&*make(default_settings()).await)
+        .await;
     aging_recounts_due_repositories_without_a_write(&*make(default_settings()).await).await;
     held_claims_are_renewed_by_their_owner_only(&*make(default_settings()).await).await;
 }

@@ -112,7 +112,9 @@ impl MemoryStore {
         let ts = now.timestamp();
         let mut latest: BTreeMap<String, i64> = BTreeMap::new();
         let stored = inner.events.entry(id.clone()).or_default();
-        for e in events {
+        // Events already out of the window are not kept (nor do they move
+        // the last-event series).
+        for e in events.iter().filter(|e| e.at.timestamp() > cutoff) {
             let at = e.at.timestamp();
             stored.insert((e.kind, e.id.clone()), (e.user.clone(), at));
             let l = latest.entry(e.user.clone()).or_insert(at);
@@ -129,7 +131,13 @@ impl MemoryStore {
         // one entering it.
         let next_due = stored
             .values()
-            .map(|(_, at)| if *at > ts { *at } else { *at + ACTIVITY_WINDOW.num_seconds() })
+            .map(|(_, at)| {
+                if *at > ts {
+                    *at
+                } else {
+                    *at + ACTIVITY_WINDOW.num_seconds()
+                }
+            })
             .min();
         match next_due {
             Some(at) => inner.due.insert(id.clone(), at),
@@ -416,7 +424,11 @@ impl Store for MemoryStore {
     async fn release_held(&self, kind: ClaimKind, key: &str, owner: &str) -> Result<()> {
         let mut inner = self.lock();
         let k = (kind, key.to_owned());
-        if inner.claims.get(&k).is_some_and(|(_, held_by)| held_by == owner) {
+        if inner
+            .claims
+            .get(&k)
+            .is_some_and(|(_, held_by)| held_by == owner)
+        {
             inner.claims.remove(&k);
         }
         Ok(())

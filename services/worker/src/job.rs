@@ -5,11 +5,13 @@
 //!
 //! Deliveries of one job (a duplicate publish, a redelivery after a worker
 //! died before its ack) are settled by two store claims: `joblock:<id>`
-//! while a worker runs it (short, released after), and `jobdone:<id>` once
-//! its window is written (kept for `max_message_age`). A delivery of a done
-//! job is acknowledged; one of a running job goes through a delay queue and
-//! looks again. The writes themselves are idempotent, so even a job run
-//! twice counts each event once.
+//! while a worker runs it (held by that worker, renewed as the job runs,
+//! so it outlives a dead worker by at most `JOB_LOCK_TTL`), and
+//! `jobdone:<id>` once its window is written (kept for `max_message_age`).
+//! A delivery of a done job is acknowledged; one of a job another live
+//! worker runs is deferred (same attempt) and looks again. The writes
+//! themselves are idempotent, so even a job run twice counts each event
+//! once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,6 +61,67 @@ pub struct JobContext {
     pub writes: WriteTally,
     /// Reads the 1-day Copilot reports of Copilot jobs, when enabled.
     pub copilot: Option<Arc<CopilotScraper>>,
+    /// Who holds the job locks this context takes (the worker's identity),
+    /// with [`Self::runs`] numbering its runs.
+    owner: String,
+    runs: std::sync::atomic::AtomicU64,
+}
+
+/// A lock owner unique to this context: the worker's identity, its
+/// process and a per-process sequence (replicas may share a host name).
+fn lock_owner() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "{}/{}/{}",
+        ghstats_runtime::role::instance_identity("worker"),
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// A worker's claim on a running job: renewed while the job runs, so it
+/// outlives a dead worker by at most [`JOB_LOCK_TTL`].
+struct JobLock<'a> {
+    store: &'a dyn Store,
+    job_id: &'a str,
+    owner: &'a str,
+}
+
+impl JobLock<'_> {
+    async fn take(&self) -> Result<bool, ghstats_store::StoreError> {
+        self.store
+            .hold(ClaimKind::JobLock, self.job_id, self.owner, JOB_LOCK_TTL)
+            .await
+    }
+
+    /// Runs `work`, renewing the claim meanwhile; `Err` when the claim was
+    /// lost (another worker may be running the job now).
+    async fn held_while<T>(&self, work: impl std::future::Future<Output = T>) -> Result<T, String> {
+        tokio::pin!(work);
+        let mut renew = tokio::time::interval(JOB_LOCK_RENEW);
+        renew.tick().await;
+        loop {
+            tokio::select! {
+                out = &mut work => return Ok(out),
+                _ = renew.tick() => match self.take().await {
+                    Ok(true) => {}
+                    Ok(false) => return Err("the job's lock was lost to another worker".into()),
+                    // A store hiccup: the claim still has most of its TTL.
+                    Err(e) => tracing::warn!(job_id = %self.job_id, error = %e, "cannot renew the job lock"),
+                },
+            }
+        }
+    }
+
+    async fn release(&self) {
+        if let Err(e) = self
+            .store
+            .release_held(ClaimKind::JobLock, self.job_id, self.owner)
+            .await
+        {
+            tracing::warn!(job_id = %self.job_id, error = %e, "cannot release the job lock");
+        }
+    }
 }
 
 /// What a job runs: a repository window of an org, or a Copilot report.
@@ -70,8 +133,12 @@ enum Work<'a> {
 /// How long a worker trusts what it read of an org's cooldown and budget.
 pub const HOLD_BACK_CACHE: Duration = Duration::from_secs(1);
 
-/// How long a worker's claim on a running job lasts if it dies holding it.
-pub const JOB_LOCK_TTL: Duration = Duration::from_secs(600);
+/// How long a worker's claim on a running job outlives the worker if it
+/// dies holding it; a live worker renews it every [`JOB_LOCK_RENEW`].
+pub const JOB_LOCK_TTL: Duration = Duration::from_secs(30);
+
+/// How often a running job renews its claim.
+pub const JOB_LOCK_RENEW: Duration = Duration::from_secs(10);
 
 impl JobContext {
     pub fn new(
@@ -90,6 +157,8 @@ impl JobContext {
             held: std::sync::Mutex::default(),
             writes: WriteTally::default(),
             copilot: None,
+            owner: lock_owner(),
+            runs: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -147,20 +216,34 @@ impl JobContext {
         if let Some(reason) = self.held_back(&job.org, now).await {
             return Verdict::Defer(reason);
         }
-        match self
-            .store
-            .claim(ClaimKind::JobLock, &job.job_id, JOB_LOCK_TTL)
-            .await
-        {
+        // One owner per run: the loops of one worker run jobs side by side.
+        let owner = format!(
+            "{}#{}",
+            self.owner,
+            self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let lock = JobLock {
+            store: &*self.store,
+            job_id: &job.job_id,
+            owner: &owner,
+        };
+        match lock.take().await {
             Ok(true) => {}
-            Ok(false) => return Verdict::Retry("another worker is running this job".into()),
+            // Not this job's failure: look again later, same attempt.
+            Ok(false) => return Verdict::Defer("another worker is running this job".into()),
             Err(e) => return Verdict::Retry(format!("store: {e}")),
         }
-        let verdict = match work {
-            Work::Activity(org, client) => self.scrape(job, org, client, now).await,
-            Work::Copilot(scope, copilot, client) => {
-                copilot_day(copilot, client, job, scope, now).await
+        let run = async {
+            match work {
+                Work::Activity(org, client) => self.scrape(job, org, client, now).await,
+                Work::Copilot(scope, copilot, client) => {
+                    copilot_day(copilot, client, job, scope, now).await
+                }
             }
+        };
+        let verdict = match lock.held_while(run).await {
+            Ok(v) => v,
+            Err(lost) => return Verdict::Retry(lost),
         };
         if matches!(verdict, Verdict::Done { .. })
             && let Err(e) = self
@@ -172,7 +255,7 @@ impl JobContext {
             // harmlessly (writes are idempotent), so still done.
             tracing::warn!(job_id = %job.job_id, error = %e, "cannot mark the job done");
         }
-        let _ = self.store.release(ClaimKind::JobLock, &job.job_id).await;
+        lock.release().await;
         verdict
     }
 
@@ -257,10 +340,13 @@ impl JobContext {
                 .filter(|f| f.error.is_transient())
                 .map(|f| f.error.to_string())
                 .collect();
+            // A checkpoint records only what was read: never past `now`
+            // (a coalesced window can end in the future).
+            let read_up_to = job.window.end().min(now);
             if failed.is_empty()
                 && let Err(e) = self
                     .store
-                    .advance_checkpoint(WriteCtx::worker(), &job.org, repo, job.window.end())
+                    .advance_checkpoint(WriteCtx::worker(), &job.org, repo, read_up_to)
                     .await
             {
                 return Verdict::Retry(format!("store: {e}"));

@@ -25,6 +25,17 @@ pub enum UserLabelMode {
     None,
 }
 
+/// What happens to a commit whose author GitHub did not link to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnattributedCommits {
+    /// Counted under the user label `(unattributed)`, so repository totals
+    /// are right (no GitHub login contains parentheses).
+    Count,
+    /// Not counted at all.
+    Drop,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GithubConfig {
@@ -39,6 +50,10 @@ pub struct GithubConfig {
     pub user_allowlist: Vec<String>,
     /// Glob patterns of logins to drop; bots by default.
     pub user_denylist: Vec<String>,
+    /// Keep accounts whose GitHub `type` is `Bot` (GitHub's apps, the
+    /// Copilot coding agent); they are dropped by default, whatever their login.
+    pub include_bot_accounts: bool,
+    pub unattributed_commits: UnattributedCommits,
     pub orgs: Vec<OrgConfig>,
 }
 
@@ -52,6 +67,8 @@ impl Default for GithubConfig {
             user_label_mode: UserLabelMode::Login,
             user_allowlist: Vec::new(),
             user_denylist: vec!["*[bot]".into()],
+            include_bot_accounts: false,
+            unattributed_commits: UnattributedCommits::Count,
             orgs: Vec::new(),
         }
     }

@@ -88,13 +88,17 @@ local latest = {{}}
 local function chunks(list, f)
   for i = 1, #list, 500 do f({{unpack(list, i, math.min(i + 499, #list))}}) end
 end
+-- Events already out of the window are not kept (nor do they move the
+-- last-event series): what a replay of an older window finds changes nothing.
 for i = 10, #ARGV, 4 do
   local at = tonumber(ARGV[i + 3])
-  local user = ARGV[i + 2]
-  local member = ARGV[i] .. SEP .. ARGV[i + 1]
-  redis.call('ZADD', KEYS[1], at, member)
-  redis.call('HSET', KEYS[3], member, user)
-  if latest[user] == nil or at > latest[user] then latest[user] = at end
+  if at > cutoff then
+    local user = ARGV[i + 2]
+    local member = ARGV[i] .. SEP .. ARGV[i + 1]
+    redis.call('ZADD', KEYS[1], at, member)
+    redis.call('HSET', KEYS[3], member, user)
+    if latest[user] == nil or at > latest[user] then latest[user] = at end
+  end
 end
 local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff)
 if #old > 0 then
