@@ -65,6 +65,32 @@ impl Shutdown {
         });
     }
 
+    /// Spawns a tracked task named `name` that runs `tick` once every
+    /// `period` (the first right away; a slow tick delays the next one,
+    /// never overlaps it) until the shutdown, which also ends a tick
+    /// under way.
+    pub fn spawn_every<F, Fut>(&self, name: &'static str, period: Duration, mut tick: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let stop = self.clone();
+        self.spawn(name, async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    () = stop.triggered() => return Ok::<(), String>(()),
+                }
+                tokio::select! {
+                    () = tick() => {}
+                    () = stop.triggered() => return Ok(()),
+                }
+            }
+        });
+    }
+
     /// Cancels on SIGTERM or SIGINT (a tracked task).
     pub fn listen_for_signals(&self) {
         let token = self.token.clone();
@@ -135,6 +161,25 @@ mod tests {
         });
         shutdown.trigger();
         assert!(!shutdown.drain(Duration::from_secs(1)).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn periodic_tasks_tick_until_the_shutdown() {
+        let shutdown = Shutdown::new();
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = ticks.clone();
+        shutdown.spawn_every("ticker", Duration::from_secs(10), move || {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        assert_eq!(ticks.load(std::sync::atomic::Ordering::Relaxed), 3);
+        shutdown.trigger();
+        assert!(shutdown.drain(Duration::from_secs(1)).await);
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(ticks.load(std::sync::atomic::Ordering::Relaxed), 3);
     }
 
     #[tokio::test]

@@ -47,9 +47,11 @@ impl LocMode {
     }
 }
 
-/// A warming repository is asked again after this long (at most the
-/// refresh interval), not on every cycle.
-pub const WARMING_RECHECK: std::time::Duration = std::time::Duration::from_secs(600);
+/// A repository whose stats GitHub is still computing is asked again after
+/// this long, doubling per 202 up to [`WARMING_RECHECK_MAX`] (and never
+/// beyond the refresh interval): GitHub usually has them within a minute.
+pub const WARMING_RECHECK_FIRST: std::time::Duration = std::time::Duration::from_secs(30);
+pub const WARMING_RECHECK_MAX: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// What is remembered per repository between cycles (and leaders).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +62,19 @@ pub struct LocState {
     pub zero_streak: u32,
     pub fallback_until: Option<DateTime<Utc>>,
     pub incomplete: bool,
+    /// 202 answers in a row (the warming recheck backs off with them).
+    #[serde(default)]
+    pub computing_streak: u32,
+}
+
+impl LocState {
+    /// How long after a 202 the stats are asked again.
+    pub fn warming_recheck(&self, interval: Duration) -> Duration {
+        let first = Duration::from_std(WARMING_RECHECK_FIRST).unwrap_or_default();
+        let max = Duration::from_std(WARMING_RECHECK_MAX).unwrap_or_default();
+        let doubled = first * 2_i32.saturating_pow(self.computing_streak.saturating_sub(1).min(10));
+        doubled.min(max).min(interval)
+    }
 }
 
 /// The per-org token bucket of commit-detail calls.
@@ -147,16 +162,18 @@ pub async fn refresh(
     let mut state = load(lc.store, org, repo).await?;
     let interval =
         Duration::from_std(lc.config.refresh_interval.get()).unwrap_or(Duration::hours(24));
-    let fresh = state.last_fetch.is_some_and(|t| now - t < interval);
+    // Fresh while the interval lasts and the week is the same: after
+    // Sunday 00:00 UTC the newly completed week is read at once.
+    let fresh = state
+        .last_fetch
+        .is_some_and(|t| now - t < interval && week_start(t) == week_start(now));
     let mut outcome = LocOutcome {
         mode: state.mode,
         ..LocOutcome::default()
     };
     let in_fallback =
         state.mode == LocMode::Fallback && state.fallback_until.is_some_and(|u| now < u);
-    let recheck = Duration::from_std(WARMING_RECHECK)
-        .unwrap_or_default()
-        .min(interval);
+    let recheck = state.warming_recheck(interval);
     let rechecked_lately = state.last_fetch.is_some_and(|t| now - t < recheck);
     if (fresh && matches!(state.mode, LocMode::Ready | LocMode::Fallback))
         || (rechecked_lately && matches!(state.mode, LocMode::Warming | LocMode::Stale))
@@ -168,6 +185,7 @@ pub async fn refresh(
     } else {
         match lc.client.contributor_stats(repo).await {
             Ok((StatsAnswer::Computing, _)) => {
+                state.computing_streak = state.computing_streak.saturating_add(1);
                 let stale = state.last_ready.is_some_and(|r| now - r > interval * 2);
                 state.mode = if stale {
                     LocMode::Stale
@@ -176,12 +194,14 @@ pub async fn refresh(
                 };
             }
             Ok((StatsAnswer::Empty, _)) => {
+                state.computing_streak = 0;
                 lc.store.replace_loc(lc.ctx, org, repo, &[], now).await?;
                 state.mode = LocMode::Ready;
                 state.last_ready = Some(now);
                 state.zero_streak = 0;
             }
             Ok((StatsAnswer::Ready(stats), _)) => {
+                state.computing_streak = 0;
                 let commits: u64 = stats.iter().map(|s| s.total).sum();
                 let lines: u64 = stats.iter().flat_map(|s| &s.weeks).map(|w| w.a + w.d).sum();
                 if commits > 0 && lines == 0 {
@@ -356,4 +376,34 @@ async fn write_quality(
     ];
     lc.store.set_gauges(lc.ctx, &gauges, now).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warming_rechecks_back_off_from_half_a_minute() {
+        let day = Duration::hours(24);
+        let after = |streak| {
+            LocState {
+                computing_streak: streak,
+                ..LocState::default()
+            }
+            .warming_recheck(day)
+            .num_seconds()
+        };
+        assert_eq!(
+            [after(1), after(2), after(3), after(5), after(9)],
+            [30, 60, 120, 480, 600]
+        );
+        let short = LocState {
+            computing_streak: 9,
+            ..LocState::default()
+        };
+        assert_eq!(
+            short.warming_recheck(Duration::minutes(5)).num_seconds(),
+            300
+        );
+    }
 }

@@ -105,14 +105,17 @@ async fn warming_then_ready_then_stale_keeps_values() {
         LocMode::Warming,
         "202 is warming"
     );
+    s.sim.clear_requests();
     assert_eq!(
-        step(&s, &budget, "repo-000", t0 + chrono::Duration::minutes(1)).await,
+        step(&s, &budget, "repo-000", t0 + chrono::Duration::seconds(20)).await,
         LocMode::Warming,
-        "no recheck within 10 minutes"
+        "no recheck within half a minute"
     );
+    assert!(s.sim.requests().is_empty(), "nothing asked meanwhile");
     assert_eq!(
-        step(&s, &budget, "repo-000", t0 + chrono::Duration::minutes(11)).await,
-        LocMode::Ready
+        step(&s, &budget, "repo-000", t0 + chrono::Duration::seconds(31)).await,
+        LocMode::Ready,
+        "asked again after half a minute: the demo shows LOC soon"
     );
     let ready_total = loc_total(&s.store, "repo-000").await;
     assert!(ready_total > 0.0);

@@ -41,6 +41,8 @@ pub struct OrgController {
     last_tick: Mutex<Option<DateTime<Utc>>>,
     /// Repositories whose LOC stats were stale in the last cycle.
     stale_loc: Mutex<Vec<String>>,
+    /// Repositories that failed in the last cycle, with the first error.
+    failing_repos: Mutex<Vec<(String, String)>>,
     /// Scheduled ticks are skipped while paused (an operator's choice).
     paused: AtomicBool,
     /// Runs a cycle now (an operator's trigger).
@@ -66,6 +68,7 @@ impl OrgController {
             cooldown: Mutex::new(cooldown),
             last_tick: Mutex::new(None),
             stale_loc: Mutex::new(Vec::new()),
+            failing_repos: Mutex::new(Vec::new()),
             paused: AtomicBool::new(false),
             trigger: Notify::new(),
             last_result: Mutex::new(None),
@@ -145,8 +148,10 @@ impl OrgController {
                     .collect();
                 *self.copilot_runs.lock().unwrap_or_else(|p| p.into_inner()) =
                     report.copilot.clone();
+                let failing = failing_repos(&report);
                 let mostly_failed = report.result == CycleResult::Failure
-                    || report.failures.len() * 2 >= report.repos.max(1);
+                    || github_unhealthy(failing.len(), report.repos);
+                *self.failing_repos.lock().unwrap_or_else(|p| p.into_inner()) = failing;
                 if mostly_failed {
                     cooldown.failed(now)
                 } else {
@@ -231,8 +236,26 @@ impl OrgController {
                 TickOutcome::StoreFailed => "store_failed",
             };
             *self.last_result.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, label));
+            let failing = self
+                .failing_repos
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
             let github = match self.github_state() {
-                GithubState::Healthy => (ComponentStatus::Healthy, String::new()),
+                GithubState::Healthy if failing.is_empty() => {
+                    (ComponentStatus::Healthy, String::new())
+                }
+                GithubState::Healthy => (
+                    ComponentStatus::Degraded,
+                    format!(
+                        "repositories failing (their windows go to the backfill): {}",
+                        failing
+                            .iter()
+                            .map(|(repo, error)| format!("{repo}: {error}"))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                ),
                 GithubState::Recovering { successes } => (
                     ComponentStatus::Degraded,
                     format!("recovering ({successes} clean cycles)"),
@@ -270,6 +293,24 @@ impl OrgController {
     }
 }
 
+/// The repositories that failed in a cycle, each with its first error.
+fn failing_repos(report: &ghstats_scrape::CycleReport) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (repo, failure) in &report.failures {
+        if !out.iter().any(|(r, _)| r == repo) {
+            out.push((repo.clone(), failure.error.to_string()));
+        }
+    }
+    out
+}
+
+/// GitHub itself is unhealthy for the org when most of its repositories
+/// fail at once; one repository's (or a few's) failures never pause the
+/// org: they go to the backfill and show in its health.
+pub fn github_unhealthy(failing: usize, repos: usize) -> bool {
+    failing >= 2 && failing * 2 > repos
+}
+
 /// Copilot health components from a cycle's report runs: each scope's link
 /// endpoint and the download path are degraded (never readiness-breaking)
 /// while their last attempt failed; a skipped run leaves them as they were.
@@ -302,5 +343,23 @@ fn report_copilot_health(health: &HealthRegistry, runs: &[ScopeRun]) {
     }
     if let Some((s, why)) = download {
         health.set(DOWNLOAD_COMPONENT, s, why);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::github_unhealthy;
+
+    #[test]
+    fn only_most_repositories_failing_make_github_unhealthy() {
+        assert!(
+            !github_unhealthy(1, 1),
+            "one repository never pauses the org"
+        );
+        assert!(!github_unhealthy(1, 2));
+        assert!(github_unhealthy(2, 2));
+        assert!(!github_unhealthy(2, 4), "half is not most");
+        assert!(github_unhealthy(3, 4));
+        assert!(!github_unhealthy(0, 0));
     }
 }

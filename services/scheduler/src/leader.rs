@@ -25,11 +25,17 @@ pub const GC_INTERVAL: Duration = Duration::from_secs(3600);
 /// dependency health.
 pub const QUEUE_STATS_INTERVAL: Duration = Duration::from_secs(15);
 
+/// Repositories one aging round recounts at most (a pass runs rounds until
+/// nothing due is left).
+pub const AGING_ROUND: usize = 500;
+
 /// Everything the leader starts on being elected.
 #[derive(Debug, Clone)]
 pub struct LeaderWork {
     pub controllers: Vec<Arc<OrgController>>,
     pub store: Arc<dyn Store>,
+    /// How often the 24h gauges are aged (`store.metric_refresh_interval`).
+    pub aging_interval: Duration,
     /// The backfill queue to measure (depth, oldest age), if any.
     pub queue: Option<Arc<dyn JobQueue>>,
     /// Health components of the Copilot reports read (none when off).
@@ -107,39 +113,55 @@ impl LeaderWork {
             let (c, h, s) = (c.clone(), health.clone(), scope.clone());
             scope.spawn("org_controller", async move { c.run(ctx, h, s).await });
         }
-        let (store, s) = (self.store.clone(), scope.clone());
-        scope.spawn("store_gc", async move {
-            let mut ticker = tokio::time::interval(GC_INTERVAL);
-            loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    () = s.triggered() => return Ok::<(), String>(()),
-                }
+        let store = self.store.clone();
+        scope.spawn_every("activity_aging", self.aging_interval, move || {
+            let store = store.clone();
+            async move { age_activity(&*store, ctx).await }
+        });
+        let store = self.store.clone();
+        scope.spawn_every("store_gc", GC_INTERVAL, move || {
+            let store = store.clone();
+            async move {
                 match store.gc(Utc::now()).await {
                     Ok(r) => tracing::info!(expired_series = r.expired_series, "store gc"),
                     Err(e) => tracing::warn!(error = %e, "store gc failed"),
                 }
             }
         });
-        let (queue, store, health, s) = (
-            self.queue.clone(),
-            self.store.clone(),
-            health.clone(),
-            scope.clone(),
-        );
-        scope.spawn("fleet_signals", async move {
-            let mut ticker = tokio::time::interval(QUEUE_STATS_INTERVAL);
-            loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    () = s.triggered() => return Ok::<(), String>(()),
-                }
+        let (queue, store, health) = (self.queue.clone(), self.store.clone(), health.clone());
+        scope.spawn_every("fleet_signals", QUEUE_STATS_INTERVAL, move || {
+            let (queue, store, health) = (queue.clone(), store.clone(), health.clone());
+            async move {
                 if let Some(queue) = &queue {
                     record_queue_stats(&**queue, &*store, ctx).await;
                 }
                 record_dependency_health(&health, &*store, ctx).await;
             }
         });
+    }
+}
+
+/// One aging pass: recounts every repository whose 24h gauges changed by
+/// themselves since their last write (no GitHub request), in bounded rounds.
+pub async fn age_activity(store: &dyn Store, ctx: WriteCtx) {
+    let (mut repos, mut changed) = (0, 0);
+    loop {
+        match store.age_activity(ctx, Utc::now(), AGING_ROUND).await {
+            Ok(r) => {
+                repos += r.repos;
+                changed += r.changed;
+                if r.remaining == 0 || r.repos == 0 {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "aging the 24h gauges failed");
+                break;
+            }
+        }
+    }
+    if repos > 0 {
+        tracing::debug!(repos, changed, "aged the 24h gauges");
     }
 }
 

@@ -129,6 +129,7 @@ async fn serve_with_link(
     let work = leader::LeaderWork {
         controllers: controllers.clone(),
         store: deps.store.clone(),
+        aging_interval: config.store.metric_refresh_interval.get(),
         queue: deps.queue.clone(),
         copilot_components: leader::copilot_components(&config),
     };
