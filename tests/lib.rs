@@ -35,15 +35,21 @@ pub struct World {
 }
 
 pub fn world(shutdown: &Shutdown, extra: &str) -> World {
+    world_with(shutdown, SimConfig::default(), "", extra)
+}
+
+/// [`world`] with its own simulator config and `github_extra` YAML lines
+/// under `github:` (indented by two spaces).
+pub fn world_with(shutdown: &Shutdown, sim: SimConfig, github_extra: &str, extra: &str) -> World {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-    let sim = Simulator::start(SimConfig::default(), listener, shutdown).unwrap();
+    let sim = Simulator::start(sim, listener, shutdown).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, DEMO_TOKEN).unwrap();
     let yaml = format!(
-        "github:\n  orgs:\n    - org: org-a\n      token_file: {}\n      api_base_url: {}\n{extra}",
+        "github:\n{github_extra}  orgs:\n    - org: org-a\n      token_file: {}\n      api_base_url: {}\n{extra}",
         token.display(),
         sim.api_base()
     );
@@ -192,4 +198,47 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     done().await
+}
+
+/// (family, org, repo, user) -> value of the non-zero weekly LOC series.
+pub async fn loc_gauges(store: &dyn Store) -> Gauges {
+    series_where(store, |k| {
+        matches!(k.family, Family::LocAddedWeekly | Family::LocRemovedWeekly)
+    })
+    .await
+    .into_iter()
+    .filter(|(_, v)| *v > 0.0)
+    .map(|(k, v)| {
+        let [org, repo, user] = [&k.labels[0], &k.labels[1], &k.labels[2]].map(Clone::clone);
+        ((k.family.name().to_owned(), org, repo, user), v)
+    })
+    .collect()
+}
+
+/// The same from the simulator's truth at `now`.
+pub fn loc_truth(
+    sim: &Simulator,
+    now: chrono::DateTime<chrono::Utc>,
+    options: &TruthOptions,
+) -> Gauges {
+    let mut out = Gauges::new();
+    for l in sim.loc_truth(now, options) {
+        for (family, v) in [
+            (Family::LocAddedWeekly, l.additions),
+            (Family::LocRemovedWeekly, l.deletions),
+        ] {
+            if v > 0 {
+                out.insert(
+                    (
+                        family.name().to_owned(),
+                        l.org.clone(),
+                        l.repo.clone(),
+                        l.user.clone(),
+                    ),
+                    v as f64,
+                );
+            }
+        }
+    }
+    out
 }

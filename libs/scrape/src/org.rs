@@ -25,6 +25,10 @@ use crate::window;
 /// How far back of the checkpoint a scheduled window starts.
 const OVERLAP: Duration = Duration::minutes(5);
 
+/// How old a push must be before an unchanged `pushed_at` lets a cycle
+/// skip the commit listing.
+const PUSH_SETTLE: Duration = Duration::minutes(1);
+
 /// The result label of `gh_exporter_scrape_runs_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CycleResult {
@@ -172,7 +176,13 @@ impl OrgScraper {
         // (name, pushed_at now, pushed_at at the last listing)
         let work: Vec<RepoWork> = selected
             .iter()
-            .map(|r| (r.name.clone(), r.pushed_at, marks.get(&r.name).copied()))
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    r.pushed_at,
+                    marks.get(&r.name).copied().flatten(),
+                )
+            })
             .collect();
         let outcomes: Vec<Result<RepoOutcome, StoreError>> = stream::iter(work)
             .map(|(name, pushed_at, mark)| async move {
@@ -190,28 +200,31 @@ impl OrgScraper {
             loc_modes: Vec::new(),
             copilot: Vec::new(),
         };
-        let mut new_marks = marks.clone();
+        let mut new_marks = repos::PushMarks::new();
         for outcome in outcomes {
             let o = outcome?;
             report.events += o.events;
             report.unchanged_repos += usize::from(o.unchanged);
             report.loc_modes.push((o.name.clone(), o.loc_mode));
-            if let (true, Some(p)) = (o.commits_ok, o.pushed_at) {
-                new_marks.insert(o.name.clone(), p);
-            }
+            // `pushed_at` has whole seconds and GitHub's clock is not ours:
+            // a push in the same second as this listing would look
+            // unchanged next time, so only settled pushes are marked (a
+            // recent one is listed again; its first page answers 304).
+            let settled = match (o.commits_ok, o.pushed_at) {
+                (true, Some(p)) if p + PUSH_SETTLE < now => Some(p),
+                _ => None,
+            };
+            new_marks.insert(o.name.clone(), settled);
             report
                 .failures
                 .extend(o.failures.into_iter().map(|f| (o.name.clone(), f)));
         }
-        new_marks.retain(|name, _| selected.iter().any(|r| &r.name == name));
         // Repositories that left the selection (deleted, renamed, archived,
         // newly denied): their LOC series go at once; their 24h gauges
         // fall as their events age out (the leader's aging pass).
         for gone in marks.keys().filter(|name| !new_marks.contains_key(*name)) {
-            if !selected.iter().any(|r| &r.name == gone) {
-                tracing::info!(org, repo = %gone, "repository left the selection");
-                self.store.replace_loc(ctx, org, gone, &[], now).await?;
-            }
+            tracing::info!(org, repo = %gone, "repository left the selection");
+            self.store.replace_loc(ctx, org, gone, &[], now).await?;
         }
         if new_marks != marks {
             repos::save_marks(

@@ -24,8 +24,11 @@ pub fn select(org: &OrgConfig, repos: Vec<Repository>) -> Vec<Repository> {
         .collect()
 }
 
-/// `pushed_at` of each repository at its last successful commit listing.
-pub type PushMarks = BTreeMap<String, DateTime<Utc>>;
+/// Every repository of the last cycle's selection, with its `pushed_at`
+/// at its last successful commit listing when that push had settled
+/// (`None`: list its commits next cycle). A repository missing from a
+/// newer selection has left it.
+pub type PushMarks = BTreeMap<String, Option<DateTime<Utc>>>;
 
 pub async fn load_marks(store: &dyn Store, org: &str) -> Result<PushMarks, StoreError> {
     Ok(store

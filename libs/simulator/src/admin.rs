@@ -246,27 +246,68 @@ struct NewActivity {
     kind: String,
     #[serde(default)]
     seed: u64,
+    /// Whose event it is (a login of the world, bots included); random
+    /// when absent.
+    #[serde(default)]
+    user: Option<String>,
+    /// For `commit`: written this long ago, committed and pushed now.
+    #[serde(default)]
+    authored_seconds_ago: Option<i64>,
 }
 
 /// `POST /_sim/activity`: adds one event, dated now, to a repository.
 async fn add_activity(State(state): St, Json(a): Json<NewActivity>) -> Response {
     let now = state.clock.now();
     let mut rng = Rng::new(a.seed ^ now.timestamp_nanos_opt().unwrap_or_default() as u64);
-    match add_event(&state, &a.org, &a.repo, &a.kind, &mut rng, now) {
+    let event = Event {
+        org: &a.org,
+        repo: &a.repo,
+        kind: &a.kind,
+        user: a.user.as_deref(),
+        authored_seconds_ago: a.authored_seconds_ago,
+    };
+    match add_event(&state, &event, &mut rng, now) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => bad_request(e),
     }
 }
 
+/// One event to add.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Event<'a> {
+    pub org: &'a str,
+    pub repo: &'a str,
+    /// One of [`ACTIVITY_KINDS`].
+    pub kind: &'a str,
+    /// Whose event it is; random when `None`.
+    pub user: Option<&'a str>,
+    /// For `commit`: written this long ago, committed now.
+    pub authored_seconds_ago: Option<i64>,
+}
+
 pub(crate) fn add_event(
     state: &SimState,
-    org: &str,
-    repo: &str,
-    kind: &str,
+    event: &Event<'_>,
     rng: &mut Rng,
     now: DateTime<Utc>,
 ) -> Result<(), String> {
     let mut world = state.world.write().unwrap_or_else(|p| p.into_inner());
+    world.actor = match event.user {
+        Some(login) => Some(world.account(login).ok_or(format!("no user {login}"))?),
+        None => None,
+    };
+    let result = add_to_world(&mut world, event, rng, now);
+    world.actor = None;
+    result
+}
+
+fn add_to_world(
+    world: &mut crate::world::World,
+    event: &Event<'_>,
+    rng: &mut Rng,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let (org, repo, kind) = (event.org, event.repo, event.kind);
     let o = world
         .orgs
         .iter()
@@ -279,7 +320,10 @@ pub(crate) fn add_event(
         .ok_or(format!("no repo {repo}"))?;
     let mut target = world.take_repo(o, r);
     match kind {
-        "commit" => world.add_commit(rng, &mut target, now),
+        "commit" => {
+            let written = now - Duration::seconds(event.authored_seconds_ago.unwrap_or(0));
+            world.add_commit_at(rng, &mut target, written, now);
+        }
         // Written three hours ago, committed and pushed now.
         "late_commit" => world.add_commit_at(rng, &mut target, now - Duration::hours(3), now),
         "rebase" => world.add_rebased(rng, &mut target, now, 3),
@@ -352,7 +396,13 @@ pub fn spawn_live_activity(state: Arc<SimState>, every: StdDuration, shutdown: &
                     "pull",
                     "comment",
                 ][rng.below(7) as usize];
-                add_event(&state, &org, &repo, kind, &mut rng, state.clock.now())?;
+                let event = Event {
+                    org: &org,
+                    repo: &repo,
+                    kind,
+                    ..Event::default()
+                };
+                add_event(&state, &event, &mut rng, state.clock.now())?;
             }
         }
     });

@@ -157,7 +157,7 @@ pub(crate) async fn begin(
         rate_headers(&mut resp, &b);
         return Err(resp);
     }
-    for fault in state.faults.decide(endpoint) {
+    for fault in state.faults.decide(endpoint, uri.path()) {
         match fault {
             Injected::Delay(d) => tokio::time::sleep(d).await,
             Injected::Error(status) => {

@@ -35,7 +35,7 @@ use chrono::Duration;
 use ghstats_runtime::Shutdown;
 use tokio::net::TcpListener;
 
-pub use admin::ACTIVITY_KINDS;
+pub use admin::{ACTIVITY_KINDS, Event};
 pub use auth::Caller;
 pub use state::{FaultRule, LoggedRequest};
 pub use truth::{LocTruth, TruthOptions, TruthRow, UNATTRIBUTED};
@@ -304,9 +304,19 @@ impl Simulator {
 
     /// Adds one event, dated now (simulated), to a repository.
     pub fn add_activity(&self, org: &str, repo: &str, kind: &str) -> Result<(), String> {
+        self.add_event(&Event {
+            org,
+            repo,
+            kind,
+            ..Event::default()
+        })
+    }
+
+    /// Adds one event as `event` says (whose, how long ago written).
+    pub fn add_event(&self, event: &Event<'_>) -> Result<(), String> {
         let now = self.state.clock.now();
         let mut rng = rng::Rng::new(now.timestamp_nanos_opt().unwrap_or_default() as u64);
-        admin::add_event(&self.state, org, repo, kind, &mut rng, now)
+        admin::add_event(&self.state, event, &mut rng, now)
     }
 
     /// Archives, renames (to `new_name`) or deletes a repository now.

@@ -101,6 +101,9 @@ impl Buckets {
 pub struct FaultRule {
     /// Endpoint name (`list_commits`, ...) or `*`.
     pub endpoint: String,
+    /// Only requests whose path contains this (e.g. `/repo-003/`), so one
+    /// repository can fail while the others answer.
+    pub path_contains: Option<String>,
     /// Status of injected errors (500, 502, 503, 429, 403).
     pub status: u16,
     /// Fail the next N matching requests.
@@ -129,7 +132,7 @@ pub enum Injected {
 impl Faults {
     pub fn set(&self, rule: FaultRule) {
         let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
-        rules.retain(|(r, _)| r.endpoint != rule.endpoint);
+        rules.retain(|(r, _)| r.endpoint != rule.endpoint || r.path_contains != rule.path_contains);
         rules.push((rule, 0));
     }
 
@@ -137,14 +140,15 @@ impl Faults {
         self.rules.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    /// Decides the fault for a request to `endpoint` (delays come first).
-    pub fn decide(&self, endpoint: &str) -> Vec<Injected> {
+    /// Decides the fault for a request to `endpoint` at `path` (delays
+    /// come first).
+    pub fn decide(&self, endpoint: &str, path: &str) -> Vec<Injected> {
         let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
-        for (rule, seen) in rules
-            .iter_mut()
-            .filter(|(r, _)| r.endpoint == "*" || r.endpoint == endpoint)
-        {
+        for (rule, seen) in rules.iter_mut().filter(|(r, _)| {
+            (r.endpoint == "*" || r.endpoint == endpoint)
+                && r.path_contains.as_deref().is_none_or(|p| path.contains(p))
+        }) {
             if rule.delay_ms > 0 {
                 out.push(Injected::Delay(StdDuration::from_millis(rule.delay_ms)));
             }

@@ -187,6 +187,8 @@ pub struct World {
     pub users: Vec<User>,
     pub bots: Vec<User>,
     pub departed: Vec<Departed>,
+    /// While set, every new event is this account's.
+    pub actor: Option<User>,
     next_id: u64,
 }
 
@@ -210,6 +212,7 @@ impl World {
             users,
             bots,
             departed: Vec::new(),
+            actor: None,
             next_id: 1_000_000,
         };
         for o in 0..spec.orgs {
@@ -254,6 +257,9 @@ impl World {
     }
 
     fn pick_user(&self, rng: &mut Rng) -> User {
+        if let Some(actor) = &self.actor {
+            return actor.clone();
+        }
         if rng.chance(0.08) {
             self.bots[rng.below(self.bots.len() as u64) as usize].clone()
         } else {
@@ -327,11 +333,6 @@ impl World {
             self.add_comment(rng, &mut repo, created);
         }
         repo
-    }
-
-    /// Adds a commit authored and committed at `date`.
-    pub fn add_commit(&mut self, rng: &mut Rng, repo: &mut Repo, date: DateTime<Utc>) {
-        self.add_commit_at(rng, repo, date, date);
     }
 
     /// Adds a commit authored at `date` and committed (and pushed) at
@@ -442,6 +443,9 @@ impl World {
 
     /// A random person (no bot).
     fn pick_person(&self, rng: &mut Rng) -> User {
+        if let Some(actor) = self.actor.as_ref().filter(|a| !a.bot) {
+            return actor.clone();
+        }
         self.users[rng.below(self.users.len() as u64) as usize].clone()
     }
 
@@ -650,6 +654,15 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// The account (user or bot) with login `login`.
+    pub fn account(&self, login: &str) -> Option<User> {
+        self.users
+            .iter()
+            .chain(&self.bots)
+            .find(|u| u.login == login)
+            .cloned()
     }
 
     /// Renames a user account: GitHub shows the new login on everything

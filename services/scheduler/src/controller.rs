@@ -102,6 +102,14 @@ impl OrgController {
         self.scraper.client()
     }
 
+    /// The repositories that failed in the last cycle, with their first error.
+    pub fn failing_repos(&self) -> Vec<(String, String)> {
+        self.failing_repos
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub fn github_state(&self) -> GithubState {
         self.cooldown
             .lock()

@@ -116,7 +116,7 @@ impl LeaderWork {
         let store = self.store.clone();
         scope.spawn_every("activity_aging", self.aging_interval, move || {
             let store = store.clone();
-            async move { age_activity(&*store, ctx).await }
+            async move { age_activity(&*store, ctx, Utc::now()).await }
         });
         let store = self.store.clone();
         scope.spawn_every("store_gc", GC_INTERVAL, move || {
@@ -141,12 +141,13 @@ impl LeaderWork {
     }
 }
 
-/// One aging pass: recounts every repository whose 24h gauges changed by
-/// themselves since their last write (no GitHub request), in bounded rounds.
-pub async fn age_activity(store: &dyn Store, ctx: WriteCtx) {
+/// One aging pass at `now`: recounts every repository whose 24h gauges
+/// changed by themselves since their last write (no GitHub request), in
+/// bounded rounds.
+pub async fn age_activity(store: &dyn Store, ctx: WriteCtx, now: chrono::DateTime<Utc>) {
     let (mut repos, mut changed) = (0, 0);
     loop {
-        match store.age_activity(ctx, Utc::now(), AGING_ROUND).await {
+        match store.age_activity(ctx, now, AGING_ROUND).await {
             Ok(r) => {
                 repos += r.repos;
                 changed += r.changed;

@@ -164,7 +164,7 @@ async fn download(
     if expires <= state.clock.now().timestamp() {
         return refuse(403, "Request has expired");
     }
-    for fault in state.faults.decide(DOWNLOAD) {
+    for fault in state.faults.decide(DOWNLOAD, "") {
         if let crate::state::Injected::Error(status) = fault {
             return refuse(status, "Server Error");
         }
