@@ -185,7 +185,17 @@ pub async fn refresh(
     } else {
         match lc.client.contributor_stats(repo).await {
             Ok((StatsAnswer::Computing, _)) => {
-                state.computing_streak = state.computing_streak.saturating_add(1);
+                // Rechecks of one computation back off; a 202 long after
+                // the last one is a new computation (new pushes).
+                let same_computation = matches!(state.mode, LocMode::Warming | LocMode::Stale)
+                    && state
+                        .last_fetch
+                        .is_some_and(|t| now - t <= state.warming_recheck(interval) * 2);
+                state.computing_streak = if same_computation {
+                    state.computing_streak.saturating_add(1)
+                } else {
+                    1
+                };
                 let stale = state.last_ready.is_some_and(|r| now - r > interval * 2);
                 state.mode = if stale {
                     LocMode::Stale

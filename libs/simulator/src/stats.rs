@@ -39,7 +39,8 @@ pub fn weekly(repo: &Repo) -> BTreeMap<u64, (User, Weeks)> {
 /// The 200 body of `/stats/contributors` as of `now`.
 pub fn contributors(l: &Links, repo: &Repo, now: DateTime<Utc>) -> Value {
     let zeroed = repo.stats == StatsBehaviour::Zeroed;
-    let Some(first) = repo.commits.last().map(|c| week_start(c.date)) else {
+    // The week of the oldest author date (the listing is in committer order).
+    let Some(first) = repo.commits.iter().map(|c| week_start(c.date)).min() else {
         return json!([]);
     };
     let last = week_start(now);

@@ -1,0 +1,337 @@
+//! Several simulated days against real Redis: activity of every kind GitHub
+//! has (late pushes, rebases, merges, web-flow squashes, unlinked authors,
+//! bots, pull requests with reviews and author replies, comments),
+//! repository listing failures, a GitHub outage long enough for a cooldown,
+//! one repository failing on its own, a leader change, worker backfills
+//! through the coalescing enqueuer, a renamed, an archived and a deleted
+//! repository, a renamed user and a week boundary. After every step every
+//! `(org, repo, user)` value of the eight activity families (the five 24h
+//! gauges, the last event, weekly LOC added and removed) equals the
+//! simulator's truth: nothing filtered out, absent and 0 alike.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, DurationRound, TimeZone, Utc};
+use ghstats_queue::{BackfillProducer, EnqueueSettings, Enqueuer, JobQueue, MemoryQueue};
+use ghstats_runtime::Shutdown;
+use ghstats_scheduler::controller::{OrgController, TickOutcome};
+use ghstats_scheduler::cooldown::GithubState;
+use ghstats_scrape::CycleResult;
+use ghstats_simulator::{
+    ACTIVITY_KINDS, Departure, Event, FaultRule, SimConfig, TruthOptions, WorldSpec,
+};
+use ghstats_store::{Family, Store, StoreError, WriteCtx};
+use ghstats_tests::{Gauges, activity_gauges, loc_gauges, loc_truth, series_where, world_with};
+use ghstats_worker::job::{JobContext, Verdict};
+
+const STEP: chrono::Duration = chrono::Duration::hours(2);
+const STEPS: u32 = 40;
+
+/// A deterministic sequence of choices.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+fn controller(
+    w: &ghstats_tests::World,
+    store: &Arc<dyn Store>,
+    backfill: &Arc<dyn BackfillProducer>,
+    shutdown: &Shutdown,
+) -> Arc<OrgController> {
+    ghstats_scheduler::leader::controllers(
+        &w.config,
+        store,
+        backfill,
+        &ghstats_runtime::election::Tenure::default(),
+        shutdown,
+    )
+    .unwrap()
+    .remove(0)
+}
+
+/// (family, org, repo, user) -> value of every non-zero last-event series.
+async fn last_events(store: &dyn Store) -> Gauges {
+    series_where(store, |k| k.family == Family::LastEvent)
+        .await
+        .into_iter()
+        .filter(|(_, v)| *v > 0.0)
+        .map(|(k, v)| {
+            let [org, repo, user] = [&k.labels[0], &k.labels[1], &k.labels[2]].map(Clone::clone);
+            ((Family::LastEvent.name().to_owned(), org, repo, user), v)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn several_days_with_faults_and_changes_equal_the_truth_after_every_step() {
+    let shutdown = Shutdown::new();
+    let sim = SimConfig {
+        world: WorldSpec {
+            orgs: 1,
+            repos_per_org: 6,
+            users: 8,
+            days: 3,
+            special_repos: false,
+            ..WorldSpec::default()
+        },
+        ..SimConfig::default()
+    };
+    let w = world_with(
+        &shutdown,
+        sim,
+        "  user_label_mode: id\n  unhealthy_failure_threshold: 2\n  unhealthy_cooldown: 3h\n",
+        "retry:\n  max_attempts: 1\n  initial_backoff: 1ms\n  max_backoff: 1ms\nloc:\n  refresh_interval: 1h\nbackfill:\n  requeue_delays: [50ms]\n",
+    );
+    let redis = ghstats_tests::redis_store(&w.config, "days").await;
+    let store: Arc<dyn Store> = redis.clone();
+    let queue = Arc::new(MemoryQueue::with_delays(&[Duration::from_millis(50)]));
+    let jobs_queue: Arc<dyn JobQueue> = queue.clone();
+    let enqueuer = Arc::new(Enqueuer::new(
+        jobs_queue.clone(),
+        store.clone(),
+        EnqueueSettings::from_config(&w.config),
+    ));
+    let backfill: Arc<dyn BackfillProducer> = enqueuer.clone();
+    let orgs = ghstats_scrape::clients::org_clients(&w.config, &store, shutdown.token())
+        .unwrap()
+        .into_iter()
+        .map(|(o, c)| (o.org.to_ascii_lowercase(), (o, c)))
+        .collect();
+    let worker = JobContext::new(
+        store.clone(),
+        orgs,
+        ghstats_scrape::Attribution::from_config(&w.config.github),
+        Duration::from_secs(30 * 86400),
+        0,
+    );
+
+    // Start on a Saturday at 08:00 UTC, so the run crosses Sunday 00:00.
+    let real = w.sim.now();
+    let days = (6 - i64::from(real.weekday().num_days_from_sunday())).rem_euclid(7);
+    let saturday = Utc.from_utc_datetime(
+        &(real.date_naive() + chrono::Duration::days(days))
+            .and_hms_opt(8, 0, 0)
+            .unwrap(),
+    );
+    if saturday > real {
+        w.sim.advance_clock(saturday - real);
+    }
+    let now = || {
+        w.sim
+            .now()
+            .duration_trunc(chrono::Duration::seconds(1))
+            .unwrap()
+    };
+    let start = now();
+    let truth = TruthOptions {
+        org: Some("org-a".into()),
+        label_by_id: true,
+        observed_since: Some(start - chrono::Duration::hours(24) + chrono::Duration::seconds(1)),
+        ..TruthOptions::default()
+    };
+    let mut term = 1;
+    store.raise_term(term).await.unwrap();
+    let mut leader = controller(&w, &store, &backfill, &shutdown);
+    let mut dice = Dice(7);
+    let mut renamed_at: Option<DateTime<Utc>> = None;
+    let quiet = [6, 7]; // GitHub is down, then cooling down: nothing happens.
+    let mut backfilled: Vec<String> = Vec::new();
+
+    for step in 0..STEPS {
+        // What changes in the world (before the step's own activity, so a
+        // repository that leaves had been read up to then).
+        match step {
+            5 => {
+                w.sim
+                    .depart("org-a", "repo-001", Departure::Renamed, Some("repo-001-b"))
+                    .unwrap();
+                renamed_at = Some(now());
+            }
+            9 => w
+                .sim
+                .depart("org-a", "repo-002", Departure::Archived, None)
+                .unwrap(),
+            11 => w
+                .sim
+                .depart("org-a", "repo-003", Departure::Deleted, None)
+                .unwrap(),
+            14 => w.sim.rename_user("user-004", "user-004-renamed").unwrap(),
+            _ => {}
+        }
+        if !quiet.contains(&step) {
+            let repos: Vec<String> = w
+                .sim
+                .repo_names("org-a")
+                .into_iter()
+                .filter(|r| r != "repo-002")
+                .collect();
+            for _ in 0..8 {
+                let repo = &repos[dice.below(repos.len())];
+                let kind = ACTIVITY_KINDS[dice.below(ACTIVITY_KINDS.len())];
+                w.sim
+                    .add_event(&Event {
+                        org: "org-a",
+                        repo,
+                        kind,
+                        ..Event::default()
+                    })
+                    .unwrap();
+            }
+        }
+        // Faults of this step.
+        match step {
+            4 => w.sim.set_fault(FaultRule {
+                endpoint: "list_org_repos".into(),
+                status: 502,
+                fail_every: 1,
+                ..FaultRule::default()
+            }),
+            6 => w.sim.set_fault(FaultRule {
+                endpoint: "*".into(),
+                status: 503,
+                fail_every: 1,
+                ..FaultRule::default()
+            }),
+            20 | 21 => w.sim.set_fault(FaultRule {
+                endpoint: "list_issue_comments".into(),
+                path_contains: Some("/repo-000/".into()),
+                status: 500,
+                fail_every: 1,
+                ..FaultRule::default()
+            }),
+            _ => {}
+        }
+        // A leader change: the new leader raises the term; the old one is fenced.
+        if step == 16 {
+            term += 1;
+            store.raise_term(term).await.unwrap();
+            let old = std::mem::replace(&mut leader, controller(&w, &store, &backfill, &shutdown));
+            assert_eq!(
+                old.tick(WriteCtx::leader(term - 1), now()).await,
+                TickOutcome::Fenced,
+                "the deposed leader writes nothing"
+            );
+        }
+        let ctx = WriteCtx::leader(term);
+        let first = leader.tick(ctx, now()).await;
+        if step != 6 {
+            w.sim.clear_faults();
+        }
+        // Half a minute later (stats GitHub computed after the changes).
+        w.sim.advance_clock(chrono::Duration::seconds(31));
+        let second = leader.tick(ctx, now()).await;
+        w.sim.clear_faults();
+        assert!(
+            !matches!(first, TickOutcome::Fenced | TickOutcome::StoreFailed)
+                && !matches!(second, TickOutcome::Fenced | TickOutcome::StoreFailed),
+            "step {step}: {first:?}, {second:?}"
+        );
+        // The faults did what they are for.
+        match step {
+            4 => assert_eq!(first, TickOutcome::Scraped(CycleResult::Failure)),
+            6 => assert!(
+                second == TickOutcome::Scraped(CycleResult::Failure)
+                    && matches!(leader.github_state(), GithubState::CoolingDown(_)),
+                "step 6: two failed cycles cool the org down"
+            ),
+            7 => assert_eq!(first, TickOutcome::SkippedUnhealthy),
+            20 => assert_eq!(first, TickOutcome::Scraped(CycleResult::Partial)),
+            _ => {}
+        }
+        // Workers run the missed windows (they hold an org's jobs back
+        // while it cools down).
+        let at = now();
+        enqueuer.sweep(Some(ctx), at).await;
+        let cooling = matches!(leader.github_state(), GithubState::CoolingDown(_));
+        while !cooling && queue.depth() > 0 {
+            let delivery = tokio::time::timeout(Duration::from_secs(5), jobs_queue.next())
+                .await
+                .unwrap()
+                .unwrap();
+            let verdict = worker.process(&delivery.job, at).await;
+            backfilled.push(delivery.job.repo.clone());
+            assert!(
+                matches!(verdict, Verdict::Done { .. } | Verdict::Duplicate),
+                "step {step}: job {:?} {verdict:?}",
+                delivery.job
+            );
+            jobs_queue.ack(delivery).await.unwrap();
+        }
+        assert!(
+            enqueuer.pending().is_empty(),
+            "step {step}: windows left pending"
+        );
+        ghstats_scheduler::leader::age_activity(&*store, ctx, at).await;
+
+        // Every value equals the truth.
+        let mut step_truth = truth.clone();
+        let mut got = activity_gauges(&*store).await;
+        let mut want = w.sim.expected_24h(at, &step_truth, |_| true);
+        got.extend(last_events(&*store).await);
+        let since = at - chrono::Duration::hours(24) + chrono::Duration::seconds(1);
+        let until = at + chrono::Duration::seconds(1);
+        for row in w.sim.truth(since, until, &step_truth) {
+            // The renamed repository is read under its new name from its
+            // first scrape on, 24 hours back.
+            let observed_from = match (&renamed_at, row.repo.as_str()) {
+                (Some(r), "repo-001-b") => {
+                    (*r - chrono::Duration::hours(24) + chrono::Duration::seconds(1)).timestamp()
+                }
+                _ => 0,
+            };
+            if row.last_event_unixtime > 0 && row.last_event_unixtime >= observed_from {
+                want.insert(
+                    (
+                        Family::LastEvent.name().to_owned(),
+                        row.org.clone(),
+                        row.repo.clone(),
+                        row.user.clone(),
+                    ),
+                    row.last_event_unixtime as f64,
+                );
+            }
+        }
+        got.extend(loc_gauges(&*store).await);
+        step_truth.observed_since = None;
+        want.extend(loc_truth(&w.sim, at, &step_truth));
+        let diff: Vec<_> = got
+            .iter()
+            .filter(|(k, v)| want.get(*k) != Some(v))
+            .map(|(k, v)| (k.clone(), Some(*v), want.get(k).copied()))
+            .chain(
+                want.iter()
+                    .filter(|(k, _)| !got.contains_key(*k))
+                    .map(|(k, v)| (k.clone(), None, Some(*v))),
+            )
+            .collect();
+        assert!(
+            diff.is_empty(),
+            "step {step} at {at}: (series, exporter, truth) differ: {diff:#?}"
+        );
+        assert!(!want.is_empty());
+        w.sim.advance_clock(STEP - chrono::Duration::seconds(31));
+    }
+    assert!(
+        backfilled.iter().any(|r| r == "*") && backfilled.iter().any(|r| r == "repo-000"),
+        "workers ran the org's and the failing repository's windows: {backfilled:?}"
+    );
+    assert!(matches!(
+        store
+            .record_activity(WriteCtx::leader(term - 1), "org-a", "repo-000", &[], now())
+            .await,
+        Err(StoreError::Fenced { .. })
+    ));
+    redis.delete_all_keys().await.unwrap();
+    shutdown.trigger();
+}
