@@ -153,6 +153,16 @@ async fn main() -> Result<()> {
         sim.advance_clock(chrono::Duration::minutes(5));
         now = sim.now();
     }
+    // Nothing changed since the last cycle (and its pushes are over a
+    // minute old): an unchanged org.
+    sim.advance_clock(chrono::Duration::minutes(5));
+    now = sim.now();
+    scraper.run_cycle(WriteCtx::leader(0), now).await?;
+    sim.advance_clock(chrono::Duration::minutes(5));
+    now = sim.now();
+    sim.clear_requests();
+    scraper.run_cycle(WriteCtx::leader(0), now).await?;
+    let unchanged = counted(&sim);
     let ours_per_cycle = ours_total as f64 / cycles as f64;
     let naive_per_cycle = naive_total as f64 / cycles as f64;
     println!(
@@ -176,6 +186,7 @@ async fn main() -> Result<()> {
         (ours_per_cycle - list_pages as f64 / cycles as f64) / changed_per_cycle as f64,
         list_pages as f64 / cycles as f64
     );
+    println!("unchanged org: {unchanged} counted requests per cycle");
     println!(
         "ratio naive / ghstats: {:.1}x",
         naive_per_cycle / ours_per_cycle.max(1.0)
