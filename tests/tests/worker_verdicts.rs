@@ -3,7 +3,8 @@
 //! unknown org is dead-lettered with the reason; a job of an org the leader
 //! marked as cooling down is deferred (same attempt, no GitHub request); a
 //! job that keeps failing walks every delay and lands in the DLQ with its
-//! attempt count and last error.
+//! attempt count and last error; a job whose worker died holding its lock
+//! is deferred (no attempt spent) until the lock lapses, then runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -172,5 +173,39 @@ async fn a_job_that_keeps_failing_walks_the_delays_into_the_dlq() {
         "last error kept: {}",
         letters[0].error
     );
+    b.shutdown.trigger();
+}
+
+#[tokio::test]
+async fn a_job_locked_by_a_dead_worker_is_deferred_then_run_without_spending_attempts() {
+    let b = bench();
+    // A worker took the job and died: its lock lapses after its TTL (30 s
+    // in production, 2 s here) since nobody renews it.
+    assert!(
+        b.store
+            .hold(
+                ghstats_store::ClaimKind::JobLock,
+                "orphan",
+                "dead-worker",
+                Duration::from_secs(2)
+            )
+            .await
+            .unwrap()
+    );
+    b.queue.publish(&job("org-a", "orphan", 1)).await.unwrap();
+    assert!(
+        counted(&b, "deferred", 1.0).await,
+        "another run holds it: deferred"
+    );
+    assert!(
+        counted(&b, "processed", 1.0).await,
+        "run by the next worker once the lock lapsed"
+    );
+    assert_eq!(
+        b.counts.failed.load(Ordering::Relaxed),
+        0,
+        "the dead worker's lock cost no attempt (the job had only one)"
+    );
+    assert!(b.queue.take_dead_letters(10).await.unwrap().is_empty());
     b.shutdown.trigger();
 }
