@@ -6,6 +6,9 @@ use ghstats_config::{Config, HttpUrl, OrgConfig};
 use ghstats_runtime::{ServeError, Shutdown};
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
 
+/// How often the demo scrapes its simulated orgs.
+pub const DEMO_SCRAPE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A running demo GitHub; the token file lives as long as this value.
 #[derive(Debug)]
 pub struct DemoGithub {
@@ -36,6 +39,9 @@ pub async fn start(config: &mut Config, shutdown: &Shutdown) -> Result<DemoGithu
             org,
             token_file: Some(token_file.clone()),
             api_base_url: Some(api.clone()),
+            // The simulator's activity (an event every 5 s) shows within
+            // half a minute, and LOC within a minute of the start.
+            scrape_interval: DEMO_SCRAPE_INTERVAL.into(),
             ..OrgConfig::default()
         })
         .collect();
