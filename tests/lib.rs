@@ -16,6 +16,15 @@ use ghstats_runtime::retry::RetryPolicy;
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, TruthOptions};
 use ghstats_store::{Family, RedisAuth, RedisStore, RedisTarget, SeriesKey, Store, StoreSettings};
 
+/// A free TCP port on 127.0.0.1 (for a server a test starts itself).
+pub fn spare_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A name no other test (or run) uses.
 pub fn unique(name: &str) -> String {
     let nanos = std::time::SystemTime::now()

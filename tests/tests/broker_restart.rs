@@ -19,6 +19,7 @@ use ghstats_queue::{
 };
 use ghstats_runtime::Shutdown;
 use ghstats_store::{MemoryStore, Store, StoreSettings, WriteCtx};
+use ghstats_tests::spare_port;
 
 /// A RabbitMQ node of this test's own: its ports, data directory and name.
 struct OwnBroker {
@@ -27,14 +28,6 @@ struct OwnBroker {
     dist_port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
-}
-
-fn spare_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl OwnBroker {

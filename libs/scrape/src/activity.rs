@@ -11,6 +11,7 @@
 //! window, whatever the checkpoint), so no such commit is missed.
 
 use chrono::{DateTime, Utc};
+use ghstats_github::models::Review;
 use ghstats_github::{GithubClient, GithubError};
 use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_store::{ACTIVITY_WINDOW, ActivityEvent, ActivityKind};
@@ -98,6 +99,26 @@ impl Collector<'_> {
         }
     }
 
+    /// The reviews of a pull request by `author` that count: submitted,
+    /// in a counted state, and not the author's own replies.
+    fn reviews(&mut self, author: Option<&Person>, reviews: &[Review], since: DateTime<Utc>) {
+        for r in reviews {
+            let (Some(at), true) = (
+                r.submitted_at,
+                COUNTED_REVIEW_STATES.contains(&r.state.as_str()),
+            ) else {
+                continue;
+            };
+            let reviewer = person(r.user.as_ref());
+            if same_account(reviewer.as_ref(), author) {
+                self.out.own_reviews += 1;
+                continue;
+            }
+            let credit = reviewer.map(Credit::Person);
+            self.push(ActivityKind::Review, r.id.to_string(), credit, at, since);
+        }
+    }
+
     fn fail(&mut self, reason: BackfillReason, error: GithubError) {
         tracing::warn!(reason = %reason, error = %error, "listing failed");
         self.out.failures.push(Failure { reason, error });
@@ -178,30 +199,7 @@ pub async fn scrape_activity(
                     c.push(ActivityKind::PrMerged, number, credit, merged, since);
                 }
                 match client.list_reviews(repo, pr.number).await {
-                    Ok(reviews) => {
-                        for r in &reviews.items {
-                            let (Some(at), true) = (
-                                r.submitted_at,
-                                COUNTED_REVIEW_STATES.contains(&r.state.as_str()),
-                            ) else {
-                                continue;
-                            };
-                            let reviewer = person(r.user.as_ref());
-                            if reviewer.is_some()
-                                && same_account(reviewer.as_ref(), author.as_ref())
-                            {
-                                c.out.own_reviews += 1;
-                                continue;
-                            }
-                            c.push(
-                                ActivityKind::Review,
-                                r.id.to_string(),
-                                reviewer.map(Credit::Person),
-                                at,
-                                since,
-                            );
-                        }
-                    }
+                    Ok(reviews) => c.reviews(author.as_ref(), &reviews.items, since),
                     Err(e) => c.fail(BackfillReason::ActivityReviewsFailed, e),
                 }
             }

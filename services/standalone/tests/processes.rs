@@ -21,15 +21,7 @@ use ghstats_queue::{JobQueue, RabbitQueue, Topology};
 use ghstats_runtime::Shutdown;
 use ghstats_simulator::{Event, FaultRule, TruthOptions};
 use ghstats_store::{Family, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings};
-use ghstats_tests::{Gauges, loc_truth, unique};
-
-fn spare_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use ghstats_tests::{Gauges, loc_truth, spare_port, unique};
 
 /// A child process, killed when dropped.
 struct Proc {
