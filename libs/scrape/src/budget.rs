@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use ghstats_github::Budget;
-use ghstats_store::{BlobKind, Store, StoreError};
+use ghstats_store::{BlobKind, Store, StoreError, json_blob};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,22 +33,12 @@ pub async fn share(
         used: budget.used,
         reset: budget.reset.timestamp(),
     };
-    store
-        .put_blob(
-            BlobKind::RateBudget,
-            org,
-            &serde_json::to_vec(&shared).unwrap_or_default(),
-            ttl,
-        )
-        .await
+    json_blob::put_json(store, BlobKind::RateBudget, org, &shared, ttl).await
 }
 
 /// The last budget shared for `org`, if it has not reset since.
 pub async fn shared(store: &dyn Store, org: &str) -> Result<Option<Budget>, StoreError> {
-    let Some(raw) = store.get_blob(BlobKind::RateBudget, org).await? else {
-        return Ok(None);
-    };
-    let Ok(s) = serde_json::from_slice::<Shared>(&raw) else {
+    let Some(s) = json_blob::get_json::<Shared>(store, BlobKind::RateBudget, org).await? else {
         return Ok(None);
     };
     let reset = Utc

@@ -17,7 +17,7 @@ use ghstats_config::LocConfig;
 use ghstats_github::models::StatsAnswer;
 use ghstats_github::{GithubClient, GithubError};
 use ghstats_proto::{BackfillReason, TimeWindow};
-use ghstats_store::{BlobKind, Family, SeriesKey, Store, StoreError, UserLoc, WriteCtx};
+use ghstats_store::{BlobKind, Family, SeriesKey, Store, StoreError, UserLoc, WriteCtx, json_blob};
 use serde::{Deserialize, Serialize};
 
 use crate::activity::Failure;
@@ -132,11 +132,11 @@ fn state_key(org: &str, repo: &str) -> String {
 }
 
 async fn load(store: &dyn Store, org: &str, repo: &str) -> Result<LocState, StoreError> {
-    Ok(store
-        .get_blob(BlobKind::LocState, &state_key(org, repo))
-        .await?
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default())
+    Ok(
+        json_blob::get_json(store, BlobKind::LocState, &state_key(org, repo))
+            .await?
+            .unwrap_or_default(),
+    )
 }
 
 async fn save(
@@ -146,10 +146,14 @@ async fn save(
     state: &LocState,
     retention: std::time::Duration,
 ) -> Result<(), StoreError> {
-    let bytes = serde_json::to_vec(state).unwrap_or_default();
-    store
-        .put_blob(BlobKind::LocState, &state_key(org, repo), &bytes, retention)
-        .await
+    json_blob::put_json(
+        store,
+        BlobKind::LocState,
+        &state_key(org, repo),
+        state,
+        retention,
+    )
+    .await
 }
 
 /// One LOC step for `repo` at `now`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ghstats_config::OrgConfig;
 use ghstats_github::models::Repository;
-use ghstats_store::{BlobKind, Store, StoreError};
+use ghstats_store::{BlobKind, Store, StoreError, json_blob};
 
 use crate::glob;
 
@@ -31,10 +31,8 @@ pub fn select(org: &OrgConfig, repos: Vec<Repository>) -> Vec<Repository> {
 pub type PushMarks = BTreeMap<String, Option<DateTime<Utc>>>;
 
 pub async fn load_marks(store: &dyn Store, org: &str) -> Result<PushMarks, StoreError> {
-    Ok(store
-        .get_blob(BlobKind::RepoCache, org)
+    Ok(json_blob::get_json(store, BlobKind::RepoCache, org)
         .await?
-        .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default())
 }
 
@@ -44,12 +42,5 @@ pub async fn save_marks(
     marks: &PushMarks,
     ttl: Duration,
 ) -> Result<(), StoreError> {
-    store
-        .put_blob(
-            BlobKind::RepoCache,
-            org,
-            &serde_json::to_vec(marks).unwrap_or_default(),
-            ttl,
-        )
-        .await
+    json_blob::put_json(store, BlobKind::RepoCache, org, marks, ttl).await
 }

@@ -11,6 +11,12 @@ pub enum StoreError {
     Malformed(String),
     #[error("cannot connect to the store: {0}")]
     Connect(String),
+    #[error("cannot encode a {what} value: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl StoreError {
@@ -24,7 +30,9 @@ impl StoreError {
                     || e.is_timeout()
             }
             StoreError::Connect(_) => true,
-            StoreError::Fenced { .. } | StoreError::Malformed(_) => false,
+            StoreError::Fenced { .. } | StoreError::Malformed(_) | StoreError::Encode { .. } => {
+                false
+            }
         }
     }
 }

@@ -21,6 +21,7 @@
 pub mod catalog;
 pub mod conformance;
 mod error;
+pub mod json_blob;
 mod keys;
 pub mod lease;
 mod memory;
