@@ -4,11 +4,12 @@
 //! from it and acknowledge, retry (through the delay queues of
 //! `backfill.requeue_delays`), defer or dead-letter each.
 //!
-//! Two queues share one contract and one [`conformance`] suite: the durable
+//! Two queues share one contract and one `conformance` suite (behind the `testsuite` feature): the durable
 //! [`RabbitQueue`] (publisher confirms, manual acks, reconnects) and the
 //! process-local [`MemoryQueue`].
 
 pub mod codec;
+#[cfg(feature = "testsuite")]
 pub mod conformance;
 mod enqueue;
 mod memory;

@@ -1,6 +1,6 @@
 //! The store schema of ghstats: the metric catalog, the key model, and the
 //! [`Store`] trait with its Redis and memory backends (one conformance suite
-//! in [`conformance`] runs against both). No other crate builds a key.
+//! in `conformance`, behind the `testsuite` feature, runs against both). No other crate builds a key.
 //!
 //! Properties every backend keeps:
 //! - **Idempotent writes.** Activity is stored as events keyed by their
@@ -19,6 +19,7 @@
 //!   term is refused.
 
 pub mod catalog;
+#[cfg(feature = "testsuite")]
 pub mod conformance;
 mod error;
 pub mod json_blob;
