@@ -138,11 +138,25 @@ async fn serve_with_link(
         health.register("scheduler", Readiness::Required);
         match startup {
             role::Startup::Static(_) => {
-                let term = deps.store.current_term().await.unwrap_or(0);
-                leadership.set(true, term);
-                work.start(term, &health, &shutdown.child());
-                election_metrics.is_leader.set(1);
-                tracing::info!(orgs = controllers.len(), "leading: org controllers started");
+                let (store, leadership, health, metrics, stop) = (
+                    deps.store.clone(),
+                    leadership.clone(),
+                    health.clone(),
+                    election_metrics.clone(),
+                    shutdown.clone(),
+                );
+                let retry = ghstats_runtime::retry::RetryPolicy::from(&config.retry);
+                let orgs = controllers.len();
+                shutdown.spawn("static_leader", async move {
+                    // The store's term, not a guess: a static leader that
+                    // wrote as term 0 would be fenced once the term rose.
+                    let term = read_term(&*store, &retry, &stop).await?;
+                    leadership.set(true, term);
+                    work.start(term, &health, &stop.child());
+                    metrics.is_leader.set(1);
+                    tracing::info!(orgs, term, "leading: org controllers started");
+                    Ok::<(), &'static str>(())
+                });
             }
             role::Startup::RedisLease | role::Startup::KubeLease => {
                 role::spawn_election(
@@ -174,4 +188,27 @@ async fn serve_with_link(
     };
     host.grpc.add_service(SchedulerControlServer::new(control));
     host.serve(listeners, shutdown).await
+}
+
+/// The store's current lease term, asked until the store answers (or the
+/// process shuts down).
+async fn read_term(
+    store: &dyn Store,
+    retry: &ghstats_runtime::retry::RetryPolicy,
+    shutdown: &Shutdown,
+) -> Result<u64, &'static str> {
+    let mut attempt = 0;
+    loop {
+        match store.current_term().await {
+            Ok(term) => return Ok(term),
+            Err(e) => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "cannot read the lease term; not leading yet");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(retry.backoff(attempt)) => {}
+            () = shutdown.triggered() => return Err("shut down before the store answered"),
+        }
+    }
 }
