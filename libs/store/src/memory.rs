@@ -35,8 +35,10 @@ struct Inner {
     /// claim -> (expiry, owner; empty for plain claims)
     claims: HashMap<(ClaimKind, String), (Instant, String)>,
     term: u64,
-    /// Repository -> when its 24h gauges next change without a write.
+    /// Repository -> when its 24h gauges next change without a write, and
+    /// the same ordered by time (what the aging pass pops).
     due: HashMap<(String, String), i64>,
+    due_order: BTreeSet<(i64, (String, String))>,
 }
 
 /// One repository's events: (kind, id) -> (user, time).
@@ -139,10 +141,16 @@ impl MemoryStore {
                 }
             })
             .min();
-        match next_due {
-            Some(at) => inner.due.insert(id.clone(), at),
+        let previous = match next_due {
+            Some(at) => {
+                inner.due_order.insert((at, id.clone()));
+                inner.due.insert(id.clone(), at).filter(|p| *p != at)
+            }
             None => inner.due.remove(&id),
         };
+        if let Some(p) = previous {
+            inner.due_order.remove(&(p, id.clone()));
+        }
         let mut users: BTreeSet<String> = inner.active.get(&id).cloned().unwrap_or_default();
         users.extend(counts.keys().map(|(u, _)| u.clone()));
         let mut active = BTreeSet::new();
@@ -218,13 +226,12 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         fence(&inner, ctx)?;
         let ts = now.timestamp();
-        let mut due: Vec<(i64, (String, String))> = inner
-            .due
+        let due: Vec<(i64, (String, String))> = inner
+            .due_order
             .iter()
-            .filter(|(_, at)| **at <= ts)
-            .map(|(repo, at)| (*at, repo.clone()))
+            .take_while(|(at, _)| *at <= ts)
+            .cloned()
             .collect();
-        due.sort();
         let mut out = AgingReport {
             remaining: due.len().saturating_sub(max_repos) as u64,
             ..AgingReport::default()
