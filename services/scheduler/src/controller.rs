@@ -244,11 +244,7 @@ impl OrgController {
                 TickOutcome::StoreFailed => "store_failed",
             };
             *self.last_result.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, label));
-            let failing = self
-                .failing_repos
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
+            let failing = self.failing_repos();
             let github = match self.github_state() {
                 GithubState::Healthy if failing.is_empty() => {
                     (ComponentStatus::Healthy, String::new())

@@ -61,21 +61,18 @@ pub struct JobContext {
     pub writes: WriteTally,
     /// Reads the 1-day Copilot reports of Copilot jobs, when enabled.
     pub copilot: Option<Arc<CopilotScraper>>,
-    /// Who holds the job locks this context takes (the worker's identity),
-    /// with [`Self::runs`] numbering its runs.
-    owner: String,
-    runs: std::sync::atomic::AtomicU64,
 }
 
-/// A lock owner unique to this context: the worker's identity, its
-/// process and a per-process sequence (replicas may share a host name).
-fn lock_owner() -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The owner of one run's job lock: the worker's identity, its process and
+/// the run's number in it (replicas may share a host name, and one worker's
+/// loops run jobs side by side).
+fn run_owner() -> String {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     format!(
         "{}/{}/{}",
         ghstats_runtime::role::instance_identity("worker"),
         std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )
 }
 
@@ -157,8 +154,6 @@ impl JobContext {
             held: std::sync::Mutex::default(),
             writes: WriteTally::default(),
             copilot: None,
-            owner: lock_owner(),
-            runs: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -216,12 +211,7 @@ impl JobContext {
         if let Some(reason) = self.held_back(&job.org, now).await {
             return Verdict::Defer(reason);
         }
-        // One owner per run: the loops of one worker run jobs side by side.
-        let owner = format!(
-            "{}#{}",
-            self.owner,
-            self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
+        let owner = run_owner();
         let lock = JobLock {
             store: &*self.store,
             job_id: &job.job_id,
