@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ghstats_config::Config;
+use ghstats_core::Shutdown;
+use ghstats_core::retry::RetryPolicy;
 use ghstats_queue::{RabbitQueue, Topology};
-use ghstats_runtime::Shutdown;
-use ghstats_runtime::retry::RetryPolicy;
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, TruthOptions};
 use ghstats_store::{Family, RedisAuth, RedisStore, RedisTarget, SeriesKey, Store, StoreSettings};
 

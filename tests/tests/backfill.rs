@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use chrono::{DurationRound, Utc};
 use futures::StreamExt;
+use ghstats_core::Shutdown;
 use ghstats_proto::BackfillReason;
 use ghstats_queue::{BackfillRequest, EnqueueSettings, Enqueuer, JobQueue, MemoryQueue};
-use ghstats_runtime::Shutdown;
 use ghstats_scrape::OrgScraper;
 use ghstats_simulator::FaultRule;
 use ghstats_store::{Family, MemoryStore, Store, StoreSettings, WriteCtx};

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ghstats_core::Shutdown;
 use ghstats_proto::{BackfillJob, BackfillReason};
 use ghstats_queue::MemoryProducer;
-use ghstats_runtime::{ServiceListeners, Shutdown};
+use ghstats_runtime::ServiceListeners;
 use ghstats_scrape::OrgScraper;
 use ghstats_scrape::copilot::{CopilotScraper, Scope};
 use ghstats_simulator::copilot::{ENTERPRISE_INSTALLATION_ID, ENTERPRISE_SLUG, ReportKind};

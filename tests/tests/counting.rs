@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, DurationRound, TimeZone, Utc};
+use ghstats_core::Shutdown;
 use ghstats_proto::BackfillReason;
 use ghstats_queue::{BackfillProducer, BackfillRequest, MemoryProducer};
-use ghstats_runtime::Shutdown;
 use ghstats_scheduler::controller::{OrgController, TickOutcome};
 use ghstats_scheduler::cooldown::GithubState;
 use ghstats_scrape::CycleResult;
@@ -61,7 +61,7 @@ async fn rig_with(name: &str, github: &str, extra: &str, truth: TruthOptions) ->
         &w.config,
         &store,
         &producer,
-        &ghstats_runtime::election::Tenure::default(),
+        &ghstats_core::Tenure::default(),
         &shutdown,
     )
     .unwrap()

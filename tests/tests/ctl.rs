@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use ghstats_runtime::Shutdown;
+use ghstats_core::Shutdown;
 use ghstats_standalone::ctl::{CtlArgs, CtlCommand, run};
 use ghstats_standalone::{Listeners, serve};
 use ghstats_tests::{eventually, world};

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, DurationRound, TimeZone, Utc};
+use ghstats_core::Shutdown;
 use ghstats_queue::{BackfillProducer, EnqueueSettings, Enqueuer, JobQueue, MemoryQueue};
-use ghstats_runtime::Shutdown;
 use ghstats_scheduler::controller::{OrgController, TickOutcome};
 use ghstats_scheduler::cooldown::GithubState;
 use ghstats_scrape::CycleResult;
@@ -53,7 +53,7 @@ fn controller(
         &w.config,
         store,
         backfill,
-        &ghstats_runtime::election::Tenure::default(),
+        &ghstats_core::Tenure::default(),
         shutdown,
     )
     .unwrap()

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ghstats_core::Shutdown;
 use ghstats_github::{GithubClient, MemoryEtagCache, client_options};
-use ghstats_runtime::Shutdown;
 
 #[tokio::test]
 async fn demo_orgs_are_reachable_with_the_configured_credentials() {

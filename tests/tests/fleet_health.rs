@@ -7,8 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ghstats_core::Shutdown;
 use ghstats_queue::{JobQueue, MemoryProducer, MemoryQueue};
-use ghstats_runtime::{ServiceListeners, Shutdown};
+use ghstats_runtime::ServiceListeners;
 use ghstats_store::{MemoryStore, Store, StoreSettings};
 use ghstats_tests::{eventually, world};
 use serde_json::Value;

@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ghstats_core::Shutdown;
 use ghstats_queue::{JobQueue, MemoryQueue};
-use ghstats_runtime::{ServiceListeners, Shutdown};
+use ghstats_runtime::ServiceListeners;
 use ghstats_standalone::ctl::{CtlArgs, CtlCommand, run};
 use ghstats_store::{MemoryStore, Store, StoreSettings};
 use ghstats_tests::{eventually, world};

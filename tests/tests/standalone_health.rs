@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ghstats_runtime::Shutdown;
+use ghstats_core::Shutdown;
 use ghstats_standalone::Listeners;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chrono::Utc;
-use ghstats_runtime::Shutdown;
+use ghstats_core::Shutdown;
 use ghstats_scrape::copilot::{CopilotScraper, Scope, Window};
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
 use ghstats_store::{RedisAuth, RedisStore, RedisTarget, Store, StoreSettings, WriteCtx};

@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use chrono::Utc;
+use ghstats_core::{HealthRegistry, Shutdown};
 use ghstats_gateway::cache::Published;
 use ghstats_gateway::refresh::{RefreshMetrics, Refresher};
 use ghstats_gateway::render::Format;
-use ghstats_runtime::{HealthRegistry, ServiceListeners, Shutdown};
+use ghstats_runtime::ServiceListeners;
 use ghstats_store::{
     Family, RedisAuth, RedisStore, RedisTarget, SeriesKey, Store, StoreSettings, WriteCtx,
 };

@@ -20,7 +20,7 @@ use crate::auth::{Credentials, InstallationToken};
 use crate::etag::{CachedResponse, EtagCache};
 use crate::rate::{Budget, RateState, retry_after};
 use crate::retry::{self, RetryPolicy};
-use ghstats_runtime::election::Tenure;
+use ghstats_core::Tenure;
 
 /// The REST API version ghstats is written against.
 pub const API_VERSION: &str = "2022-11-28";

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::GithubError;
 
-pub use ghstats_runtime::retry::RetryPolicy;
+pub use ghstats_core::retry::RetryPolicy;
 
 /// Sleeps `d` unless `cancel` fires first.
 pub async fn sleep(d: Duration, cancel: &CancellationToken) -> Result<(), GithubError> {

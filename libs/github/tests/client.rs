@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use ghstats_core::Shutdown;
 use ghstats_github::models::StatsAnswer;
 use ghstats_github::{
     ClientOptions, Credentials, GithubClient, GithubError, MemoryEtagCache, RetryPolicy,
 };
-use ghstats_runtime::Shutdown;
 use ghstats_simulator::{
     DEMO_APP_ID, DEMO_APP_PRIVATE_KEY, DEMO_TOKEN, FaultRule, SimConfig, Simulator, WorldSpec,
 };
@@ -436,7 +436,7 @@ async fn shutdown_cancels_a_wait() {
 #[tokio::test]
 async fn a_leader_whose_tenure_ended_sends_nothing() {
     let h = simulator(SimConfig::default()).await;
-    let tenure = ghstats_runtime::election::Tenure::elected();
+    let tenure = ghstats_core::Tenure::elected();
     let mut opts = options(&h.sim, "org-a", pat());
     opts.tenure = Some(tenure.clone());
     let c = GithubClient::new(opts).unwrap();

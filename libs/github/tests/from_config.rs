@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ghstats_core::Shutdown;
 use ghstats_github::{GithubClient, GithubError, MemoryEtagCache, client_options};
-use ghstats_runtime::Shutdown;
 use ghstats_simulator::{DEMO_APP_PRIVATE_KEY, SimConfig, Simulator};
 use tokio_util::sync::CancellationToken;
 

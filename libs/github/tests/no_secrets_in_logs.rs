@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use ghstats_core::Shutdown;
 use ghstats_github::{ClientOptions, Credentials, GithubClient, MemoryEtagCache, RetryPolicy};
-use ghstats_runtime::Shutdown;
 use ghstats_simulator::{
     DEMO_APP_ID, DEMO_APP_PRIVATE_KEY, DEMO_TOKEN, FaultRule, SimConfig, Simulator,
 };

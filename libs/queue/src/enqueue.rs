@@ -14,8 +14,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use ghstats_config::Config;
+use ghstats_core::Shutdown;
 use ghstats_proto::{BackfillJob, TimeWindow};
-use ghstats_runtime::Shutdown;
 use ghstats_store::{ClaimKind, Family, SeriesKey, Store, WriteCtx};
 
 use crate::{BackfillProducer, BackfillRequest, JobQueue, QueueError};
@@ -100,7 +100,7 @@ impl Enqueuer {
     pub fn new(queue: Arc<dyn JobQueue>, store: Arc<dyn Store>, settings: EnqueueSettings) -> Self {
         let id_prefix = format!(
             "{:08x}",
-            (ghstats_runtime::retry::unit_random() * f64::from(u32::MAX)) as u32
+            (ghstats_core::retry::unit_random() * f64::from(u32::MAX)) as u32
         );
         Self {
             queue,

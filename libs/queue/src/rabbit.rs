@@ -12,9 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use futures::StreamExt;
-use ghstats_runtime::Shutdown;
-use ghstats_runtime::health::{ComponentStatus, HealthRegistry};
-use ghstats_runtime::retry::RetryPolicy;
+use ghstats_core::Shutdown;
+use ghstats_core::health::{ComponentStatus, HealthRegistry};
+use ghstats_core::retry::RetryPolicy;
 use lapin::Confirmation;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,

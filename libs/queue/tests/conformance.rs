@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
+use ghstats_core::Shutdown;
+use ghstats_core::retry::RetryPolicy;
 use ghstats_queue::conformance::{self, DELAYS};
 use ghstats_queue::{JobQueue, MemoryQueue, RabbitQueue, Topology};
-use ghstats_runtime::Shutdown;
-use ghstats_runtime::retry::RetryPolicy;
 
 fn topology(case: &str) -> Topology {
     let unique = format!(

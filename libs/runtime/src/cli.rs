@@ -11,7 +11,8 @@ use std::process::ExitCode;
 
 use ghstats_config::{Config, ConfigError};
 
-use crate::{ServeError, Shutdown};
+use crate::ServeError;
+use ghstats_core::Shutdown;
 
 /// Exit status for a bad config (EX_USAGE).
 pub const EXIT_CONFIG: u8 = 64;
@@ -48,7 +49,7 @@ impl ConfigArgs {
     /// adjust the config; checks and dumps show the prepared config.
     pub fn load(&self, prepare: impl FnOnce(Config) -> Result<Config, ConfigError>) -> Loaded {
         if let Some(url) = &self.probe {
-            return Loaded::Exit(probe(url));
+            return Loaded::Exit(ghstats_core::probe::probe(url));
         }
         let loaded = match &self.config {
             Some(path) => ghstats_config::load_file(path),
@@ -69,54 +70,6 @@ impl ConfigArgs {
         }
         Loaded::Run(Box::new(config))
     }
-}
-
-/// One plain-HTTP GET of `url` with a 2-second budget; success on 2xx.
-pub fn probe(url: &str) -> ExitCode {
-    match probe_status(url) {
-        Ok(status) if (200..300).contains(&status) => ExitCode::SUCCESS,
-        Ok(status) => {
-            eprintln!("probe {url}: HTTP {status}");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("probe {url}: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn probe_status(url: &str) -> Result<u16, String> {
-    use std::io::{Read, Write};
-    use std::net::ToSocketAddrs;
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or("only http:// URLs can be probed")?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let addr = authority
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{authority} has no address"))?;
-    let budget = std::time::Duration::from_secs(2);
-    let mut stream =
-        std::net::TcpStream::connect_timeout(&addr, budget).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(budget))
-        .map_err(|e| e.to_string())?;
-    // One write: a server may answer (and close) after the first segment.
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut head = [0u8; 64];
-    let n = stream.read(&mut head).map_err(|e| e.to_string())?;
-    let line = String::from_utf8_lossy(&head[..n]);
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {line:?}"))
 }
 
 /// Prints a config error the one way and returns exit status 64.

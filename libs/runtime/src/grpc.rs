@@ -8,8 +8,9 @@ use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::server::HealthReporter;
 
-use crate::health::{ComponentStatus, HealthRegistry};
-use crate::{ServeError, Shutdown};
+use crate::ServeError;
+use ghstats_core::Shutdown;
+use ghstats_core::health::{ComponentStatus, HealthRegistry};
 
 /// A `grpc.health.v1` service reflecting `health`: the empty service name
 /// and `ghstats.<service>` serve when the service is ready; each component

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use axum::Router;
 use tonic::service::RoutesBuilder;
 
-use crate::health::{HealthRegistry, Readiness};
 use crate::process_metrics::ProcessMetrics;
-use crate::{ServeError, ServiceListeners, Shutdown, grpc, http};
+use crate::{ServeError, ServiceListeners, grpc, http};
+use ghstats_core::Shutdown;
+use ghstats_core::health::{HealthRegistry, Readiness};
 
 /// What a service adds to the common endpoints.
 #[derive(Debug)]

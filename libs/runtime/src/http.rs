@@ -10,9 +10,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 
-use crate::health::HealthRegistry;
+use crate::ServeError;
 use crate::process_metrics::ProcessMetrics;
-use crate::{ServeError, Shutdown};
+use ghstats_core::Shutdown;
+use ghstats_core::health::HealthRegistry;
 
 /// `/livez`, `/readyz` and `/healthz` over `health`.
 pub fn health_routes(health: HealthRegistry) -> Router {
@@ -31,7 +32,7 @@ async fn readyz(State(health): State<HealthRegistry>) -> Response {
     let blocking: Vec<String> = report
         .components
         .iter()
-        .filter(|(_, c)| c.status != crate::ComponentStatus::Healthy)
+        .filter(|(_, c)| c.status != ghstats_core::ComponentStatus::Healthy)
         .map(|(name, c)| format!("{name}: {}", c.reason))
         .collect();
     let body = format!("not ready: {}\n", blocking.join("; "));
@@ -47,7 +48,7 @@ struct HealthQuery {
 async fn healthz(
     State(health): State<HealthRegistry>,
     Query(q): Query<HealthQuery>,
-) -> Json<crate::health::HealthReport> {
+) -> Json<ghstats_core::health::HealthReport> {
     let full = q.full.as_deref().is_some_and(|f| f == "1" || f == "true");
     Json(if full {
         health.full_report().await

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ghstats_config::LocConfig;
+use ghstats_core::Shutdown;
 use ghstats_github::{ClientOptions, Credentials, GithubClient, MemoryEtagCache};
-use ghstats_runtime::Shutdown;
 use ghstats_scrape::Attribution;
 use ghstats_scrape::loc::{FallbackBudget, LocContext, LocMode, refresh};
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};

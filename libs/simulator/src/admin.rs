@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
-use ghstats_runtime::Shutdown;
+use ghstats_core::Shutdown;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

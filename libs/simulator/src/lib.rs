@@ -32,7 +32,7 @@ use std::time::Duration as StdDuration;
 
 use axum::Router;
 use chrono::Duration;
-use ghstats_runtime::Shutdown;
+use ghstats_core::Shutdown;
 use tokio::net::TcpListener;
 
 pub use admin::{ACTIVITY_KINDS, Event};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ghstats_runtime::Shutdown;
+use ghstats_core::Shutdown;
 use ghstats_simulator::{DEMO_APP_ID, DEMO_TOKEN, SimConfig, Simulator, WorldSpec};
 
 /// A GitHub API simulator: the REST endpoints ghstats uses, with GitHub's
@@ -82,7 +82,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(url) = &cli.probe {
-        return ghstats_runtime::cli::probe(url);
+        return ghstats_core::probe::probe(url);
     }
     let config = SimConfig {
         world: WorldSpec {

@@ -24,7 +24,6 @@ pub mod conformance;
 mod error;
 pub mod json_blob;
 mod keys;
-pub mod lease;
 mod memory;
 mod model;
 mod redis_store;

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use ghstats_core::HealthRegistry;
 use ghstats_proto::timestamp_to_proto;
 use ghstats_proto::v1::gateway_control_server::GatewayControl;
 use ghstats_proto::v1::{CacheStatus, GetCacheStatusRequest, ResyncRequest};
-use ghstats_runtime::HealthRegistry;
 use ghstats_runtime::grpc::require_admin;
 use tonic::{Request, Response, Status};
 

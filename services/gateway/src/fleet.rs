@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use ghstats_config::{Config, HttpUrl};
+use ghstats_core::health::{FleetReport, FleetView, Mode, PeerReport};
 use ghstats_proto::v1::scheduler_control_client::SchedulerControlClient;
 use ghstats_proto::v1::worker_control_client::WorkerControlClient;
 use ghstats_proto::v1::{GetSchedulerStatusRequest, GetWorkerStatusRequest, Role};
 use ghstats_runtime::ServeError;
-use ghstats_runtime::health::{FleetReport, FleetView, Mode, PeerReport};
 use ghstats_runtime::peers::{self, Peer};
 use ghstats_runtime::tls::PeerTls;
 
@@ -110,7 +110,7 @@ impl Fleet {
     }
 }
 
-#[ghstats_runtime::async_trait]
+#[ghstats_core::async_trait]
 impl FleetView for Fleet {
     /// Every replica is asked at once, so one slow or unreachable peer
     /// costs `peer_timeout` once, not once per peer.

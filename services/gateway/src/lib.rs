@@ -18,8 +18,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ghstats_config::{Config, ExportCacheMode};
-use ghstats_runtime::health::Readiness;
-use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners, Shutdown};
+use ghstats_core::Shutdown;
+use ghstats_core::health::Readiness;
+use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners};
 use ghstats_store::Store;
 
 pub const SERVICE: &str = "gateway";
@@ -78,7 +79,7 @@ pub async fn serve_with(
         .set_fleet(std::sync::Arc::new(fleet::Fleet::from_config(&config)?));
     host.use_grpc_tls(&config.services.grpc_tls)?;
     let control = control::ControlService {
-        identity: ghstats_runtime::role::instance_identity(SERVICE),
+        identity: ghstats_core::identity::instance_identity(SERVICE),
         health: host.health.clone(),
         published: published.clone(),
         control: cache_control,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use ghstats_runtime::Shutdown;
-use ghstats_runtime::health::{ComponentStatus, HealthRegistry};
+use ghstats_core::Shutdown;
+use ghstats_core::health::{ComponentStatus, HealthRegistry};
 use ghstats_store::{Changes, Store};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;

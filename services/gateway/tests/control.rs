@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use ghstats_core::Shutdown;
 use ghstats_proto::v1::gateway_control_client::GatewayControlClient;
 use ghstats_proto::v1::{GetCacheStatusRequest, ResyncRequest};
-use ghstats_runtime::{ServiceListeners, Shutdown};
+use ghstats_runtime::ServiceListeners;
 use ghstats_store::{Family, MemoryStore, SeriesKey, Store, StoreSettings, WriteCtx};
 use tonic::{Code, Request};
 

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use ghstats_runtime::{ServiceListeners, Shutdown};
+use ghstats_core::Shutdown;
+use ghstats_runtime::ServiceListeners;
 use ghstats_store::{
     ActivityEvent, ActivityKind, Family, RedisAuth, RedisStore, RedisTarget, SeriesKey, Store,
     StoreSettings, WriteCtx,

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use ghstats_election::LeaseBackend;
 use ghstats_proto::v1::scheduler_control_server::SchedulerControl;
 use ghstats_proto::v1::{
     GetSchedulerStatusRequest, OrgRequest, OrgStatus, RequestBackfillRequest,
@@ -13,7 +14,6 @@ use ghstats_proto::v1::{
 };
 use ghstats_proto::{BackfillReason, TimeWindow, timestamp_to_proto, v1};
 use ghstats_queue::{BackfillProducer, BackfillRequest};
-use ghstats_runtime::election::LeaseBackend;
 use ghstats_runtime::grpc::require_admin;
 use ghstats_store::WriteCtx;
 use tonic::{Request, Response, Status};
@@ -68,7 +68,7 @@ pub struct ControlService {
     /// Where operator backfill requests go.
     pub backfill: Arc<dyn BackfillProducer>,
     /// This replica's health, reported with its status.
-    pub health: ghstats_runtime::health::HealthRegistry,
+    pub health: ghstats_core::health::HealthRegistry,
 }
 
 impl ControlService {

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ghstats_config::Config;
+use ghstats_core::Shutdown;
+use ghstats_core::Tenure;
+use ghstats_core::health::{ComponentStatus, HealthRegistry, Readiness};
 use ghstats_queue::{BackfillProducer, JobQueue};
-use ghstats_runtime::election::Tenure;
-use ghstats_runtime::health::{ComponentStatus, HealthRegistry, Readiness};
-use ghstats_runtime::{ServeError, Shutdown};
+use ghstats_runtime::ServeError;
 use ghstats_scrape::OrgScraper;
 use ghstats_scrape::copilot::{DOWNLOAD_COMPONENT, Scope};
 use ghstats_store::{Family, SeriesKey, Store, WriteCtx};
@@ -171,7 +172,7 @@ pub async fn age_activity(store: &dyn Store, ctx: WriteCtx, now: chrono::DateTim
 /// (every org's GitHub component), `scheduler` (a leader writes it).
 pub async fn record_dependency_health(health: &HealthRegistry, store: &dyn Store, ctx: WriteCtx) {
     let report = health.report();
-    let healthy = |c: &ghstats_runtime::health::Component| {
+    let healthy = |c: &ghstats_core::health::Component| {
         f64::from(u8::from(c.status == ComponentStatus::Healthy))
     };
     let mut gauges = vec![(dependency("scheduler"), 1.0)];

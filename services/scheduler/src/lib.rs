@@ -6,22 +6,22 @@
 pub mod control;
 pub mod controller;
 pub mod cooldown;
-pub mod kube_lease;
 pub mod leader;
 pub mod role;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ghstats_runtime::election::Tenure;
+use ghstats_core::Tenure;
 
 use ghstats_config::Config;
+use ghstats_core::Shutdown;
+use ghstats_core::health::{ComponentStatus, Readiness};
+use ghstats_election::ElectionMetrics;
 use ghstats_proto::Role;
 use ghstats_proto::v1::scheduler_control_server::SchedulerControlServer;
 use ghstats_queue::{BackfillProducer, EnqueueSettings, Enqueuer, JobQueue, RabbitQueue};
-use ghstats_runtime::election::ElectionMetrics;
-use ghstats_runtime::health::{ComponentStatus, Readiness};
-use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners, Shutdown};
+use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners};
 use ghstats_store::Store;
 
 pub const SERVICE: &str = "scheduler";
@@ -46,7 +46,7 @@ pub struct Deps {
     /// The queue the leader measures (depth, oldest age).
     pub queue: Option<Arc<dyn JobQueue>>,
     /// The lease to elect over; `None`: the one `leader_election` names.
-    pub lease: Option<role::LeaseSource>,
+    pub lease: Option<ghstats_election::LeaseSource>,
 }
 
 /// Health component of the backfill queue.
@@ -145,7 +145,7 @@ async fn serve_with_link(
                     election_metrics.clone(),
                     shutdown.clone(),
                 );
-                let retry = ghstats_runtime::retry::RetryPolicy::from(&config.retry);
+                let retry = ghstats_core::retry::RetryPolicy::from(&config.retry);
                 let orgs = controllers.len();
                 shutdown.spawn("static_leader", async move {
                     // The store's term, not a guess: a static leader that
@@ -161,9 +161,9 @@ async fn serve_with_link(
             role::Startup::RedisLease | role::Startup::KubeLease => {
                 role::spawn_election(
                     &config,
-                    deps.lease
-                        .clone()
-                        .unwrap_or_else(|| role::LeaseSource::from_config(&config, &deps.store)),
+                    deps.lease.clone().unwrap_or_else(|| {
+                        ghstats_election::LeaseSource::from_config(&config, &deps.store)
+                    }),
                     role::Candidate {
                         work,
                         health: health.clone(),
@@ -194,7 +194,7 @@ async fn serve_with_link(
 /// process shuts down).
 async fn read_term(
     store: &dyn Store,
-    retry: &ghstats_runtime::retry::RetryPolicy,
+    retry: &ghstats_core::retry::RetryPolicy,
     shutdown: &Shutdown,
 ) -> Result<u64, &'static str> {
     let mut attempt = 0;

@@ -9,15 +9,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ghstats_config::{BackendFailure, Config, ElectionBackend};
+use ghstats_core::health::{ComponentStatus, HealthRegistry, Readiness};
+use ghstats_core::{Shutdown, Tenure};
+use ghstats_election::{
+    ElectionMetrics, INITIAL_ROLE_ENV, LeaseSource, RoleHooks, Timings, lease_identity,
+    run_election_with, static_role,
+};
 use ghstats_proto::Role;
-use ghstats_runtime::election::{ElectionMetrics, RoleHooks, Tenure, Timings, run_election_with};
-use ghstats_runtime::health::{ComponentStatus, HealthRegistry, Readiness};
-use ghstats_runtime::role::{INITIAL_ROLE_ENV, static_role};
-use ghstats_runtime::{ServeError, Shutdown};
-use ghstats_store::RedisStore;
-use ghstats_store::lease::RedisLease;
-
-use crate::kube_lease::KubeLease;
+use ghstats_runtime::ServeError;
 
 use crate::control::Leadership;
 use crate::leader::LeaderWork;
@@ -40,10 +39,8 @@ pub fn settle(config: &Config, health: &HealthRegistry) -> Result<Startup, Serve
     match election.effective_backend() {
         ElectionBackend::Static => {
             let env = std::env::var(INITIAL_ROLE_ENV).ok();
-            let role = static_role(env.as_deref()).map_err(|reason| ServeError::Task {
-                task: "role selection",
-                reason,
-            })?;
+            let role =
+                static_role(env.as_deref()).map_err(|e| ServeError::task("role selection", e))?;
             tracing::info!(role = %role, "static role");
             health.set_role(role.as_str());
             health.set_healthy(COMPONENT);
@@ -70,14 +67,9 @@ pub fn settle(config: &Config, health: &HealthRegistry) -> Result<Startup, Serve
     }
 }
 
-/// This replica's lease identity: `leader_election.identity`, `$HOSTNAME`,
-/// or a name with the process id.
+/// This replica's lease identity.
 pub fn identity(config: &Config) -> String {
-    let configured = config.leader_election.identity.trim();
-    if !configured.is_empty() {
-        return configured.to_owned();
-    }
-    ghstats_runtime::role::instance_identity(crate::SERVICE)
+    lease_identity(config, crate::SERVICE)
 }
 
 struct Hooks {
@@ -110,75 +102,6 @@ impl RoleHooks for Hooks {
     async fn demoted(&self) {
         self.leadership.set(false, 0);
         self.health.set_role(Role::Follower.as_str());
-    }
-}
-
-/// How the election connects to its lease, retried until it works.
-#[derive(Debug, Clone)]
-pub enum LeaseSource {
-    Redis(Box<ghstats_config::StoreConfig>),
-    /// In-cluster config (or the local kubeconfig); the store holds the
-    /// fencing term a new Lease starts above.
-    Kubernetes(Arc<dyn ghstats_store::Store>),
-    /// A given API server (tests).
-    KubernetesAt(Box<kube::Config>, Arc<dyn ghstats_store::Store>),
-}
-
-impl LeaseSource {
-    pub fn from_config(config: &Config, store: &Arc<dyn ghstats_store::Store>) -> Self {
-        match config.leader_election.effective_backend() {
-            ElectionBackend::Kubernetes => LeaseSource::Kubernetes(store.clone()),
-            _ => LeaseSource::Redis(Box::new(config.store.clone())),
-        }
-    }
-
-    fn describe(&self) -> &'static str {
-        match self {
-            LeaseSource::Redis(_) => "the Redis lease",
-            LeaseSource::Kubernetes(_) | LeaseSource::KubernetesAt(..) => "the Kubernetes API",
-        }
-    }
-
-    async fn connect(
-        &self,
-        config: &Config,
-    ) -> Result<Arc<dyn ghstats_runtime::election::LeaseBackend>, String> {
-        let e = &config.leader_election;
-        let (name, duration, identity) = (&e.lease_name, e.lease_duration.get(), identity(config));
-        // A Kubernetes client is built without contacting the server: read
-        // the Lease once, so an unreachable API server or missing RBAC is
-        // said here, as a follower, rather than as endless renew failures.
-        let kube_lease = async |client: kube::Client, store: &Arc<dyn ghstats_store::Store>| {
-            let lease = Arc::new(KubeLease::new(
-                client,
-                &e.namespace,
-                name,
-                &identity,
-                duration,
-                store.clone(),
-            ));
-            ghstats_runtime::election::LeaseBackend::holder(&*lease).await?;
-            Ok::<_, String>(lease)
-        };
-        Ok(match self {
-            LeaseSource::Redis(store_config) => {
-                let redis = RedisStore::from_config(store_config)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Arc::new(RedisLease::new(Arc::new(redis), name, &identity, duration))
-            }
-            LeaseSource::Kubernetes(store) => {
-                let client = kube::Client::try_default().await.map_err(|e| {
-                    format!("no Kubernetes client config (in-cluster or kubeconfig): {e}")
-                })?;
-                kube_lease(client, store).await?
-            }
-            LeaseSource::KubernetesAt(kube_config, store) => {
-                let client =
-                    kube::Client::try_from((**kube_config).clone()).map_err(|e| e.to_string())?;
-                kube_lease(client, store).await?
-            }
-        })
     }
 }
 
@@ -220,7 +143,7 @@ pub fn spawn_election(
     let stop = shutdown.clone();
     shutdown.spawn("leader_election", async move {
         let lease = loop {
-            match source.connect(&config).await {
+            match source.connect(&config, &identity(&config)).await {
                 Ok(lease) => break lease,
                 Err(err) => {
                     let reason = format!("cannot reach {}: {err}; staying follower", source.describe());

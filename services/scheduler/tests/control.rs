@@ -7,13 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ghstats_core::Shutdown;
 use ghstats_proto::timestamp_to_proto;
 use ghstats_proto::v1::scheduler_control_client::SchedulerControlClient;
 use ghstats_proto::v1::{
     GetSchedulerStatusRequest, OrgRequest, RequestBackfillRequest, Role, TriggerScrapeRequest,
 };
 use ghstats_queue::{EnqueueSettings, Enqueuer, JobQueue, MemoryQueue, Topology};
-use ghstats_runtime::{ServiceListeners, Shutdown};
+use ghstats_runtime::ServiceListeners;
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
 use ghstats_store::{MemoryStore, Store, StoreSettings};
 use tonic::transport::Channel;

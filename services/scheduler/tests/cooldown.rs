@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use ghstats_config::Config;
+use ghstats_core::Shutdown;
 use ghstats_proto::BackfillReason;
 use ghstats_queue::{BackfillProducer, MemoryProducer};
-use ghstats_runtime::Shutdown;
 use ghstats_scheduler::controller::TickOutcome;
 use ghstats_scheduler::cooldown::GithubState;
 use ghstats_scrape::CycleResult;
@@ -42,7 +42,7 @@ async fn failures_pause_scraping_and_recovery_needs_clean_cycles() {
         &config,
         &store,
         &backfill,
-        &ghstats_runtime::election::Tenure::default(),
+        &ghstats_core::Tenure::default(),
         &shutdown,
     )
     .unwrap()

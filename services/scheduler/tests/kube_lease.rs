@@ -16,9 +16,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ghstats_runtime::Shutdown;
-use ghstats_runtime::election::{LeaseBackend, LeaseState, RoleHooks, Timings, run_election};
-use ghstats_scheduler::kube_lease::KubeLease;
+use ghstats_core::Shutdown;
+use ghstats_election::KubeLease;
+use ghstats_election::{LeaseBackend, LeaseState, RoleHooks, Timings, run_election};
 use ghstats_store::{MemoryStore, Store, StoreSettings};
 use serde_json::{Value, json};
 
@@ -268,7 +268,11 @@ async fn an_unreachable_api_is_an_error_never_a_lease() {
         .acquire_or_renew()
         .await
         .unwrap_err();
-    assert!(err.contains("reading Lease github-stats-leader"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("reading Lease github-stats-leader"),
+        "{err}"
+    );
 }
 
 /// The scheduler service electing over the Kubernetes Lease: a follower
@@ -276,8 +280,8 @@ async fn an_unreachable_api_is_an_error_never_a_lease() {
 /// there, and the Lease released when it shuts down.
 mod service {
     use super::*;
+    use ghstats_election::LeaseSource;
     use ghstats_runtime::ServiceListeners;
-    use ghstats_scheduler::role::LeaseSource;
     use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
 
     async fn healthz(http: std::net::SocketAddr) -> Value {

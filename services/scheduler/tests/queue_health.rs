@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use ghstats_runtime::{ServiceListeners, Shutdown};
+use ghstats_core::Shutdown;
+use ghstats_runtime::ServiceListeners;
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
 
 struct Running {

@@ -15,7 +15,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ghstats_runtime::Shutdown;
+use ghstats_core::Shutdown;
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
 
 fn spare_port() -> u16 {

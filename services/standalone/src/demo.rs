@@ -3,7 +3,8 @@
 //! configures its orgs with the simulator's demo token.
 
 use ghstats_config::{Config, HttpUrl, OrgConfig};
-use ghstats_runtime::{ServeError, Shutdown};
+use ghstats_core::Shutdown;
+use ghstats_runtime::ServeError;
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
 
 /// How often the demo scrapes its simulated orgs.
@@ -16,7 +17,7 @@ pub struct DemoGithub {
     _token_dir: tempfile::TempDir,
 }
 
-fn failed(reason: impl std::fmt::Display) -> ServeError {
+fn failed(reason: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ServeError {
     ServeError::task("demo GitHub simulator", reason)
 }
 

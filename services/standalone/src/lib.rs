@@ -10,8 +10,9 @@ pub mod demo;
 use std::sync::Arc;
 
 use ghstats_config::{Config, StoreBackend};
+use ghstats_core::Shutdown;
 use ghstats_queue::{EnqueueSettings, Enqueuer, JobQueue, MemoryQueue, Topology};
-use ghstats_runtime::{ServeError, ServiceListeners, Shutdown};
+use ghstats_runtime::{ServeError, ServiceListeners};
 use ghstats_store::{MemoryStore, Store, StoreSettings};
 
 pub const SERVICE: &str = "standalone";

@@ -17,8 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DurationRound, Utc};
+use ghstats_core::Shutdown;
 use ghstats_queue::{JobQueue, RabbitQueue, Topology};
-use ghstats_runtime::Shutdown;
 use ghstats_simulator::{Event, FaultRule, TruthOptions};
 use ghstats_store::{Family, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings};
 use ghstats_tests::{Gauges, loc_truth, spare_port, unique};

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use ghstats_core::Shutdown;
 use ghstats_queue::{Delivery, JobQueue, RetryOutcome};
-use ghstats_runtime::Shutdown;
 use ghstats_store::{Family, SeriesKey, Store, WriteCtx, WriteSource, WriteTally};
 
 use crate::control::Gate;

@@ -93,7 +93,7 @@ pub struct ControlService {
     pub queue: Arc<dyn JobQueue>,
     pub admin_token: Option<String>,
     /// This replica's health, reported with its status.
-    pub health: ghstats_runtime::health::HealthRegistry,
+    pub health: ghstats_core::health::HealthRegistry,
 }
 
 impl ControlService {

@@ -70,7 +70,7 @@ fn run_owner() -> String {
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     format!(
         "{}/{}/{}",
-        ghstats_runtime::role::instance_identity("worker"),
+        ghstats_core::identity::instance_identity("worker"),
         std::process::id(),
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )

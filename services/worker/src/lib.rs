@@ -12,10 +12,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ghstats_config::Config;
+use ghstats_core::Shutdown;
+use ghstats_core::health::{ComponentStatus, Readiness};
 use ghstats_proto::v1::worker_control_server::WorkerControlServer;
 use ghstats_queue::{JobQueue, RabbitQueue};
-use ghstats_runtime::health::{ComponentStatus, Readiness};
-use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners, Shutdown};
+use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners};
 use ghstats_scrape::Attribution;
 use ghstats_store::Store;
 
@@ -126,7 +127,7 @@ async fn serve_with_link(
     );
     let admin_token = config.services.admin_token_value()?;
     let control = control::ControlService {
-        identity: ghstats_runtime::role::instance_identity(SERVICE),
+        identity: ghstats_core::identity::instance_identity(SERVICE),
         consumers: config.backfill.consumer_count,
         counts,
         gate,

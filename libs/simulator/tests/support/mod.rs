@@ -1,7 +1,7 @@
 //! What the simulator's own tests share: a simulator on a spare port, and
 //! authenticated GETs of its API.
 
-use ghstats_runtime::Shutdown;
+use ghstats_core::Shutdown;
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
 use serde_json::Value;
 

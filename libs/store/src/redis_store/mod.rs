@@ -2,6 +2,7 @@
 //! for the key model; every key is built by [`Keys`].
 
 mod conn;
+mod lease;
 mod scripts;
 
 use std::time::Duration;
@@ -35,6 +36,8 @@ struct Scripts {
     gc_shard: Script,
     hold: Script,
     release_held: Script,
+    lease_acquire: Script,
+    lease_release: Script,
 }
 
 /// Index shards read per round trip by a snapshot.
@@ -60,6 +63,8 @@ impl RedisStore {
                 gc_shard: Script::new(&scripts::gc_shard()),
                 hold: Script::new(scripts::HOLD),
                 release_held: Script::new(scripts::RELEASE_HELD),
+                lease_acquire: Script::new(lease::ACQUIRE),
+                lease_release: Script::new(lease::RELEASE),
             },
         })
     }
@@ -97,8 +102,8 @@ impl RedisStore {
         &self.keys
     }
 
-    /// Runs a prepared script invocation (for the lease).
-    pub(crate) async fn invoke<T: redis::FromRedisValue>(
+    /// Runs a prepared script invocation.
+    async fn invoke<T: redis::FromRedisValue>(
         &self,
         inv: &redis::ScriptInvocation<'_>,
     ) -> Result<T> {
@@ -112,7 +117,7 @@ impl RedisStore {
         }
     }
 
-    pub(crate) async fn get_string(&self, key: &str) -> Result<Option<String>> {
+    async fn get_string(&self, key: &str) -> Result<Option<String>> {
         self.with_conn(async |c| c.get(key).await).await
     }
 

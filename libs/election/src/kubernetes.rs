@@ -15,12 +15,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ghstats_runtime::election::{LeaseBackend, LeaseState};
+
 use ghstats_store::Store;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
+
+use crate::{LeaseBackend, LeaseError, LeaseState};
 
 /// The record as last read, and when this replica first saw it so.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,14 +41,6 @@ pub struct KubeLease {
     /// Where the fencing term is checked; a new Lease starts above it.
     store: Arc<dyn Store>,
     observed: Mutex<Option<(Observed, Instant)>>,
-}
-
-/// A Kubernetes API error as one line.
-fn describe(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => format!("{} ({}): {}", s.reason, s.code, s.message),
-        other => other.to_string(),
-    }
 }
 
 fn is_conflict(e: &kube::Error) -> bool {
@@ -90,19 +84,27 @@ impl KubeLease {
         since.elapsed() >= duration
     }
 
-    async fn read(&self) -> Result<Option<Lease>, String> {
+    fn failed(&self, action: &'static str, source: kube::Error) -> LeaseError {
+        LeaseError::Kube {
+            action,
+            name: self.name.clone(),
+            source,
+        }
+    }
+
+    async fn read(&self) -> Result<Option<Lease>, LeaseError> {
         self.api
             .get_opt(&self.name)
             .await
-            .map_err(|e| format!("reading Lease {}: {}", self.name, describe(&e)))
+            .map_err(|e| self.failed("reading", e))
     }
 
     fn forget(&self) {
         *self.observed.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    async fn create(&self) -> Result<LeaseState, String> {
-        let floor = self.store.current_term().await.map_err(|e| e.to_string())?;
+    async fn create(&self) -> Result<LeaseState, LeaseError> {
+        let floor = self.store.current_term().await?;
         let term = i32::try_from(floor + 1).unwrap_or(i32::MAX);
         let now = MicroTime(Timestamp::now());
         let lease = Lease {
@@ -122,13 +124,13 @@ impl KubeLease {
         match self.api.create(&PostParams::default(), &lease).await {
             Ok(_) => Ok(LeaseState::Held { term: term as u64 }),
             Err(e) if is_conflict(&e) => Ok(LeaseState::Other),
-            Err(e) => Err(format!("creating Lease {}: {}", self.name, describe(&e))),
+            Err(e) => Err(self.failed("creating", e)),
         }
     }
 
     /// Replaces the Lease (its `resourceVersion` included): `Ok(false)` when
     /// someone wrote it since it was read.
-    async fn replace(&self, lease: &Lease) -> Result<bool, String> {
+    async fn replace(&self, lease: &Lease) -> Result<bool, LeaseError> {
         match self
             .api
             .replace(&self.name, &PostParams::default(), lease)
@@ -136,14 +138,14 @@ impl KubeLease {
         {
             Ok(_) => Ok(true),
             Err(e) if is_conflict(&e) => Ok(false),
-            Err(e) => Err(format!("updating Lease {}: {}", self.name, describe(&e))),
+            Err(e) => Err(self.failed("updating", e)),
         }
     }
 }
 
 #[async_trait]
 impl LeaseBackend for KubeLease {
-    async fn acquire_or_renew(&self) -> Result<LeaseState, String> {
+    async fn acquire_or_renew(&self) -> Result<LeaseState, LeaseError> {
         let Some(mut lease) = self.read().await? else {
             return self.create().await;
         };
@@ -189,7 +191,7 @@ impl LeaseBackend for KubeLease {
         }
     }
 
-    async fn release(&self) -> Result<(), String> {
+    async fn release(&self) -> Result<(), LeaseError> {
         let Some(mut lease) = self.read().await? else {
             return Ok(());
         };
@@ -206,7 +208,7 @@ impl LeaseBackend for KubeLease {
         self.replace(&lease).await.map(|_| ())
     }
 
-    async fn holder(&self) -> Result<Option<String>, String> {
+    async fn holder(&self) -> Result<Option<String>, LeaseError> {
         Ok(self
             .read()
             .await?

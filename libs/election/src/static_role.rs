@@ -1,28 +1,22 @@
-//! Who a replica is: the static role of a scheduler, from
-//! `GITHUB_STATS_INITIAL_ROLE`, and the identity every service reports.
+//! The static role of a scheduler, from `GITHUB_STATS_INITIAL_ROLE`, for
+//! deployments that elect no leader (`leader_election.enabled: false`).
 
 use ghstats_proto::Role;
 
 pub const INITIAL_ROLE_ENV: &str = "GITHUB_STATS_INITIAL_ROLE";
 
+/// A `GITHUB_STATS_INITIAL_ROLE` that names no role.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{INITIAL_ROLE_ENV} must be `leader` or `follower`, got {0:?}")]
+pub struct InvalidRole(pub String);
+
 /// `leader` when unset; `leader` or `follower` (any case) when set.
-pub fn static_role(value: Option<&str>) -> Result<Role, String> {
+pub fn static_role(value: Option<&str>) -> Result<Role, InvalidRole> {
     match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("") | Some("leader") => Ok(Role::Leader),
         Some("follower") => Ok(Role::Follower),
-        Some(other) => Err(format!(
-            "{INITIAL_ROLE_ENV} must be `leader` or `follower`, got {other:?}"
-        )),
+        Some(other) => Err(InvalidRole(other.to_owned())),
     }
-}
-
-/// This process's identity in status calls: `$HOSTNAME` (the pod name in
-/// Kubernetes), or `ghstats-<service>-<pid>`.
-pub fn instance_identity(service: &str) -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| format!("ghstats-{service}-{}", std::process::id()))
 }
 
 #[cfg(test)]
@@ -37,6 +31,7 @@ mod tests {
         assert!(
             static_role(Some("boss"))
                 .unwrap_err()
+                .to_string()
                 .contains("got \"boss\"")
         );
     }

@@ -1,10 +1,8 @@
-//! Leader election: which scheduler replica scrapes. A [`LeaseBackend`]
-//! tries to take or keep the lease; [`run_election`] drives it every
+//! The election driver: [`run_election`] asks the [`LeaseBackend`] every
 //! `retry_period`, calls the role hooks, and steps down at once when the
 //! lease is lost or could not be renewed within `renew_deadline` (before
 //! another replica can have taken it). Lease errors are retried, never
-//! fatal. Backends: static (this module), Redis (the store crate, which
-//! owns every key), Kubernetes.
+//! fatal.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +11,9 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::Shutdown;
+use ghstats_core::{Shutdown, Tenure};
+
+use crate::LeaseError;
 
 /// What one acquire-or-renew attempt found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,11 +27,11 @@ pub enum LeaseState {
 #[async_trait]
 pub trait LeaseBackend: Send + Sync + std::fmt::Debug {
     /// Takes the lease if free, renews it if ours.
-    async fn acquire_or_renew(&self) -> Result<LeaseState, String>;
+    async fn acquire_or_renew(&self) -> Result<LeaseState, LeaseError>;
     /// Gives the lease up (on shutdown), if ours.
-    async fn release(&self) -> Result<(), String>;
+    async fn release(&self) -> Result<(), LeaseError>;
     /// Who holds the lease, if anyone (for status).
-    async fn holder(&self) -> Result<Option<String>, String>;
+    async fn holder(&self) -> Result<Option<String>, LeaseError>;
 }
 
 /// Timings from `leader_election.*`.
@@ -39,46 +39,6 @@ pub trait LeaseBackend: Send + Sync + std::fmt::Debug {
 pub struct Timings {
     pub retry_period: Duration,
     pub renew_deadline: Duration,
-}
-
-/// How long this replica may still act as leader: until its last
-/// successful lease attempt plus `renew_deadline` (measured on the
-/// monotonic clock from before the attempt), which ends before any other
-/// replica can take the lease. Work that must never overlap another
-/// leader's (GitHub calls) checks it just before acting, so a leader
-/// resumed after a pause stops at once, before its election loop even
-/// runs. Unbounded outside an election (static roles, workers).
-#[derive(Debug, Clone, Default)]
-pub struct Tenure(std::sync::Arc<std::sync::Mutex<TenureState>>);
-
-#[derive(Debug, Clone, Copy, Default)]
-enum TenureState {
-    #[default]
-    Unbounded,
-    Until(Instant),
-    Ended,
-}
-
-impl Tenure {
-    /// A tenure that ends only when an election says so.
-    pub fn elected() -> Self {
-        Self(std::sync::Arc::new(std::sync::Mutex::new(
-            TenureState::Ended,
-        )))
-    }
-
-    fn set(&self, state: TenureState) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = state;
-    }
-
-    /// Whether this replica may act as leader now.
-    pub fn valid(&self) -> bool {
-        match *self.0.lock().unwrap_or_else(|p| p.into_inner()) {
-            TenureState::Unbounded => true,
-            TenureState::Until(t) => Instant::now() < t,
-            TenureState::Ended => false,
-        }
-    }
 }
 
 /// Called when this replica gains or loses the lease.
@@ -167,11 +127,11 @@ pub async fn run_election_with(
         let started = Instant::now();
         let attempt = tokio::time::timeout(timings.retry_period, backend.acquire_or_renew())
             .await
-            .unwrap_or_else(|_| Err("lease call timed out".into()));
+            .unwrap_or(Err(LeaseError::Timeout));
         match attempt {
             Ok(LeaseState::Held { term }) => {
                 last_renewed = started;
-                tenure.set(TenureState::Until(started + timings.renew_deadline));
+                tenure.until(started + timings.renew_deadline);
                 let new_term = leading.as_ref().is_none_or(|(t, _)| *t != term);
                 if new_term {
                     if let Some((_, scope)) = leading.take() {
@@ -230,7 +190,7 @@ async fn step_down(
     tenure: &Tenure,
     why: &str,
 ) {
-    tenure.set(TenureState::Ended);
+    tenure.end();
     if let Some((term, scope)) = leading.take() {
         tracing::warn!(term, reason = why, "leadership lost");
         metrics.leading(None);
@@ -250,16 +210,16 @@ mod tests {
 
     #[async_trait]
     impl LeaseBackend for OnceThenDown {
-        async fn acquire_or_renew(&self) -> Result<LeaseState, String> {
+        async fn acquire_or_renew(&self) -> Result<LeaseState, LeaseError> {
             match self.0.fetch_add(1, Ordering::Relaxed) {
                 0 => Ok(LeaseState::Held { term: 4 }),
-                _ => Err("lease store down".into()),
+                _ => Err(LeaseError::Timeout),
             }
         }
-        async fn release(&self) -> Result<(), String> {
+        async fn release(&self) -> Result<(), LeaseError> {
             Ok(())
         }
-        async fn holder(&self) -> Result<Option<String>, String> {
+        async fn holder(&self) -> Result<Option<String>, LeaseError> {
             Ok(None)
         }
     }

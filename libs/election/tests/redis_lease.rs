@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use ghstats_runtime::Shutdown;
-use ghstats_runtime::election::{RoleHooks, Timings, run_election};
-use ghstats_store::lease::RedisLease;
+use ghstats_core::Shutdown;
+use ghstats_election::RedisLease;
+use ghstats_election::{RoleHooks, Timings, run_election};
 use ghstats_store::{
     Family, RedisAuth, RedisStore, RedisTarget, SeriesKey, Store, StoreError, StoreSettings,
     WriteCtx,
