@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use chrono::{DurationRound, Utc};
 use futures::StreamExt;
+use ghstats_backfill::BackfillRequest;
 use ghstats_core::Shutdown;
 use ghstats_proto::BackfillReason;
-use ghstats_queue::{BackfillRequest, EnqueueSettings, Enqueuer, JobQueue, MemoryQueue};
+use ghstats_queue::{JobQueue, MemoryQueue};
+use ghstats_scheduler::enqueue::{EnqueueSettings, Enqueuer};
 use ghstats_scrape::OrgScraper;
 use ghstats_simulator::FaultRule;
 use ghstats_store::{Family, MemoryStore, Store, StoreSettings, WriteCtx};

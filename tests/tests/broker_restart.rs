@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use ghstats_backfill::{BackfillProducer, BackfillRequest};
 use ghstats_core::Shutdown;
 use ghstats_proto::{BackfillReason, TimeWindow};
-use ghstats_queue::{
-    BackfillProducer, BackfillRequest, EnqueueSettings, Enqueuer, JobQueue, LinkState,
-};
+use ghstats_queue::{JobQueue, LinkState};
+use ghstats_scheduler::enqueue::{EnqueueSettings, Enqueuer};
 use ghstats_store::{MemoryStore, Store, StoreSettings, WriteCtx};
 use ghstats_tests::spare_port;
 

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ghstats_backfill::MemoryProducer;
 use ghstats_core::Shutdown;
 use ghstats_proto::{BackfillJob, BackfillReason};
-use ghstats_queue::MemoryProducer;
 use ghstats_runtime::ServiceListeners;
 use ghstats_scrape::OrgScraper;
 use ghstats_scrape::copilot::{CopilotScraper, Scope};
@@ -81,7 +81,7 @@ fn setup(shutdown: &Shutdown, extra_copilot: &str) -> Setup {
         &w.config.store,
     )));
     let backfill = Arc::new(MemoryProducer::default());
-    let producer: Arc<dyn ghstats_queue::BackfillProducer> = backfill.clone();
+    let producer: Arc<dyn ghstats_backfill::BackfillProducer> = backfill.clone();
     let copilot = ghstats_scrape::clients::copilot_scraper(
         &w.config,
         &store,

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, DurationRound, TimeZone, Utc};
+use ghstats_backfill::{BackfillProducer, BackfillRequest, MemoryProducer};
 use ghstats_core::Shutdown;
 use ghstats_proto::BackfillReason;
-use ghstats_queue::{BackfillProducer, BackfillRequest, MemoryProducer};
 use ghstats_scheduler::controller::{OrgController, TickOutcome};
 use ghstats_scheduler::cooldown::GithubState;
 use ghstats_scrape::CycleResult;

@@ -7,8 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ghstats_backfill::MemoryProducer;
 use ghstats_core::Shutdown;
-use ghstats_queue::{JobQueue, MemoryProducer, MemoryQueue};
+use ghstats_queue::{JobQueue, MemoryQueue};
 use ghstats_runtime::ServiceListeners;
 use ghstats_store::{MemoryStore, Store, StoreSettings};
 use ghstats_tests::{eventually, world};

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use ghstats_backfill::BackfillRequest;
 use ghstats_core::Shutdown;
 use ghstats_proto::v1::worker_control_client::WorkerControlClient;
 use ghstats_proto::v1::{DrainRequest, GetWorkerStatusRequest, ResumeRequest};
 use ghstats_proto::{BackfillReason, TimeWindow};
-use ghstats_queue::{BackfillRequest, JobQueue, MemoryQueue};
+use ghstats_queue::{JobQueue, MemoryQueue};
 use ghstats_runtime::ServiceListeners;
 use ghstats_store::{MemoryStore, Store, StoreSettings};
 use ghstats_tests::{eventually, world};

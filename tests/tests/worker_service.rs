@@ -8,9 +8,10 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use ghstats_backfill::BackfillRequest;
 use ghstats_core::Shutdown;
 use ghstats_proto::{BackfillReason, TimeWindow};
-use ghstats_queue::{BackfillRequest, JobQueue, RabbitQueue};
+use ghstats_queue::{JobQueue, RabbitQueue};
 use ghstats_runtime::ServiceListeners;
 use ghstats_store::Family;
 use ghstats_tests::{eventually, series_value, unique, world};

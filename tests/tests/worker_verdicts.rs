@@ -13,9 +13,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::Utc;
+use ghstats_backfill::BackfillRequest;
 use ghstats_core::Shutdown;
 use ghstats_proto::{BackfillJob, BackfillReason, TimeWindow};
-use ghstats_queue::{BackfillRequest, JobQueue, MemoryQueue};
+use ghstats_queue::{JobQueue, MemoryQueue};
 use ghstats_simulator::FaultRule;
 use ghstats_store::{Family, MemoryStore, Store, StoreSettings};
 use ghstats_tests::{World, eventually, series_value, world};

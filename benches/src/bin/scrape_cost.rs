@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use ghstats_backfill::MemoryProducer;
 use ghstats_config::{Config, OrgConfig};
 use ghstats_core::Shutdown;
 use ghstats_github::{CachedResponse, ClientOptions, Credentials, EtagCache, GithubClient};
-use ghstats_queue::MemoryProducer;
 use ghstats_scrape::{OrgScraper, StoreEtagCache};
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, WorldSpec};
 use ghstats_store::{MemoryStore, Store, StoreSettings, WriteCtx};

@@ -1,8 +1,9 @@
-//! The backfill queue of ghstats. Scrapes that miss a window hand it to the
-//! [`Enqueuer`] (coalescing, dedup, per-org caps, counted outcomes), which
-//! publishes [`BackfillJob`]s on a [`JobQueue`]; workers take [`Delivery`]s
-//! from it and acknowledge, retry (through the delay queues of
-//! `backfill.requeue_delays`), defer or dead-letter each.
+//! The backfill transport of ghstats: [`BackfillJob`]s travel on a
+//! [`JobQueue`] (published by the scheduler's enqueuer); workers take
+//! [`Delivery`]s from it and acknowledge, retry (through the delay queues
+//! of `backfill.requeue_delays`), defer or dead-letter each. What a
+//! backfill request is and who may ask for one is `ghstats-backfill`; this
+//! crate knows no store.
 //!
 //! Two queues share one contract and one `conformance` suite (behind the `testsuite` feature): the durable
 //! [`RabbitQueue`] (publisher confirms, manual acks, reconnects) and the
@@ -11,7 +12,6 @@
 pub mod codec;
 #[cfg(feature = "testsuite")]
 pub mod conformance;
-mod enqueue;
 mod memory;
 mod rabbit;
 mod topology;
@@ -19,52 +19,11 @@ mod topology;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use ghstats_proto::{BackfillJob, BackfillReason, TimeWindow};
-use ghstats_store::WriteCtx;
+use ghstats_proto::BackfillJob;
 
-pub use enqueue::{EnqueueSettings, Enqueuer, GLOBAL_PENDING_CAP, SweepReport};
-pub use memory::{MemoryProducer, MemoryQueue};
+pub use memory::MemoryQueue;
 pub use rabbit::{LinkState, RabbitQueue};
 pub use topology::Topology;
-
-/// A window to scrape again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackfillRequest {
-    pub org: String,
-    /// A repository, or `*` for the whole org.
-    pub repo: String,
-    pub window: TimeWindow,
-    pub reason: BackfillReason,
-}
-
-impl BackfillRequest {
-    /// `org:repo:start:end`, the key duplicates share.
-    pub fn dedup_key(&self) -> String {
-        format!(
-            "{}:{}:{}:{}",
-            self.org,
-            self.repo,
-            self.window.start().to_rfc3339(),
-            self.window.end().to_rfc3339()
-        )
-    }
-
-    /// The first delivery of this request as a job.
-    pub fn into_job(self, job_id: String, max_attempts: u32, now: DateTime<Utc>) -> BackfillJob {
-        BackfillJob {
-            dedup_key: self.dedup_key(),
-            job_id,
-            org: self.org,
-            repo: self.repo,
-            window: self.window,
-            reason: self.reason,
-            attempt: 1,
-            max_attempts: max_attempts.max(1),
-            created_at: now,
-        }
-    }
-}
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum QueueError {
@@ -74,25 +33,6 @@ pub enum QueueError {
     /// The broker answered but did not take the message.
     #[error("the broker refused the message: {0}")]
     Refused(String),
-}
-
-/// Where missed windows go.
-#[async_trait]
-pub trait BackfillProducer: Send + Sync + std::fmt::Debug {
-    /// Asks for `request`; `ctx` is the writer the outcome counters are
-    /// written as.
-    async fn request(&self, ctx: WriteCtx, request: BackfillRequest) -> Result<(), QueueError>;
-
-    /// Asks for `request` and publishes what is pending now, returning what
-    /// that did (operator requests answer with it).
-    async fn request_now(
-        &self,
-        ctx: WriteCtx,
-        request: BackfillRequest,
-    ) -> Result<SweepReport, QueueError> {
-        self.request(ctx, request).await?;
-        Ok(SweepReport::default())
-    }
 }
 
 /// A job as delivered to a worker, with what is needed to settle it.

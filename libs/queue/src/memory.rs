@@ -10,13 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ghstats_store::WriteCtx;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::{
-    BackfillProducer, BackfillRequest, DeadLetter, Delivery, Handle, JobQueue, Outgoing,
-    QueueError, QueueStats, Target, Topology, codec,
+    DeadLetter, Delivery, Handle, JobQueue, Outgoing, QueueError, QueueStats, Target, Topology,
+    codec,
 };
 
 #[derive(Debug, Clone)]
@@ -226,38 +225,5 @@ impl JobQueue for MemoryQueue {
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.notify.notify_waiters();
-    }
-}
-
-/// Keeps requests in memory without anyone consuming them (tests that only
-/// look at what was asked).
-#[derive(Debug, Default)]
-pub struct MemoryProducer {
-    requests: Mutex<Vec<BackfillRequest>>,
-}
-
-impl MemoryProducer {
-    /// Every request so far.
-    pub fn requests(&self) -> Vec<BackfillRequest> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Takes the requests so far.
-    pub fn drain(&self) -> Vec<BackfillRequest> {
-        std::mem::take(&mut *self.requests.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-#[async_trait]
-impl BackfillProducer for MemoryProducer {
-    async fn request(&self, _ctx: WriteCtx, request: BackfillRequest) -> Result<(), QueueError> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(request);
-        Ok(())
     }
 }

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::StoreEtagCache;
 use crate::copilot::CopilotScraper;
+use ghstats_backfill::BackfillProducer;
 use ghstats_core::Tenure;
-use ghstats_queue::BackfillProducer;
 
 /// Each org with its client; one call waits at most half the org's
 /// interval for rate budget.

@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
+use ghstats_backfill::{BackfillProducer, BackfillRequest};
 use ghstats_config::{Config, OrgConfig};
 use ghstats_github::{GithubClient, GithubError};
 use ghstats_proto::{BackfillReason, TimeWindow};
-use ghstats_queue::{BackfillProducer, BackfillRequest};
 use ghstats_store::{Family, SeriesKey, Store, StoreError, WriteCtx, WriteTally};
 
 use crate::activity::{Failure, Fetch, scrape_activity};

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
+use ghstats_backfill::MemoryProducer;
 use ghstats_config::{Config, OrgConfig};
 use ghstats_core::Shutdown;
 use ghstats_github::{ClientOptions, Credentials, GithubClient};
-use ghstats_queue::MemoryProducer;
 use ghstats_scrape::{OrgScraper, StoreEtagCache};
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, TruthOptions};
 use ghstats_store::{

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use ghstats_backfill::{BackfillProducer, BackfillRequest};
 use ghstats_election::LeaseBackend;
 use ghstats_proto::v1::scheduler_control_server::SchedulerControl;
 use ghstats_proto::v1::{
@@ -13,7 +14,6 @@ use ghstats_proto::v1::{
     RequestBackfillResponse, Role, SchedulerStatus, TriggerScrapeRequest, TriggerScrapeResponse,
 };
 use ghstats_proto::{BackfillReason, TimeWindow, timestamp_to_proto, v1};
-use ghstats_queue::{BackfillProducer, BackfillRequest};
 use ghstats_runtime::grpc::require_admin;
 use ghstats_store::WriteCtx;
 use tonic::{Request, Response, Status};

@@ -10,10 +10,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
+use ghstats_backfill::{BackfillProducer, BackfillRequest};
 use ghstats_core::Shutdown;
 use ghstats_core::health::{ComponentStatus, HealthRegistry};
 use ghstats_proto::{BackfillReason, TimeWindow};
-use ghstats_queue::{BackfillProducer, BackfillRequest};
 use ghstats_scrape::copilot::{DOWNLOAD_COMPONENT, ScopeRun};
 use ghstats_scrape::loc::LocMode;
 use ghstats_scrape::{CycleError, CycleResult, OrgScraper};

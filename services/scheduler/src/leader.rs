@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use ghstats_backfill::BackfillProducer;
 use ghstats_config::Config;
 use ghstats_core::Shutdown;
 use ghstats_core::Tenure;
 use ghstats_core::health::{ComponentStatus, HealthRegistry, Readiness};
-use ghstats_queue::{BackfillProducer, JobQueue};
+use ghstats_queue::JobQueue;
 use ghstats_runtime::ServeError;
 use ghstats_scrape::OrgScraper;
 use ghstats_scrape::copilot::{DOWNLOAD_COMPONENT, Scope};

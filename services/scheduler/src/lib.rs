@@ -6,6 +6,7 @@
 pub mod control;
 pub mod controller;
 pub mod cooldown;
+pub mod enqueue;
 pub mod leader;
 pub mod role;
 
@@ -14,13 +15,15 @@ use std::sync::Arc;
 
 use ghstats_core::Tenure;
 
+use crate::enqueue::{EnqueueSettings, Enqueuer};
+use ghstats_backfill::BackfillProducer;
 use ghstats_config::Config;
 use ghstats_core::Shutdown;
 use ghstats_core::health::{ComponentStatus, Readiness};
 use ghstats_election::ElectionMetrics;
 use ghstats_proto::Role;
 use ghstats_proto::v1::scheduler_control_server::SchedulerControlServer;
-use ghstats_queue::{BackfillProducer, EnqueueSettings, Enqueuer, JobQueue, RabbitQueue};
+use ghstats_queue::{JobQueue, RabbitQueue};
 use ghstats_runtime::{ServeError, ServiceHost, ServiceListeners};
 use ghstats_store::Store;
 

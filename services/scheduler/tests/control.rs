@@ -13,8 +13,9 @@ use ghstats_proto::v1::scheduler_control_client::SchedulerControlClient;
 use ghstats_proto::v1::{
     GetSchedulerStatusRequest, OrgRequest, RequestBackfillRequest, Role, TriggerScrapeRequest,
 };
-use ghstats_queue::{EnqueueSettings, Enqueuer, JobQueue, MemoryQueue, Topology};
+use ghstats_queue::{JobQueue, MemoryQueue, Topology};
 use ghstats_runtime::ServiceListeners;
+use ghstats_scheduler::enqueue::{EnqueueSettings, Enqueuer};
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
 use ghstats_store::{MemoryStore, Store, StoreSettings};
 use tonic::transport::Channel;

@@ -8,10 +8,10 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
+use ghstats_backfill::{BackfillProducer, MemoryProducer};
 use ghstats_config::Config;
 use ghstats_core::Shutdown;
 use ghstats_proto::BackfillReason;
-use ghstats_queue::{BackfillProducer, MemoryProducer};
 use ghstats_scheduler::controller::TickOutcome;
 use ghstats_scheduler::cooldown::GithubState;
 use ghstats_scrape::CycleResult;

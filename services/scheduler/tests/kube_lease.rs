@@ -310,7 +310,7 @@ mod service {
             Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
         let deps = ghstats_scheduler::Deps {
             store: store.clone(),
-            backfill: Arc::new(ghstats_queue::MemoryProducer::default()),
+            backfill: Arc::new(ghstats_backfill::MemoryProducer::default()),
             queue: None,
             lease: Some(LeaseSource::KubernetesAt(Box::new(api), store)),
         };

@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use ghstats_config::{Config, StoreBackend};
 use ghstats_core::Shutdown;
-use ghstats_queue::{EnqueueSettings, Enqueuer, JobQueue, MemoryQueue, Topology};
+use ghstats_queue::{JobQueue, MemoryQueue, Topology};
 use ghstats_runtime::{ServeError, ServiceListeners};
+use ghstats_scheduler::enqueue::{EnqueueSettings, Enqueuer};
 use ghstats_store::{MemoryStore, Store, StoreSettings};
 
 pub const SERVICE: &str = "standalone";

@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use ghstats_backfill::{BackfillProducer, BackfillRequest};
 use ghstats_config::Config;
 use ghstats_github::GithubClient;
 use ghstats_github::copilot::{Downloader, ReportError};
 use ghstats_proto::{BackfillReason, TimeWindow};
-use ghstats_queue::{BackfillProducer, BackfillRequest};
 use ghstats_store::{BlobKind, SeriesKey, Store, StoreError, WriteCtx};
 
 use crate::usage::{UsageMeter, request_counters};

@@ -15,10 +15,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use ghstats_config::Config;
 use ghstats_core::Shutdown;
-use ghstats_proto::{BackfillJob, TimeWindow};
+use ghstats_proto::TimeWindow;
 use ghstats_store::{ClaimKind, Family, SeriesKey, Store, WriteCtx};
 
-use crate::{BackfillProducer, BackfillRequest, JobQueue, QueueError};
+use ghstats_backfill::{BackfillError, BackfillProducer, BackfillRequest, SweepReport};
+use ghstats_queue::JobQueue;
 
 /// Pending windows held at most; beyond it new windows are dropped and
 /// counted with `global_safety_cap` (a broker outage long enough to fill it
@@ -46,19 +47,6 @@ impl EnqueueSettings {
             max_attempts: config.retry.max_attempts,
         }
     }
-}
-
-/// What one sweep did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SweepReport {
-    /// The jobs published (and confirmed).
-    pub published: Vec<BackfillJob>,
-    pub enqueued: usize,
-    pub deduped: usize,
-    /// Held back by the per-org cap, still pending.
-    pub capped: usize,
-    /// Still pending after the sweep (capped or not reached).
-    pub pending: usize,
 }
 
 #[derive(Debug)]
@@ -279,14 +267,10 @@ impl Enqueuer {
     /// Starts the named task that sweeps every [`SWEEP_INTERVAL`] while
     /// windows are pending.
     pub fn start_sweeping(self: &Arc<Self>, shutdown: &Shutdown) {
-        let (me, stop) = (self.clone(), shutdown.clone());
-        shutdown.spawn("backfill_sweep", async move {
-            let mut ticker = tokio::time::interval(SWEEP_INTERVAL);
-            loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    () = stop.triggered() => return Ok::<(), String>(()),
-                }
+        let me = self.clone();
+        shutdown.spawn_every("backfill_sweep", SWEEP_INTERVAL, move || {
+            let me = me.clone();
+            async move {
                 if !me.lock().pending.is_empty() {
                     me.sweep(None, Utc::now()).await;
                 }
@@ -297,7 +281,7 @@ impl Enqueuer {
 
 #[async_trait]
 impl BackfillProducer for Enqueuer {
-    async fn request(&self, ctx: WriteCtx, request: BackfillRequest) -> Result<(), QueueError> {
+    async fn request(&self, ctx: WriteCtx, request: BackfillRequest) -> Result<(), BackfillError> {
         let org = request.org.clone();
         if !self.add(request) {
             tracing::error!(
@@ -323,18 +307,15 @@ impl BackfillProducer for Enqueuer {
         &self,
         ctx: WriteCtx,
         request: BackfillRequest,
-    ) -> Result<SweepReport, QueueError> {
+    ) -> Result<SweepReport, BackfillError> {
         if !self.add(request) {
-            return Err(QueueError::Refused(format!(
-                "{GLOBAL_PENDING_CAP} windows are already pending"
-            )));
+            return Err(BackfillError::PendingFull {
+                cap: GLOBAL_PENDING_CAP,
+            });
         }
         let report = self.sweep(Some(ctx), Utc::now()).await;
         if report.enqueued == 0 && report.deduped == 0 && report.pending > 0 {
-            return Err(QueueError::Unavailable(
-                "the window is pending: the queue did not take it now (capped or unreachable)"
-                    .into(),
-            ));
+            return Err(BackfillError::NotTaken);
         }
         Ok(report)
     }
@@ -343,8 +324,8 @@ impl BackfillProducer for Enqueuer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MemoryQueue, Topology};
     use ghstats_proto::BackfillReason;
+    use ghstats_queue::{MemoryQueue, Topology};
     use ghstats_store::{MemoryStore, StoreSettings};
 
     /// Over the org cap, windows wait for the next minute and each is
