@@ -19,14 +19,43 @@ impl Keys {
         &self.prefix
     }
 
+    /// The `SCAN MATCH` pattern of every key under this prefix.
+    pub fn all_keys_pattern(&self) -> String {
+        format!("{}*", self.prefix.replace('*', "\\*"))
+    }
+
+    /// What the series shards' names start with (the shard number follows).
+    pub fn series_shard_base(&self) -> String {
+        format!("{}series:", self.prefix)
+    }
+
+    /// What the seen-time shards' names start with.
+    pub fn seen_shard_base(&self) -> String {
+        format!("{}seen:", self.prefix)
+    }
+
+    /// The store-wide key names every write script takes as ARGV 1..6, in
+    /// this order: series base, seen base, series count, change log, last
+    /// change id, leader term.
+    pub fn script_keys(&self) -> [String; 6] {
+        [
+            self.series_shard_base(),
+            self.seen_shard_base(),
+            self.series_count(),
+            self.changes(),
+            self.changes_last(),
+            self.leader_term(),
+        ]
+    }
+
     /// Hash: series field -> value, for the series of shard `shard`.
     pub fn series_shard(&self, shard: u32) -> String {
-        format!("{}series:{shard}", self.prefix)
+        format!("{}{shard}", self.series_shard_base())
     }
 
     /// Sorted set: series field -> last write (Unix seconds), per shard.
     pub fn seen_shard(&self, shard: u32) -> String {
-        format!("{}seen:{shard}", self.prefix)
+        format!("{}{shard}", self.seen_shard_base())
     }
 
     /// String: number of series stored (for `max_series_budget`).
@@ -95,5 +124,24 @@ impl Keys {
     /// String with TTL: a claim (dedup key, job lock).
     pub fn claim(&self, ns: &str, key: &str) -> String {
         format!("{}{ns}:{key}", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_get_the_names_the_readers_use() {
+        let keys = Keys::new("t:");
+        let [series, seen, count, changes, last, term] = keys.script_keys();
+        assert_eq!(format!("{series}7"), keys.series_shard(7));
+        assert_eq!(format!("{seen}7"), keys.seen_shard(7));
+        assert_eq!(count, keys.series_count());
+        assert_eq!(changes, keys.changes());
+        assert_eq!(last, keys.changes_last());
+        assert_eq!(term, keys.leader_term());
+        assert!(keys.script_keys().iter().all(|k| k.starts_with("t:")));
+        assert_eq!(Keys::new("a*b:").all_keys_pattern(), "a\\*b:*");
     }
 }

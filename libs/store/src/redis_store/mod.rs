@@ -124,7 +124,7 @@ impl RedisStore {
     /// Deletes every key under this store's prefix (SCAN, not KEYS);
     /// for tearing down a test's or a tenant's data. Returns the count.
     pub async fn delete_all_keys(&self) -> Result<u64> {
-        let pattern = format!("{}*", self.keys.prefix().replace('*', "\\*"));
+        let pattern = self.keys.all_keys_pattern();
         self.with_conn(async |c| {
             let mut cursor: u64 = 0;
             let mut deleted = 0;
@@ -162,8 +162,10 @@ impl RedisStore {
         for k in keys {
             inv.key(k);
         }
-        inv.arg(self.keys.prefix())
-            .arg(self.settings.shards)
+        for name in self.keys.script_keys() {
+            inv.arg(name);
+        }
+        inv.arg(self.settings.shards)
             .arg(now.timestamp())
             .arg(ctx.source.as_str())
             .arg(ctx.term)

@@ -9,11 +9,14 @@ use crate::model::ActivityKind;
 /// (with the budget, the seen-time for retention and the change log).
 const PRELUDE: &str = r#"
 local SEP = '\31'
-local prefix, shards, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local source, term, max_series, maxlen = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+-- ARGV 1..6: the store-wide key names, built by `Keys::script_keys`.
+local series_base, seen_base, series_count_key = ARGV[1], ARGV[2], ARGV[3]
+local changes_key, changes_last_key, term_key = ARGV[4], ARGV[5], ARGV[6]
+local shards, now = tonumber(ARGV[7]), tonumber(ARGV[8])
+local source, term, max_series, maxlen = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
 local changed, refused = 0, 0
 if source == 'leader_scrape' then
-  local current = tonumber(redis.call('GET', prefix .. 'leader:term') or '0')
+  local current = tonumber(redis.call('GET', term_key) or '0')
   if term < current then return {'fenced', current} end
 end
 local function shard(field)
@@ -24,34 +27,34 @@ end
 -- Each entry names its predecessor (`p`), so a reader can tell that
 -- entries after its cursor were trimmed away.
 local function log(field, value)
-  local last = redis.call('GET', prefix .. 'changes:last') or '0-0'
-  local id = redis.call('XADD', prefix .. 'changes', 'MAXLEN', '~', maxlen, '*', 'p', last, 'f', field, 'v', value)
-  redis.call('SET', prefix .. 'changes:last', id)
+  local last = redis.call('GET', changes_last_key) or '0-0'
+  local id = redis.call('XADD', changes_key, 'MAXLEN', '~', maxlen, '*', 'p', last, 'f', field, 'v', value)
+  redis.call('SET', changes_last_key, id)
 end
 local function refuse(family)
   refused = refused + 1
   local field = '__REFUSED__' .. SEP .. family
   local sh = shard(field)
-  local v = redis.call('HINCRBY', prefix .. 'series:' .. sh, field, 1)
-  if v == 1 then redis.call('INCR', prefix .. 'series_count') end
-  redis.call('ZADD', prefix .. 'seen:' .. sh, now, field)
+  local v = redis.call('HINCRBY', series_base .. sh, field, 1)
+  if v == 1 then redis.call('INCR', series_count_key) end
+  redis.call('ZADD', seen_base .. sh, now, field)
   log(field, tostring(v))
 end
 -- Writes `value` (a number) unless unchanged; `skip_absent` leaves a
 -- missing series missing (a zero nobody had).
 local function write(family, field, value, skip_absent)
   local sh = shard(field)
-  local hkey = prefix .. 'series:' .. sh
+  local hkey = series_base .. sh
   local old = redis.call('HGET', hkey, field)
   if old == false then
     if skip_absent then return end
-    if tonumber(redis.call('GET', prefix .. 'series_count') or '0') >= max_series then
+    if tonumber(redis.call('GET', series_count_key) or '0') >= max_series then
       refuse(family)
       return
     end
-    redis.call('INCR', prefix .. 'series_count')
+    redis.call('INCR', series_count_key)
   end
-  redis.call('ZADD', prefix .. 'seen:' .. sh, now, field)
+  redis.call('ZADD', seen_base .. sh, now, field)
   if old ~= false and tonumber(old) == value then return end
   local text = string.format('%.17g', value)
   if value == math.floor(value) and math.abs(value) < 1e15 then text = string.format('%d', value) end
@@ -65,7 +68,7 @@ fn with_prelude(body: &str) -> String {
     PRELUDE.replace("__REFUSED__", Family::SeriesRefused.name()) + body
 }
 
-/// ARGV 8.. = org, repo, then (code, id, user, at) per event.
+/// ARGV 13.. = org, repo, then (code, id, user, at) per event.
 /// KEYS[1] events (member `code SEP id`, scored by time), KEYS[2] active
 /// users, KEYS[3] event users (member -> user label), KEYS[4] the expiry
 /// index (`org SEP repo` -> when the repository's gauges next change by
@@ -82,7 +85,7 @@ pub fn record_activity() -> String {
         r#"
 local FAMILIES = {{ {families} }}
 local LAST = '{last}'
-local org, repo = ARGV[8], ARGV[9]
+local org, repo = ARGV[13], ARGV[14]
 local cutoff = now - 86400
 local latest = {{}}
 local function chunks(list, f)
@@ -90,7 +93,7 @@ local function chunks(list, f)
 end
 -- Events already out of the window are not kept (nor do they move the
 -- last-event series): what a replay of an older window finds changes nothing.
-for i = 10, #ARGV, 4 do
+for i = 15, #ARGV, 4 do
   local at = tonumber(ARGV[i + 3])
   if at > cutoff then
     local user = ARGV[i + 2]
@@ -132,7 +135,7 @@ for u, _ in pairs(users) do
 end
 for u, at in pairs(latest) do
   local field = LAST .. SEP .. org .. SEP .. repo .. SEP .. u
-  local old = redis.call('HGET', prefix .. 'series:' .. shard(field), field)
+  local old = redis.call('HGET', series_base .. shard(field), field)
   if old == false or at > tonumber(old) then write(LAST, field, at, false) end
 end
 -- When the gauges change next without a write: the oldest counted event
@@ -159,16 +162,16 @@ return {{'ok', changed, refused}}
     ))
 }
 
-/// ARGV 8.. = org, repo, then (user, added, removed). KEYS[1] LOC users.
+/// ARGV 13.. = org, repo, then (user, added, removed). KEYS[1] LOC users.
 pub fn replace_loc() -> String {
     with_prelude(&format!(
         r#"
 local ADDED, REMOVED = '{added}', '{removed}'
-local org, repo = ARGV[8], ARGV[9]
+local org, repo = ARGV[13], ARGV[14]
 local previous = {{}}
 for _, u in ipairs(redis.call('SMEMBERS', KEYS[1])) do previous[u] = true end
 redis.call('DEL', KEYS[1])
-for i = 10, #ARGV, 3 do
+for i = 15, #ARGV, 3 do
   local u = ARGV[i]
   write(ADDED, ADDED .. SEP .. org .. SEP .. repo .. SEP .. u, tonumber(ARGV[i + 1]), false)
   write(REMOVED, REMOVED .. SEP .. org .. SEP .. repo .. SEP .. u, tonumber(ARGV[i + 2]), false)
@@ -186,15 +189,15 @@ return {{'ok', changed, refused}}
     ))
 }
 
-/// ARGV 8 = `set` or `add`, then (family, field, value).
+/// ARGV 13 = `set` or `add`, then (family, field, value).
 pub fn write_series() -> String {
     with_prelude(
         r#"
-local add = ARGV[8] == 'add'
-for i = 9, #ARGV, 3 do
+local add = ARGV[13] == 'add'
+for i = 14, #ARGV, 3 do
   local family, field, value = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   if add then
-    local old = redis.call('HGET', prefix .. 'series:' .. shard(field), field)
+    local old = redis.call('HGET', series_base .. shard(field), field)
     value = value + (tonumber(old) or 0)
   end
   write(family, field, value, false)
@@ -204,14 +207,14 @@ return {'ok', changed, refused}
     )
 }
 
-/// KEYS[1] checkpoint; ARGV 8 = time, 9 = TTL seconds.
+/// KEYS[1] checkpoint; ARGV 13 = time, 14 = TTL seconds.
 pub fn advance_checkpoint() -> String {
     with_prelude(
         r#"
-local to = tonumber(ARGV[8])
+local to = tonumber(ARGV[13])
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if to > current then current = to end
-redis.call('SET', KEYS[1], current, 'EX', ARGV[9])
+redis.call('SET', KEYS[1], current, 'EX', ARGV[14])
 return {'ok', current, 0}
 "#,
     )
@@ -245,17 +248,17 @@ end
 return current
 "#;
 
-/// Removes the series of one shard not written since ARGV[8].
+/// Removes the series of one shard not written since a cutoff: ARGV 13 = the shard, 14 = the cutoff.
 pub fn gc_shard() -> String {
     with_prelude(
         r#"
-local sh = tonumber(ARGV[8])
-local cutoff = tonumber(ARGV[9])
-local seen = prefix .. 'seen:' .. sh
+local sh = tonumber(ARGV[13])
+local cutoff = tonumber(ARGV[14])
+local seen = seen_base .. sh
 local expired = redis.call('ZRANGEBYSCORE', seen, '-inf', '(' .. cutoff, 'LIMIT', 0, 1000)
 for _, field in ipairs(expired) do
-  if redis.call('HDEL', prefix .. 'series:' .. sh, field) == 1 then
-    redis.call('DECR', prefix .. 'series_count')
+  if redis.call('HDEL', series_base .. sh, field) == 1 then
+    redis.call('DECR', series_count_key)
   end
   redis.call('ZREM', seen, field)
   log(field, '')
