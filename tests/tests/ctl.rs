@@ -66,7 +66,7 @@ async fn every_ctl_command_works_against_running_services() {
     let org = || "org-a".to_owned();
     let refused = run(&args(CtlCommand::Pause { org: org() }, false, false)).await;
     let err = refused.unwrap_err();
-    assert!(err.contains("admin token"), "{err}");
+    assert!(err.to_string().contains("admin token"), "{err}");
 
     let out = run(&args(CtlCommand::Scrape { org: org() }, false, true))
         .await

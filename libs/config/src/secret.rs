@@ -63,6 +63,11 @@ pub enum SecretSource {
     File(PathBuf),
 }
 
+/// Two or more sources were given for one secret: the keys set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("set only one of {}", .0.join(", "))]
+pub struct SecretConflict(pub Vec<String>);
+
 impl SecretSource {
     /// Picks the one configured source of `key`; two at once is an error
     /// naming both keys.
@@ -71,7 +76,7 @@ impl SecretSource {
         inline: Option<&Secret>,
         env: Option<&str>,
         file: Option<&PathBuf>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SecretConflict> {
         let inline = inline.filter(|s| !s.is_empty());
         let env = env.filter(|s| !s.is_empty());
         let mut set = Vec::new();
@@ -85,7 +90,7 @@ impl SecretSource {
             set.push(format!("{key}_file"));
         }
         if set.len() > 1 {
-            return Err(format!("set only one of {}", set.join(", ")));
+            return Err(SecretConflict(set));
         }
         Ok(match (inline, env, file) {
             (Some(s), _, _) => Self::Inline(s.clone()),

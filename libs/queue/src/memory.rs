@@ -152,7 +152,7 @@ impl JobQueue for MemoryQueue {
                             tracing::warn!(%error, "malformed backfill message dead-lettered");
                             self.malformed.fetch_add(1, Ordering::Relaxed);
                             inner.dead.push_back(Stored {
-                                error: Some(error),
+                                error: Some(error.to_string()),
                                 ..stored
                             });
                         }

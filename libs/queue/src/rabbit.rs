@@ -610,7 +610,15 @@ impl JobQueue for RabbitQueue {
                         attempt: header_u32(&d.properties, ATTEMPT_HEADER).unwrap_or(0),
                     };
                     // Unsent, it stays unacknowledged and comes back later.
-                    if self.send(Target::Dead { error }, dead).await.is_ok()
+                    if self
+                        .send(
+                            Target::Dead {
+                                error: error.to_string(),
+                            },
+                            dead,
+                        )
+                        .await
+                        .is_ok()
                         && d.acker.ack(BasicAckOptions::default()).await.is_ok()
                     {
                         self.inner.malformed.fetch_add(1, Ordering::Relaxed);

@@ -46,25 +46,33 @@ pub async fn resolve(endpoints: &[HttpUrl]) -> Vec<Result<Peer, (String, String)
     out
 }
 
+/// Why no channel to a peer could be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("bad address: {0}")]
+    Address(#[source] tonic::transport::Error),
+    #[error("TLS: {0}")]
+    Tls(#[source] tonic::transport::Error),
+    #[error("cannot connect: {0}")]
+    Connect(#[source] tonic::transport::Error),
+}
+
 /// A channel to `peer`, connected within `timeout`, whose calls also time
 /// out after `timeout`; over TLS when `tls` is given.
 pub async fn connect(
     peer: &Peer,
     timeout: Duration,
     tls: Option<&PeerTls>,
-) -> Result<Channel, String> {
+) -> Result<Channel, PeerError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", peer.addr))
-        .map_err(|e| e.to_string())?
+        .map_err(PeerError::Address)?
         .connect_timeout(timeout)
         .timeout(timeout);
     if let Some(tls) = tls {
         endpoint = endpoint
             .tls_config(tls.client(&peer.host))
-            .map_err(|e| format!("TLS: {e}"))?;
+            .map_err(PeerError::Tls)?;
     }
-    endpoint
-        .connect()
-        .await
-        .map_err(|e| format!("cannot connect: {e}"))
+    endpoint.connect().await.map_err(PeerError::Connect)
 }

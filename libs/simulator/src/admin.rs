@@ -16,6 +16,7 @@ use ghstats_core::Shutdown;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::SimError;
 use crate::rng::Rng;
 use crate::state::FaultRule;
 use crate::{SimState, truth};
@@ -38,8 +39,12 @@ pub fn routes(state: Arc<SimState>) -> Router {
         .with_state(state)
 }
 
-fn bad_request(msg: String) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": msg }))).into_response()
+fn bad_request(msg: impl std::fmt::Display) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": msg.to_string() })),
+    )
+        .into_response()
 }
 
 fn parse_time(
@@ -290,10 +295,14 @@ pub(crate) fn add_event(
     event: &Event<'_>,
     rng: &mut Rng,
     now: DateTime<Utc>,
-) -> Result<(), String> {
+) -> Result<(), SimError> {
     let mut world = state.world.write().unwrap_or_else(|p| p.into_inner());
     world.actor = match event.user {
-        Some(login) => Some(world.account(login).ok_or(format!("no user {login}"))?),
+        Some(login) => Some(
+            world
+                .account(login)
+                .ok_or_else(|| SimError::NoUser(login.to_owned()))?,
+        ),
         None => None,
     };
     let result = add_to_world(&mut world, event, rng, now);
@@ -306,18 +315,18 @@ fn add_to_world(
     event: &Event<'_>,
     rng: &mut Rng,
     now: DateTime<Utc>,
-) -> Result<(), String> {
+) -> Result<(), SimError> {
     let (org, repo, kind) = (event.org, event.repo, event.kind);
     let o = world
         .orgs
         .iter()
         .position(|o| o.login.eq_ignore_ascii_case(org))
-        .ok_or(format!("no org {org}"))?;
+        .ok_or_else(|| SimError::NoOrg(org.to_owned()))?;
     let r = world.orgs[o]
         .repos
         .iter()
         .position(|r| r.name.eq_ignore_ascii_case(repo))
-        .ok_or(format!("no repo {repo}"))?;
+        .ok_or_else(|| SimError::NoRepo(repo.to_owned()))?;
     let mut target = world.take_repo(o, r);
     match kind {
         "commit" => {
@@ -334,10 +343,7 @@ fn add_to_world(
         "comment" => world.add_comment(rng, &mut target, now),
         other => {
             world.put_repo(o, target);
-            return Err(format!(
-                "unknown kind {other:?}: use one of {}",
-                ACTIVITY_KINDS.join(", ")
-            ));
+            return Err(SimError::UnknownKind(other.to_owned()));
         }
     }
     world.put_repo(o, target);
@@ -373,7 +379,7 @@ pub fn spawn_live_activity(state: Arc<SimState>, every: StdDuration, shutdown: &
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                () = stop.triggered() => return Ok::<(), String>(()),
+                () = stop.triggered() => return Ok::<(), SimError>(()),
             }
             let target = {
                 let world = state.world.read().unwrap_or_else(|p| p.into_inner());

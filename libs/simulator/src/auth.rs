@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use crate::SimError;
 use crate::rng::Rng;
 
 /// Who made a request.
@@ -78,9 +79,8 @@ impl Auth {
         }
     }
 
-    pub fn add_app(&mut self, app_id: u64, public_key_pem: &[u8]) -> Result<(), String> {
-        let key = DecodingKey::from_rsa_pem(public_key_pem)
-            .map_err(|e| format!("bad public key: {e}"))?;
+    pub fn add_app(&mut self, app_id: u64, public_key_pem: &[u8]) -> Result<(), SimError> {
+        let key = DecodingKey::from_rsa_pem(public_key_pem).map_err(SimError::BadKey)?;
         self.apps.insert(app_id, key);
         Ok(())
     }

@@ -19,6 +19,7 @@ mod admin;
 mod api;
 mod auth;
 pub mod copilot;
+mod error;
 mod rng;
 mod shapes;
 mod state;
@@ -37,6 +38,7 @@ use tokio::net::TcpListener;
 
 pub use admin::{ACTIVITY_KINDS, Event};
 pub use auth::Caller;
+pub use error::SimError;
 pub use state::{FaultRule, LoggedRequest};
 pub use truth::{LocTruth, TruthOptions, TruthRow, UNATTRIBUTED};
 pub use world::{Departure, FIRST_INSTALLATION_ID, WorldSpec};
@@ -118,8 +120,9 @@ impl Simulator {
         config: SimConfig,
         listener: TcpListener,
         shutdown: &Shutdown,
-    ) -> Result<Self, String> {
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    ) -> Result<Self, SimError> {
+        let listen = |what| move |source| SimError::Listen { what, source };
+        let addr = listener.local_addr().map_err(listen("for the API"))?;
         let api = if config.ghes {
             format!("http://{addr}/api/v3")
         } else {
@@ -144,8 +147,11 @@ impl Simulator {
         let downloads = std::net::TcpListener::bind(config.copilot_download_listen)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .and_then(TcpListener::from_std)
-            .map_err(|e| format!("cannot listen for Copilot downloads: {e}"))?;
-        let download_port = downloads.local_addr().map_err(|e| e.to_string())?.port();
+            .map_err(listen("for Copilot downloads"))?;
+        let download_port = downloads
+            .local_addr()
+            .map_err(listen("for Copilot downloads"))?
+            .port();
         let download_base = config
             .copilot_download_base
             .clone()
@@ -303,7 +309,7 @@ impl Simulator {
     }
 
     /// Adds one event, dated now (simulated), to a repository.
-    pub fn add_activity(&self, org: &str, repo: &str, kind: &str) -> Result<(), String> {
+    pub fn add_activity(&self, org: &str, repo: &str, kind: &str) -> Result<(), SimError> {
         self.add_event(&Event {
             org,
             repo,
@@ -313,7 +319,7 @@ impl Simulator {
     }
 
     /// Adds one event as `event` says (whose, how long ago written).
-    pub fn add_event(&self, event: &Event<'_>) -> Result<(), String> {
+    pub fn add_event(&self, event: &Event<'_>) -> Result<(), SimError> {
         let now = self.state.clock.now();
         let mut rng = rng::Rng::new(now.timestamp_nanos_opt().unwrap_or_default() as u64);
         admin::add_event(&self.state, event, &mut rng, now)
@@ -326,14 +332,14 @@ impl Simulator {
         repo: &str,
         how: Departure,
         new_name: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SimError> {
         let now = self.state.clock.now();
         let mut world = self.state.world.write().unwrap_or_else(|p| p.into_inner());
         world.depart(org, repo, how, new_name, now)
     }
 
     /// Renames a user account (GitHub shows the new login everywhere).
-    pub fn rename_user(&self, old: &str, new: &str) -> Result<(), String> {
+    pub fn rename_user(&self, old: &str, new: &str) -> Result<(), SimError> {
         let mut world = self.state.world.write().unwrap_or_else(|p| p.into_inner());
         world.rename_user(old, new)
     }

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::SimError;
 use crate::rng::Rng;
 
 /// The size and shape of a world.
@@ -607,28 +608,28 @@ impl World {
         how: Departure,
         new_name: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SimError> {
         let o = self
             .orgs
             .iter()
             .position(|o| o.login.eq_ignore_ascii_case(org))
-            .ok_or(format!("no org {org}"))?;
+            .ok_or_else(|| SimError::NoOrg(org.to_owned()))?;
         let r = self.orgs[o]
             .repos
             .iter()
             .position(|r| r.name.eq_ignore_ascii_case(name))
-            .ok_or(format!("no repo {name}"))?;
+            .ok_or_else(|| SimError::NoRepo(name.to_owned()))?;
         let login = self.orgs[o].login.clone();
         if how == Departure::Renamed {
             let to = new_name
                 .filter(|n| !n.is_empty())
-                .ok_or("a rename needs new_name")?;
+                .ok_or(SimError::NeedsNewName)?;
             if self.orgs[o]
                 .repos
                 .iter()
                 .any(|r| r.name.eq_ignore_ascii_case(to))
             {
-                return Err(format!("{login}/{to} exists already"));
+                return Err(SimError::Exists(format!("{login}/{to}")));
             }
         }
         let snapshot = self.orgs[o].repos[r].clone();
@@ -667,15 +668,15 @@ impl World {
 
     /// Renames a user account: GitHub shows the new login on everything
     /// the account ever did.
-    pub fn rename_user(&mut self, old: &str, new: &str) -> Result<(), String> {
+    pub fn rename_user(&mut self, old: &str, new: &str) -> Result<(), SimError> {
         let id = self
             .users
             .iter()
             .find(|u| u.login == old)
             .map(|u| u.id)
-            .ok_or(format!("no user {old}"))?;
+            .ok_or_else(|| SimError::NoUser(old.to_owned()))?;
         if self.users.iter().any(|u| u.login == new) {
-            return Err(format!("user {new} exists already"));
+            return Err(SimError::Exists(format!("user {new}")));
         }
         let rename = |u: &mut User| {
             if u.id == id {

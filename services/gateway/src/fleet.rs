@@ -58,7 +58,7 @@ impl Fleet {
         let endpoint = peer.addr.to_string();
         let channel = match peers::connect(peer, self.timeout, self.tls.as_ref()).await {
             Ok(c) => c,
-            Err(e) => return (unreachable("scheduler", endpoint, e), None),
+            Err(e) => return (unreachable("scheduler", endpoint, e.to_string()), None),
         };
         match SchedulerControlClient::new(channel)
             .get_status(GetSchedulerStatusRequest {})
@@ -88,7 +88,7 @@ impl Fleet {
         let endpoint = peer.addr.to_string();
         let channel = match peers::connect(peer, self.timeout, self.tls.as_ref()).await {
             Ok(c) => c,
-            Err(e) => return unreachable("worker", endpoint, e),
+            Err(e) => return unreachable("worker", endpoint, e.to_string()),
         };
         match WorkerControlClient::new(channel)
             .get_status(GetWorkerStatusRequest {})

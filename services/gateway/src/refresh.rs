@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ghstats_core::Shutdown;
 use ghstats_core::health::{ComponentStatus, HealthRegistry};
-use ghstats_store::{Changes, Store};
+use ghstats_store::{Changes, Store, StoreError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
@@ -88,18 +88,13 @@ impl CacheControl {
 
 impl Refresher {
     /// One step: load or catch up; returns whether more changes are waiting.
-    pub async fn step(&self, series: &mut Option<Series>) -> Result<bool, String> {
+    pub async fn step(&self, series: &mut Option<Series>) -> Result<bool, StoreError> {
         let started = Instant::now();
         let mut more = false;
         let reload = match series.as_mut() {
             None => true,
             Some(_) if self.full_every.is_some() => true,
-            Some(s) => match self
-                .store
-                .changes_since(&s.cursor, BATCH)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            Some(s) => match self.store.changes_since(&s.cursor, BATCH).await? {
                 Changes::Behind => {
                     tracing::info!("gateway fell behind the change log: reloading");
                     true
@@ -116,9 +111,7 @@ impl Refresher {
             },
         };
         if reload {
-            let mut fresh = Series::load(&*self.store)
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut fresh = Series::load(&*self.store).await?;
             self.published.publish(fresh.exposition());
             self.metrics.full_loads.inc();
             tracing::info!(series = fresh.len(), "cache loaded");
@@ -129,7 +122,7 @@ impl Refresher {
     }
 
     /// Runs until the shutdown (a tracked task).
-    pub async fn run(self, shutdown: Shutdown) -> Result<(), String> {
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), std::convert::Infallible> {
         let mut series = None;
         let mut last_ok = Instant::now();
         loop {

@@ -220,7 +220,7 @@ impl OrgController {
         ctx: WriteCtx,
         health: HealthRegistry,
         shutdown: Shutdown,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fenced> {
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -288,13 +288,20 @@ impl OrgController {
                 std::mem::take(&mut *self.copilot_runs.lock().unwrap_or_else(|p| p.into_inner()));
             report_copilot_health(&health, &runs);
             if outcome == TickOutcome::Fenced {
-                return Err(format!(
-                    "org {}: leader term fenced by the store",
-                    self.org()
-                ));
+                return Err(Fenced {
+                    org: self.org().to_owned(),
+                });
             }
         }
     }
+}
+
+/// Why an org loop stopped before the shutdown: the store refused the
+/// leader's term (another replica leads now).
+#[derive(Debug, thiserror::Error)]
+#[error("org {org}: leader term fenced by the store")]
+pub struct Fenced {
+    pub org: String,
 }
 
 /// The repositories that failed in a cycle, each with its first error.

@@ -98,36 +98,79 @@ struct Target {
     tls: Option<PeerTls>,
 }
 
-fn urls(given: &[String], fallback: &[HttpUrl]) -> Result<Vec<HttpUrl>, String> {
+/// Why a `ghstats ctl` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CtlError {
+    #[error(transparent)]
+    Config(#[from] ghstats_config::ConfigError),
+    #[error("{path}: {source}")]
+    TokenFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{url}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("peer TLS: {0}")]
+    Tls(#[source] ghstats_runtime::ServeError),
+    #[error(
+        "this command needs the admin token: --token-file, ${TOKEN_ENV} or services.admin_token_file"
+    )]
+    NoAdminToken,
+    #[error("the admin token is not a valid header value")]
+    BadAdminToken,
+    #[error("{what} {url}: {reason}")]
+    Unresolved {
+        what: &'static str,
+        url: String,
+        reason: String,
+    },
+    #[error("no {0} endpoint configured")]
+    NoEndpoint(&'static str),
+    #[error(transparent)]
+    Peer(#[from] peers::PeerError),
+    #[error("no scheduler answers as leader")]
+    NoLeader,
+    #[error("{:?}: {}", .0.code(), .0.message())]
+    Rpc(#[from] tonic::Status),
+    #[error("{0}")]
+    Usage(&'static str),
+}
+
+fn urls(given: &[String], fallback: &[HttpUrl]) -> Result<Vec<HttpUrl>, CtlError> {
     if given.is_empty() {
         return Ok(fallback.to_vec());
     }
     given
         .iter()
-        .map(|u| u.parse().map_err(|e| format!("{u}: {e}")))
+        .map(|u| {
+            u.parse().map_err(|reason| CtlError::BadUrl {
+                url: u.clone(),
+                reason,
+            })
+        })
         .collect()
 }
 
 impl Target {
-    fn from_args(args: &CtlArgs) -> Result<Self, String> {
+    fn from_args(args: &CtlArgs) -> Result<Self, CtlError> {
         let config = match &args.config {
-            Some(path) => ghstats_config::load_file(path).map_err(|e| e.to_string())?,
-            None => ghstats_config::load_str("", "defaults", std::env::vars())
-                .map_err(|e| e.to_string())?,
+            Some(path) => ghstats_config::load_file(path)?,
+            None => ghstats_config::load_str("", "defaults", std::env::vars())?,
         };
         let token = match &args.token_file {
             Some(path) => Some(
                 std::fs::read_to_string(path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?
+                    .map_err(|source| CtlError::TokenFile {
+                        path: path.display().to_string(),
+                        source,
+                    })?
                     .trim()
                     .to_owned(),
             ),
             None => match std::env::var(TOKEN_ENV) {
                 Ok(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
-                _ => config
-                    .services
-                    .admin_token_value()
-                    .map_err(|e| e.to_string())?,
+                _ => config.services.admin_token_value()?,
             },
         };
         Ok(Self {
@@ -135,38 +178,36 @@ impl Target {
             workers: urls(&args.workers, &config.services.worker.endpoints)?,
             timeout: config.services.peer_timeout.get(),
             token,
-            tls: PeerTls::from_config(&config.services.grpc_tls).map_err(|e| e.to_string())?,
+            tls: PeerTls::from_config(&config.services.grpc_tls).map_err(CtlError::Tls)?,
         })
     }
 
-    fn admin<T>(&self, msg: T) -> Result<Request<T>, String> {
-        let token = self.token.as_deref().ok_or_else(|| {
-            format!("this command needs the admin token: --token-file, ${TOKEN_ENV} or services.admin_token_file")
-        })?;
+    fn admin<T>(&self, msg: T) -> Result<Request<T>, CtlError> {
+        let token = self.token.as_deref().ok_or(CtlError::NoAdminToken)?;
         let mut req = Request::new(msg);
         let value = format!("Bearer {token}")
             .parse()
-            .map_err(|_| "the admin token is not a valid header value".to_owned())?;
+            .map_err(|_| CtlError::BadAdminToken)?;
         req.metadata_mut().insert("authorization", value);
         Ok(req)
     }
 
-    async fn channel(&self, peer: &Peer) -> Result<Channel, String> {
-        peers::connect(peer, self.timeout, self.tls.as_ref()).await
+    async fn channel(&self, peer: &Peer) -> Result<Channel, CtlError> {
+        Ok(peers::connect(peer, self.timeout, self.tls.as_ref()).await?)
     }
 
-    async fn addresses(&self, urls: &[HttpUrl], what: &str) -> Result<Vec<Peer>, String> {
+    async fn addresses(&self, urls: &[HttpUrl], what: &'static str) -> Result<Vec<Peer>, CtlError> {
         let mut out = Vec::new();
         for r in peers::resolve(urls).await {
-            out.push(r.map_err(|(url, e)| format!("{what} {url}: {e}"))?);
+            out.push(r.map_err(|(url, reason)| CtlError::Unresolved { what, url, reason })?);
         }
         if out.is_empty() {
-            return Err(format!("no {what} endpoint configured"));
+            return Err(CtlError::NoEndpoint(what));
         }
         Ok(out)
     }
 
-    async fn scheduler_statuses(&self) -> Vec<(Peer, Result<SchedulerStatus, String>)> {
+    async fn scheduler_statuses(&self) -> Vec<(Peer, Result<SchedulerStatus, CtlError>)> {
         let mut out = Vec::new();
         for peer in self
             .addresses(&self.schedulers, "scheduler")
@@ -178,7 +219,7 @@ impl Target {
                     .get_status(GetSchedulerStatusRequest {})
                     .await
                     .map(|r| r.into_inner())
-                    .map_err(|s| s.message().to_owned()),
+                    .map_err(CtlError::Rpc),
                 Err(e) => Err(e),
             };
             out.push((peer, status));
@@ -186,17 +227,20 @@ impl Target {
         out
     }
 
-    async fn leader(&self) -> Result<SchedulerControlClient<Channel>, String> {
+    async fn leader(&self) -> Result<SchedulerControlClient<Channel>, CtlError> {
         for (peer, status) in self.scheduler_statuses().await {
             if status.is_ok_and(|s| s.role == Role::Leader as i32) {
                 return Ok(SchedulerControlClient::new(self.channel(&peer).await?));
             }
         }
-        Err("no scheduler answers as leader".into())
+        Err(CtlError::NoLeader)
     }
 
-    async fn worker(&self, url: &str) -> Result<WorkerControlClient<Channel>, String> {
-        let url: HttpUrl = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    async fn worker(&self, url: &str) -> Result<WorkerControlClient<Channel>, CtlError> {
+        let url: HttpUrl = url.parse().map_err(|reason| CtlError::BadUrl {
+            url: url.to_owned(),
+            reason,
+        })?;
         let peer = self
             .addresses(std::slice::from_ref(&url), "worker")
             .await?
@@ -272,12 +316,8 @@ fn org_line(o: &OrgStatus) -> String {
     line
 }
 
-fn status_error(e: tonic::Status) -> String {
-    format!("{:?}: {}", e.code(), e.message())
-}
-
 /// Runs one command; the text (or JSON) to print, or an error message.
-pub async fn run(args: &CtlArgs) -> Result<String, String> {
+pub async fn run(args: &CtlArgs) -> Result<String, CtlError> {
     let t = Target::from_args(args)?;
     let (text, value) = match &args.command {
         CtlCommand::Status => {
@@ -314,7 +354,8 @@ pub async fn run(args: &CtlArgs) -> Result<String, String> {
                     }
                     Err(e) => {
                         lines.push(format!("scheduler {addr}: unreachable ({e})"));
-                        schedulers.push(json!({"endpoint": addr.to_string(), "error": e}));
+                        schedulers
+                            .push(json!({"endpoint": addr.to_string(), "error": e.to_string()}));
                     }
                 }
             }
@@ -326,7 +367,7 @@ pub async fn run(args: &CtlArgs) -> Result<String, String> {
                         .get_status(GetWorkerStatusRequest {})
                         .await
                         .map(|r| r.into_inner())
-                        .map_err(status_error),
+                        .map_err(CtlError::Rpc),
                     Err(e) => Err(e),
                 };
                 match status {
@@ -336,7 +377,7 @@ pub async fn run(args: &CtlArgs) -> Result<String, String> {
                     }
                     Err(e) => {
                         lines.push(format!("worker {addr}: unreachable ({e})"));
-                        workers.push(json!({"endpoint": addr.to_string(), "error": e}));
+                        workers.push(json!({"endpoint": addr.to_string(), "error": e.to_string()}));
                     }
                 }
             }
@@ -350,8 +391,7 @@ pub async fn run(args: &CtlArgs) -> Result<String, String> {
                 .leader()
                 .await?
                 .trigger_scrape(t.admin(TriggerScrapeRequest { org: org.clone() })?)
-                .await
-                .map_err(status_error)?
+                .await?
                 .into_inner();
             let text = if r.started {
                 format!("scrape of {org} started")
@@ -375,8 +415,7 @@ pub async fn run(args: &CtlArgs) -> Result<String, String> {
                     window_start: Some(timestamp_to_proto(*from)),
                     window_end: Some(timestamp_to_proto(*to)),
                 })?)
-                .await
-                .map_err(status_error)?
+                .await?
                 .into_inner();
             let ids: Vec<&str> = r.jobs.iter().map(|j| j.job_id.as_str()).collect();
             let text = format!(
@@ -400,7 +439,7 @@ pub async fn run(args: &CtlArgs) -> Result<String, String> {
             } else {
                 leader.resume_org(req).await
             }
-            .map_err(status_error)?
+            .map_err(CtlError::Rpc)?
             .into_inner();
             (org_line(&o).trim().to_owned(), org_json(&o))
         }
@@ -416,11 +455,11 @@ pub async fn run(args: &CtlArgs) -> Result<String, String> {
             } else {
                 client.resume(t.admin(ResumeRequest {})?).await
             }
-            .map_err(status_error)?
+            .map_err(CtlError::Rpc)?
             .into_inner();
             (worker_line(&w), worker_json(worker, &w))
         }
-        CtlCommand::Resume { .. } => return Err("resume needs --org or --worker".into()),
+        CtlCommand::Resume { .. } => return Err(CtlError::Usage("resume needs --org or --worker")),
     };
     Ok(if args.json { value.to_string() } else { text })
 }

@@ -190,7 +190,7 @@ impl OrgConfig {
             }
             (false, true) => {
                 if let Err(e) = token {
-                    c.fail(format!("{key}.token_env"), e);
+                    c.fail(format!("{key}.token_env"), e.to_string());
                 }
             }
         }

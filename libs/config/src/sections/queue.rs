@@ -103,7 +103,7 @@ impl Default for AmqpConfig {
 }
 
 impl AmqpConfig {
-    fn password(&self) -> Result<SecretSource, String> {
+    fn password(&self) -> Result<SecretSource, crate::secret::SecretConflict> {
         SecretSource::choose(
             "password",
             None,
@@ -116,7 +116,7 @@ impl AmqpConfig {
     pub fn resolved_url(&self) -> Result<AmqpUrl, ConfigError> {
         let source = self.password().map_err(|reason| ConfigError::Secret {
             key: "amqp.password".into(),
-            reason,
+            reason: reason.to_string(),
         })?;
         Ok(match source.resolve("amqp.password")? {
             Some(password) => self.url.with_password(password.expose()),
@@ -137,7 +137,7 @@ impl AmqpConfig {
             c.fail("amqp.dlq", "must differ from amqp.queue");
         }
         if let Err(e) = self.password() {
-            c.fail("amqp.password_env", e);
+            c.fail("amqp.password_env", e.to_string());
         }
     }
 }

@@ -212,7 +212,7 @@ impl ServicesConfig {
             self.admin_token_env.as_deref(),
             self.admin_token_file.as_ref(),
         ) {
-            c.fail("services.admin_token_env", e);
+            c.fail("services.admin_token_env", e.to_string());
         }
         let tls = &self.grpc_tls;
         if tls.enabled {

@@ -80,7 +80,7 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
-    fn password(&self) -> Result<SecretSource, String> {
+    fn password(&self) -> Result<SecretSource, crate::secret::SecretConflict> {
         SecretSource::choose(
             "redis_password",
             Some(&self.redis_password),
@@ -104,7 +104,7 @@ impl StoreConfig {
         c.positive("store.index_shards", self.index_shards.into());
         c.positive("store.max_series_budget", self.max_series_budget);
         if let Err(e) = self.password() {
-            c.fail("store.redis_password", e);
+            c.fail("store.redis_password", e.to_string());
         }
         if self.backend == StoreBackend::Memory {
             return;

@@ -37,9 +37,9 @@ pub struct ReportLinks {
 impl ReportLinks {
     /// Reads the link answer: `download_links` (blanks dropped), else the
     /// single `url` or `download_url`; the report days. No link is an error.
-    pub fn parse(body: &[u8]) -> Result<Self, String> {
+    pub fn parse(body: &[u8]) -> Result<Self, LinksError> {
         let v: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+            serde_json::from_slice(body).map_err(|e| LinksError::NotJson(e.to_string()))?;
         let text = |key: &str| {
             v.get(key)
                 .and_then(|x| x.as_str())
@@ -63,13 +63,16 @@ impl ReportLinks {
             links.push(single.to_owned());
         }
         if links.is_empty() {
-            return Err("the answer has no download link".into());
+            return Err(LinksError::NoLink);
         }
-        let day = |key: &str| -> Result<Option<NaiveDate>, String> {
+        let day = |key: &'static str| -> Result<Option<NaiveDate>, LinksError> {
             text(key)
                 .map(|d| {
-                    NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                        .map_err(|e| format!("{key} {d:?} is not YYYY-MM-DD: {e}"))
+                    NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|e| LinksError::BadDay {
+                        key,
+                        value: d.to_owned(),
+                        reason: e.to_string(),
+                    })
                 })
                 .transpose()
         };
@@ -87,6 +90,23 @@ impl ReportLinks {
     }
 }
 
+/// Why a report link answer is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinksError {
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    #[error("the answer has no download link")]
+    NoLink,
+    #[error("{link:?}: {reason}")]
+    BadUrl { link: String, reason: String },
+    #[error("{key} {value:?} is not YYYY-MM-DD: {reason}")]
+    BadDay {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
 /// Why a report could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReportError {
@@ -98,7 +118,7 @@ pub enum ReportError {
     #[error("report link call timed out after {0:?}")]
     LinkTimeout(Duration),
     #[error("report link answer unusable: {0}")]
-    BadLinks(String),
+    BadLinks(LinksError),
     #[error("download link host {host:?} is not on copilot.download_host_allowlist")]
     HostRefused { host: String },
     #[error("download failed: {0}")]
@@ -183,7 +203,12 @@ impl GithubClient {
         link: &str,
         on_line: &mut (dyn FnMut(Line<'_>) + Send),
     ) -> Result<Downloaded, ReportError> {
-        let url = Url::parse(link).map_err(|e| ReportError::BadLinks(format!("{link:?}: {e}")))?;
+        let url = Url::parse(link).map_err(|e| {
+            ReportError::BadLinks(LinksError::BadUrl {
+                link: link.to_owned(),
+                reason: e.to_string(),
+            })
+        })?;
         let outcome = downloader.fetch(&url, on_line).await;
         let status = match &outcome {
             Ok(d) => Some(d.status),
@@ -225,16 +250,19 @@ mod tests {
         assert!(
             ReportLinks::parse(br#"{"download_links":[]}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("no download link")
         );
         assert!(
             ReportLinks::parse(br#"{"url":"https://x","report_end_day":"28/10/2026"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("report_end_day")
         );
         assert!(
             ReportLinks::parse(b"<html>")
                 .unwrap_err()
+                .to_string()
                 .contains("not JSON")
         );
     }
