@@ -197,8 +197,12 @@ async fn run(n: usize) -> Result<()> {
     let s = shutdown.clone();
     shutdown.spawn("gateway", async move { host.serve(listeners, s).await });
     let exposition = published.current();
-    let plain = Bytes::from(exposition.concat(Format::OpenMetrics, false));
-    let gz = Bytes::from(exposition.concat(Format::OpenMetrics, true));
+    let plain = Bytes::from(exposition.concat(Format::OpenMetrics));
+    let gz = Bytes::from(
+        exposition
+            .gzipped(Format::OpenMetrics)
+            .ok_or_else(|| anyhow::anyhow!("the exposition could not be compressed"))?,
+    );
     let baseline = static_server(plain.clone(), gz.clone(), &shutdown).await?;
     let requests_each = if n >= 500_000 { 10 } else { 40 };
 
@@ -262,7 +266,7 @@ async fn run(n: usize) -> Result<()> {
             }
             let seen_at = Instant::now();
             last = current.clone();
-            let body = String::from_utf8(current.concat(Format::Text, false))?;
+            let body = String::from_utf8(current.concat(Format::Text))?;
             let lines: std::collections::HashSet<&str> = body.split_inclusive('\n').collect();
             pending.retain(|(needle, key, at)| {
                 let line = format!(

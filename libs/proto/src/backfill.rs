@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::ContractError;
 
@@ -205,21 +205,6 @@ impl UncheckedJob {
     }
 }
 
-/// The JSON shape on the wire.
-#[derive(Serialize)]
-struct JsonJob<'a> {
-    job_id: &'a str,
-    dedup_key: &'a str,
-    org: &'a str,
-    repo: &'a str,
-    window_start: String,
-    window_end: String,
-    reason: &'static str,
-    attempt: u32,
-    max_attempts: u32,
-    created_at: String,
-}
-
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
@@ -234,19 +219,20 @@ impl BackfillJob {
 
     /// Renders the JSON form.
     pub fn to_json(&self) -> Vec<u8> {
-        let json = JsonJob {
-            job_id: &self.job_id,
-            dedup_key: &self.dedup_key,
-            org: &self.org,
-            repo: &self.repo,
-            window_start: rfc3339(self.window.start()),
-            window_end: rfc3339(self.window.end()),
-            reason: self.reason.as_str(),
-            attempt: self.attempt,
-            max_attempts: self.max_attempts,
-            created_at: rfc3339(self.created_at),
-        };
-        // Serializing a struct of strings and integers cannot fail.
-        serde_json::to_vec(&json).unwrap_or_default()
+        // A JSON value of strings and integers renders infallibly.
+        serde_json::json!({
+            "job_id": self.job_id,
+            "dedup_key": self.dedup_key,
+            "org": self.org,
+            "repo": self.repo,
+            "window_start": rfc3339(self.window.start()),
+            "window_end": rfc3339(self.window.end()),
+            "reason": self.reason.as_str(),
+            "attempt": self.attempt,
+            "max_attempts": self.max_attempts,
+            "created_at": rfc3339(self.created_at),
+        })
+        .to_string()
+        .into_bytes()
     }
 }

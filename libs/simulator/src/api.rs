@@ -236,9 +236,7 @@ pub(crate) fn finish(
             return resp;
         }
     };
-    let bytes = body
-        .map(|b| serde_json::to_vec(&b).unwrap_or_default())
-        .unwrap_or_default();
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
     let etag = (status == 200).then(|| etag_of(&bytes));
     let not_modified = etag.as_deref().is_some_and(|tag| {
         headers

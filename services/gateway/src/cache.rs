@@ -21,13 +21,14 @@ use crate::render::{FamilySeries, Format, family_block, family_header, label_set
 /// Target series per chunk; a chunk splits at twice this.
 pub const CHUNK: usize = 4096;
 
-/// One rendering of a chunk (or header) in every format and encoding.
+/// One rendering of a chunk (or header) in every format and encoding;
+/// no gzip member when compressing failed (the body is then served plain).
 #[derive(Debug, Clone, Default)]
 pub struct Rendered {
     pub om: Bytes,
-    pub om_gz: Bytes,
+    pub om_gz: Option<Bytes>,
     pub text: Bytes,
-    pub text_gz: Bytes,
+    pub text_gz: Option<Bytes>,
 }
 
 impl Rendered {
@@ -52,12 +53,17 @@ impl Rendered {
         }
     }
 
-    fn part(&self, format: Format, gz: bool) -> &Bytes {
-        match (format, gz) {
-            (Format::OpenMetrics, false) => &self.om,
-            (Format::OpenMetrics, true) => &self.om_gz,
-            (Format::Text, false) => &self.text,
-            (Format::Text, true) => &self.text_gz,
+    fn plain(&self, format: Format) -> &Bytes {
+        match format {
+            Format::OpenMetrics => &self.om,
+            Format::Text => &self.text,
+        }
+    }
+
+    fn gzipped(&self, format: Format) -> Option<&Bytes> {
+        match format {
+            Format::OpenMetrics => self.om_gz.as_ref(),
+            Format::Text => self.text_gz.as_ref(),
         }
     }
 }
@@ -71,7 +77,7 @@ pub struct Exposition {
     /// The gzip bodies joined into one buffer, built by the first gzip
     /// request of each format (about a sixteenth of the plain body): one
     /// write per request instead of one per chunk member.
-    whole_gzip: [Arc<std::sync::OnceLock<Bytes>>; 2],
+    whole_gzip: [Arc<std::sync::OnceLock<Option<Bytes>>>; 2],
 }
 
 impl Exposition {
@@ -80,31 +86,38 @@ impl Exposition {
         self.parts.is_empty()
     }
 
-    /// The parts of one body (shared buffers, no copy per request).
-    pub fn body(&self, format: Format, gzip: bool) -> Vec<Bytes> {
+    /// The parts of one body (shared buffers, no copy per request), gzip
+    /// when asked for and every part has its gzip member; the flag says
+    /// whether the body is gzip.
+    pub fn body(&self, format: Format, gzip: bool) -> (Vec<Bytes>, bool) {
         if gzip {
             let slot = &self.whole_gzip[usize::from(format == Format::Text)];
-            let whole = slot.get_or_init(|| Bytes::from(self.joined(format, true)));
-            return vec![whole.clone()];
+            if let Some(whole) = slot.get_or_init(|| self.gzipped(format).map(Bytes::from)) {
+                return (vec![whole.clone()], true);
+            }
         }
-        self.parts
-            .iter()
-            .map(|p| p.part(format, false).clone())
-            .collect()
+        let parts = self.parts.iter().map(|p| p.plain(format).clone()).collect();
+        (parts, false)
     }
 
-    fn joined(&self, format: Format, gzip: bool) -> Vec<u8> {
-        let parts: Vec<&Bytes> = self.parts.iter().map(|p| p.part(format, gzip)).collect();
-        let mut out = Vec::with_capacity(parts.iter().map(|b| b.len()).sum());
+    fn joined<'a>(parts: impl Iterator<Item = &'a Bytes> + Clone) -> Vec<u8> {
+        let mut out = Vec::with_capacity(parts.clone().map(Bytes::len).sum());
         for p in parts {
             out.extend_from_slice(p);
         }
         out
     }
 
-    /// The whole body in one buffer (tests, small tools).
-    pub fn concat(&self, format: Format, gzip: bool) -> Vec<u8> {
-        self.joined(format, gzip)
+    /// The plain body in one buffer (tests, small tools).
+    pub fn concat(&self, format: Format) -> Vec<u8> {
+        Self::joined(self.parts.iter().map(|p| p.plain(format)))
+    }
+
+    /// The gzip body in one buffer; `None` when a part could not be
+    /// compressed.
+    pub fn gzipped(&self, format: Format) -> Option<Vec<u8>> {
+        let members: Option<Vec<&Bytes>> = self.parts.iter().map(|p| p.gzipped(format)).collect();
+        Some(Self::joined(members?.into_iter()))
     }
 }
 
@@ -369,14 +382,20 @@ fn loaded_block(loaded: &BTreeMap<&'static str, usize>) -> (String, String) {
     )
 }
 
-fn gzip(data: &[u8]) -> Bytes {
+/// One gzip member of `data`; `None` (logged) when compressing failed,
+/// and the bodies holding it are then served plain.
+fn gzip(data: &[u8]) -> Option<Bytes> {
     let mut enc = GzEncoder::new(
         Vec::with_capacity(data.len() / 8 + 32),
         flate2::Compression::fast(),
     );
-    // Writing to a Vec cannot fail.
-    let _ = enc.write_all(data);
-    Bytes::from(enc.finish().unwrap_or_default())
+    match enc.write_all(data).and_then(|()| enc.finish()) {
+        Ok(member) => Some(Bytes::from(member)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot gzip a part of the exposition: serving it plain");
+            None
+        }
+    }
 }
 
 /// What requests read: the current exposition, swapped whole.
@@ -433,7 +452,7 @@ mod tests {
                 })
                 .collect(),
         );
-        let body = String::from_utf8(s.exposition().concat(Format::OpenMetrics, false)).unwrap();
+        let body = String::from_utf8(s.exposition().concat(Format::OpenMetrics)).unwrap();
         let mut all = FamilySeries::new();
         for i in 0..20000usize {
             if i % 7 != 0 {
@@ -481,12 +500,12 @@ mod tests {
             cursor: Cursor::default(),
         };
         let mut s = Series::from_snapshot(snapshot);
-        let before = String::from_utf8(s.exposition().concat(Format::Text, false)).unwrap();
+        let before = String::from_utf8(s.exposition().concat(Format::Text)).unwrap();
         s.apply(vec![Change {
             series: key(3),
             value: Some(2.5),
         }]);
-        let after = String::from_utf8(s.exposition().concat(Format::Text, false)).unwrap();
+        let after = String::from_utf8(s.exposition().concat(Format::Text)).unwrap();
         let changed: Vec<_> = before
             .lines()
             .zip(after.lines())
@@ -506,10 +525,10 @@ mod tests {
         };
         let mut s = Series::from_snapshot(snapshot);
         let e = s.exposition();
-        let gz = e.concat(Format::Text, true);
+        let gz = e.gzipped(Format::Text).unwrap();
         let mut plain = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut plain)
             .unwrap();
-        assert_eq!(plain, e.concat(Format::Text, false));
+        assert_eq!(plain, e.concat(Format::Text));
     }
 }

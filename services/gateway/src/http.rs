@@ -77,8 +77,7 @@ async fn metrics(State(state): State<MetricsState>, headers: HeaderMap) -> Respo
         )
             .into_response();
     }
-    let gzip = accepts_gzip(&headers);
-    let parts = exposition.body(format, gzip);
+    let (parts, gzip) = exposition.body(format, accepts_gzip(&headers));
     let length: usize = parts.iter().map(Bytes::len).sum();
     let body = Body::from_stream(futures::stream::iter(
         parts.into_iter().map(Ok::<_, std::convert::Infallible>),
