@@ -18,9 +18,9 @@ use chrono::{DateTime, Datelike, DurationRound, TimeZone, Utc};
 use ghstats_backfill::BackfillProducer;
 use ghstats_core::Shutdown;
 use ghstats_queue::{JobQueue, MemoryQueue};
-use ghstats_scheduler::controller::{OrgController, TickOutcome};
 use ghstats_scheduler::cooldown::GithubState;
 use ghstats_scheduler::enqueue::{EnqueueSettings, Enqueuer};
+use ghstats_scheduler::org_loop::{OrgController, TickOutcome};
 use ghstats_scrape::CycleResult;
 use ghstats_simulator::{
     ACTIVITY_KINDS, Departure, Event, FaultRule, SimConfig, TruthOptions, WorldSpec,

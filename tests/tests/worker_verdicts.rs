@@ -123,7 +123,7 @@ async fn a_job_of_an_unknown_org_is_dead_lettered_with_the_reason() {
 async fn a_cooling_down_org_defers_its_jobs_without_spending_attempts() {
     let b = bench();
     let now = Utc::now();
-    ghstats_scrape::budget::share_cooldown(
+    ghstats_scrape::org_state::share_cooldown(
         &*b.store,
         "org-a",
         now + chrono::Duration::seconds(3),

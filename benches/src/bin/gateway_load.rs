@@ -297,7 +297,7 @@ async fn run(n: usize) -> Result<()> {
 
 async fn refresher_loop(
     refresher: Refresher,
-    mut cache: Option<ghstats_gateway::cache::Series>,
+    mut cache: Option<ghstats_gateway::cache::MetricsCache>,
     shutdown: Shutdown,
 ) {
     while !shutdown.is_triggered() {

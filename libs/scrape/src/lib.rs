@@ -5,13 +5,13 @@
 
 pub mod activity;
 pub mod attribution;
-pub mod budget;
 pub mod clients;
 pub mod copilot;
 pub mod etag_store;
 pub mod glob;
 pub mod loc;
 pub mod org;
+pub mod org_state;
 pub mod repos;
 pub mod usage;
 pub mod window;

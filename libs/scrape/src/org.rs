@@ -385,7 +385,7 @@ impl OrgScraper {
                 SeriesKey::new(Family::RateLimitReset, [org, installation.as_str()]),
                 b.reset.timestamp() as f64,
             ));
-            crate::budget::share(&*self.store, org, &b, now).await?;
+            crate::org_state::share(&*self.store, org, &b, now).await?;
         }
         self.store.set_gauges(ctx, &gauges, now).await?;
         Ok(())

@@ -167,7 +167,7 @@ async fn scenario(store: Arc<dyn Store>) {
     );
 
     // The leader shares each org's rate budget through the store.
-    let budget = ghstats_scrape::budget::shared(&*w.store, "org-a")
+    let budget = ghstats_scrape::org_state::shared(&*w.store, "org-a")
         .await
         .unwrap()
         .unwrap();

@@ -254,14 +254,15 @@ impl Grouped {
     }
 }
 
-/// The series and rendered parts; owned by the refresher.
+/// The gateway's cache of the store: every series and its rendered parts;
+/// owned by the refresher.
 #[derive(Debug, Default)]
-pub struct Series {
+pub struct MetricsCache {
     families: BTreeMap<Family, FamilyState>,
     pub cursor: Cursor,
 }
 
-impl Series {
+impl MetricsCache {
     pub fn from_snapshot(snapshot: Snapshot) -> Self {
         let mut grouped = Grouped::default();
         grouped.add(snapshot.series);
@@ -306,7 +307,7 @@ impl Series {
                 )
             })
             .collect();
-        Series { families, cursor }
+        MetricsCache { families, cursor }
     }
 
     pub fn apply(&mut self, changes: Vec<Change>) {
@@ -433,7 +434,7 @@ mod tests {
             series: (0..20000).step_by(2).map(|i| (key(i), i as f64)).collect(),
             cursor: Cursor::default(),
         };
-        let mut s = Series::from_snapshot(snapshot);
+        let mut s = MetricsCache::from_snapshot(snapshot);
         s.apply(
             (1..20000)
                 .step_by(2)
@@ -499,7 +500,7 @@ mod tests {
             series: odd.iter().enumerate().map(|(i, v)| (key(i), *v)).collect(),
             cursor: Cursor::default(),
         };
-        let mut s = Series::from_snapshot(snapshot);
+        let mut s = MetricsCache::from_snapshot(snapshot);
         let before = String::from_utf8(s.exposition().concat(Format::Text)).unwrap();
         s.apply(vec![Change {
             series: key(3),
@@ -523,7 +524,7 @@ mod tests {
             series: (0..3000).map(|i| (key(i), 1.0)).collect(),
             cursor: Cursor::default(),
         };
-        let mut s = Series::from_snapshot(snapshot);
+        let mut s = MetricsCache::from_snapshot(snapshot);
         let e = s.exposition();
         let gz = e.gzipped(Format::Text).unwrap();
         let mut plain = Vec::new();

@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::cache::{Published, Series};
+use crate::cache::{MetricsCache, Published};
 
 /// How often the change log is read in incremental mode.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -88,7 +88,7 @@ impl CacheControl {
 
 impl Refresher {
     /// One step: load or catch up; returns whether more changes are waiting.
-    pub async fn step(&self, series: &mut Option<Series>) -> Result<bool, StoreError> {
+    pub async fn step(&self, series: &mut Option<MetricsCache>) -> Result<bool, StoreError> {
         let started = Instant::now();
         let mut more = false;
         let reload = match series.as_mut() {
@@ -111,7 +111,7 @@ impl Refresher {
             },
         };
         if reload {
-            let mut fresh = Series::load(&*self.store).await?;
+            let mut fresh = MetricsCache::load(&*self.store).await?;
             self.published.publish(fresh.exposition());
             self.metrics.full_loads.inc();
             tracing::info!(series = fresh.len(), "cache loaded");

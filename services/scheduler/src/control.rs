@@ -18,8 +18,8 @@ use ghstats_runtime::grpc::require_admin;
 use ghstats_store::WriteCtx;
 use tonic::{Request, Response, Status};
 
-use crate::controller::OrgController;
 use crate::cooldown::GithubState;
+use crate::org_loop::OrgController;
 
 /// Whether this replica leads, and under which term; and the lease, to
 /// name the leader when this replica does not lead.

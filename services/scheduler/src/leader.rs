@@ -17,8 +17,8 @@ use ghstats_scrape::OrgScraper;
 use ghstats_scrape::copilot::{DOWNLOAD_COMPONENT, Scope};
 use ghstats_store::{Family, SeriesKey, Store, WriteCtx};
 
-use crate::controller::OrgController;
 use crate::cooldown::Cooldown;
+use crate::org_loop::OrgController;
 
 /// How often the leader runs the store GC.
 pub const GC_INTERVAL: Duration = Duration::from_secs(3600);

@@ -4,10 +4,10 @@
 //! and its process metrics over HTTP, and `grpc.health.v1` over gRPC.
 
 pub mod control;
-pub mod controller;
 pub mod cooldown;
 pub mod enqueue;
 pub mod leader;
+pub mod org_loop;
 pub mod role;
 
 use std::net::SocketAddr;

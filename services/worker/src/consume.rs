@@ -14,7 +14,7 @@ use ghstats_core::Shutdown;
 use ghstats_queue::{Delivery, JobQueue, RetryOutcome};
 use ghstats_store::{Family, SeriesKey, Store, WriteCtx, WriteSource, WriteTally};
 
-use crate::control::Gate;
+use crate::gate::Gate;
 use crate::job::{JobContext, Verdict};
 
 /// Counts of what the consumers did.

@@ -272,10 +272,10 @@ impl JobContext {
 
     async fn read_hold_back(&self, org: &str, now: DateTime<Utc>) -> Option<String> {
         let store = &*self.store;
-        if let Ok(Some(until)) = ghstats_scrape::budget::shared_cooldown(store, org, now).await {
+        if let Ok(Some(until)) = ghstats_scrape::org_state::shared_cooldown(store, org, now).await {
             return Some(format!("GitHub cooldown of {org} until {until}"));
         }
-        match ghstats_scrape::budget::shared(store, org).await {
+        match ghstats_scrape::org_state::shared(store, org).await {
             Ok(Some(b)) if b.remaining < self.min_remaining && b.reset > now => Some(format!(
                 "rate budget of {org} at {} (below {}) until {}",
                 b.remaining, self.min_remaining, b.reset

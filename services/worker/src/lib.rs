@@ -5,6 +5,7 @@
 
 pub mod consume;
 pub mod control;
+pub mod gate;
 pub mod job;
 
 use std::collections::HashMap;
@@ -116,7 +117,7 @@ async fn serve_with_link(
         .with_copilot(copilot),
     );
     let counts = Arc::new(consume::Counts::default());
-    let gate = Arc::new(control::Gate::default());
+    let gate = Arc::new(gate::Gate::default());
     consume::spawn_gated(
         config.backfill.consumer_count,
         jobs,

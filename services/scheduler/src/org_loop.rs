@@ -123,7 +123,8 @@ impl OrgController {
         let outcome = self.step(ctx, now).await;
         if let GithubState::CoolingDown(until) = self.github_state()
             && let Err(e) =
-                ghstats_scrape::budget::share_cooldown(&*self.store, self.org(), until, now).await
+                ghstats_scrape::org_state::share_cooldown(&*self.store, self.org(), until, now)
+                    .await
         {
             tracing::warn!(org = %self.org(), error = %e, "cannot share the cooldown");
         }
