@@ -31,6 +31,7 @@ fn spawn_scheduler(
     shutdown: &Shutdown,
 ) {
     let deps = ghstats_scheduler::Deps {
+        link: None,
         store: store.clone(),
         backfill: Arc::new(MemoryProducer::default()),
         queue: None,
@@ -72,6 +73,7 @@ async fn full_health_reports_every_replica_and_degrades_on_a_stopped_worker() {
         &config, "fleet",
     )));
     let worker_deps = ghstats_worker::Deps {
+        link: None,
         store: store.clone(),
         queue,
     };

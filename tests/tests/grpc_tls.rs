@@ -53,7 +53,11 @@ async fn ctl_reaches_a_worker_over_tls_and_plain_text_does_not() {
     let worker = format!("http://{}", listeners.grpc_addr());
     tokio::spawn(ghstats_worker::serve_with(
         (*w.config).clone(),
-        ghstats_worker::Deps { store, queue },
+        ghstats_worker::Deps {
+            store,
+            queue,
+            link: None,
+        },
         listeners,
         shutdown.clone(),
     ));

@@ -49,6 +49,7 @@ async fn a_drained_worker_takes_no_job_until_resumed() {
     let listeners = ServiceListeners::ephemeral().await.unwrap();
     let grpc = listeners.grpc_addr();
     let deps = ghstats_worker::Deps {
+        link: None,
         store,
         queue: queue.clone(),
     };

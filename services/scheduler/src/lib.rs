@@ -50,6 +50,8 @@ pub struct Deps {
     pub queue: Option<Arc<dyn JobQueue>>,
     /// The lease to elect over; `None`: the one `leader_election` names.
     pub lease: Option<ghstats_election::LeaseSource>,
+    /// The RabbitMQ link whose state the health follows, when the queue is RabbitMQ.
+    pub link: Option<RabbitQueue>,
 }
 
 /// Health component of the backfill queue.
@@ -77,8 +79,9 @@ pub async fn serve(
         backfill: enqueuer,
         queue: Some(queue),
         lease: None,
+        link: Some(rabbit),
     };
-    serve_with_link(config, deps, Some(rabbit), listeners, shutdown).await
+    serve_with(config, deps, listeners, shutdown).await
 }
 
 /// Serves until `shutdown` with the given dependencies.
@@ -88,16 +91,7 @@ pub async fn serve_with(
     listeners: ServiceListeners,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
-    serve_with_link(config, deps, None, listeners, shutdown).await
-}
-
-async fn serve_with_link(
-    config: Config,
-    deps: Deps,
-    rabbit: Option<RabbitQueue>,
-    listeners: ServiceListeners,
-    shutdown: Shutdown,
-) -> Result<(), ServeError> {
+    let rabbit = deps.link.clone();
     let config = Arc::new(config);
     let mut host = ServiceHost::new(SERVICE, "/metrics");
     host.use_grpc_tls(&config.services.grpc_tls)?;

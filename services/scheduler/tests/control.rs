@@ -52,6 +52,7 @@ async fn scheduler(
         EnqueueSettings::from_config(&config),
     ));
     let deps = ghstats_scheduler::Deps {
+        link: None,
         store,
         backfill,
         queue: Some(queue),

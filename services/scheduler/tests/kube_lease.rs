@@ -309,6 +309,7 @@ mod service {
         let store: Arc<dyn Store> =
             Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
         let deps = ghstats_scheduler::Deps {
+            link: None,
             store: store.clone(),
             backfill: Arc::new(ghstats_backfill::MemoryProducer::default()),
             queue: None,

@@ -82,12 +82,14 @@ pub async fn serve(
     ));
     enqueuer.start_sweeping(&shutdown);
     let scheduler_deps = ghstats_scheduler::Deps {
+        link: None,
         store: store.clone(),
         backfill: enqueuer,
         queue: Some(queue.clone()),
         lease: None,
     };
     let worker_deps = ghstats_worker::Deps {
+        link: None,
         store: store.clone(),
         queue,
     };

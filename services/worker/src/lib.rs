@@ -38,6 +38,8 @@ pub fn check_config(config: &Config) -> Result<(), ghstats_config::ConfigError> 
 pub struct Deps {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn JobQueue>,
+    /// The RabbitMQ link whose state the health follows, when the queue is RabbitMQ.
+    pub link: Option<RabbitQueue>,
 }
 
 /// Health component of the consumer.
@@ -58,8 +60,9 @@ pub async fn serve(
     let deps = Deps {
         store,
         queue: Arc::new(rabbit.clone()),
+        link: Some(rabbit),
     };
-    serve_with_link(config, deps, Some(rabbit), listeners, shutdown).await
+    serve_with(config, deps, listeners, shutdown).await
 }
 
 /// Serves until `shutdown` with the given dependencies.
@@ -69,16 +72,7 @@ pub async fn serve_with(
     listeners: ServiceListeners,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
-    serve_with_link(config, deps, None, listeners, shutdown).await
-}
-
-async fn serve_with_link(
-    config: Config,
-    deps: Deps,
-    rabbit: Option<RabbitQueue>,
-    listeners: ServiceListeners,
-    shutdown: Shutdown,
-) -> Result<(), ServeError> {
+    let rabbit = deps.link.clone();
     let mut host = ServiceHost::new(SERVICE, "/metrics");
     host.use_grpc_tls(&config.services.grpc_tls)?;
     host.health
