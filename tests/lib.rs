@@ -16,23 +16,7 @@ use ghstats_queue::{RabbitQueue, Topology};
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, TruthOptions};
 use ghstats_store::{Family, RedisAuth, RedisStore, RedisTarget, SeriesKey, Store, StoreSettings};
 
-/// A free TCP port on 127.0.0.1 (for a server a test starts itself).
-pub fn spare_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A name no other test (or run) uses.
-pub fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("test.{name}.{}.{nanos}", std::process::id())
-}
+pub use ghstats_testkit::{amqp_url, spare_port, unique};
 
 /// The simulator, and a config whose org `org-a` uses it with a token
 /// file; `extra` is appended YAML (top-level sections).
@@ -85,11 +69,6 @@ pub async fn redis_store(config: &Config, name: &str) -> Arc<RedisStore> {
             .await
             .expect("Redis answers on 127.0.0.1:6379"),
     )
-}
-
-pub fn amqp_url() -> String {
-    std::env::var("GHSTATS_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 /// The config's queue topology with every name made unique.

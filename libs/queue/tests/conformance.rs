@@ -26,10 +26,7 @@ fn topology(case: &str) -> Topology {
     )
 }
 
-pub fn amqp_url() -> String {
-    std::env::var("GHSTATS_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
+use ghstats_testkit::amqp_url;
 
 fn backoff() -> RetryPolicy {
     RetryPolicy {

@@ -13,13 +13,7 @@ use ghstats_store::{
     Family, RedisAuth, RedisStore, RedisTarget, SeriesKey, Store, StoreSettings, WriteCtx,
 };
 
-fn spare_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use ghstats_testkit::spare_port;
 
 struct Server(Child);
 

@@ -18,13 +18,7 @@ use std::time::{Duration, Instant};
 use ghstats_core::Shutdown;
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
 
-fn spare_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use ghstats_testkit::spare_port;
 
 fn role_of(port: u16) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;

@@ -1,0 +1,44 @@
+//! What every ghstats test shares and nothing that depends on another
+//! ghstats crate, so any crate's tests can use it: a spare port for a
+//! server a test starts itself, names no other test or run uses, the
+//! address of the test broker. Cross-service helpers (a world with the
+//! simulator, stores under a unique prefix) are in the `tests` crate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// A free TCP port on 127.0.0.1 (for a server a test starts itself).
+pub fn spare_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port on 127.0.0.1")
+        .local_addr()
+        .expect("a bound listener has an address")
+        .port()
+}
+
+/// A name no other test (or run) uses: `test.<name>.<pid>.<nanos>`.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_nanos();
+    format!("test.{name}.{}.{nanos}", std::process::id())
+}
+
+/// The test broker: `GHSTATS_TEST_AMQP_URL`, or the local RabbitMQ.
+pub fn amqp_url() -> String {
+    std::env::var("GHSTATS_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_ports_differ_between_calls() {
+        assert_ne!(unique("a"), unique("a"));
+        assert!(unique("jobs").starts_with("test.jobs."));
+        let port = spare_port();
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+    }
+}
