@@ -22,9 +22,7 @@ use ghstats_scheduler::cooldown::GithubState;
 use ghstats_scheduler::enqueue::{EnqueueSettings, Enqueuer};
 use ghstats_scheduler::org_loop::{OrgController, TickOutcome};
 use ghstats_scrape::CycleResult;
-use ghstats_simulator::{
-    ACTIVITY_KINDS, Departure, Event, FaultRule, SimConfig, TruthOptions, WorldSpec,
-};
+use ghstats_simulator::{ACTIVITY_KINDS, Departure, FaultRule, SimConfig, TruthOptions, WorldSpec};
 use ghstats_store::{Family, Store, StoreError, WriteCtx};
 use ghstats_tests::{Gauges, activity_gauges, loc_gauges, loc_truth, series_where, world_with};
 use ghstats_worker::job::{JobContext, Verdict};
@@ -181,14 +179,7 @@ async fn several_days_with_faults_and_changes_equal_the_truth_after_every_step()
             for _ in 0..8 {
                 let repo = &repos[dice.below(repos.len())];
                 let kind = ACTIVITY_KINDS[dice.below(ACTIVITY_KINDS.len())];
-                w.sim
-                    .add_event(&Event {
-                        org: "org-a",
-                        repo,
-                        kind,
-                        ..Event::default()
-                    })
-                    .unwrap();
+                w.sim.add_activity("org-a", repo, kind).unwrap();
             }
         }
         // Faults of this step.

@@ -15,10 +15,6 @@ impl Keys {
         }
     }
 
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     /// The `SCAN MATCH` pattern of every key under this prefix.
     pub fn all_keys_pattern(&self) -> String {
         format!("{}*", self.prefix.replace('*', "\\*"))

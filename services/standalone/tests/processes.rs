@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::{DurationRound, Utc};
 use ghstats_core::Shutdown;
 use ghstats_queue::{JobQueue, RabbitQueue, Topology};
-use ghstats_simulator::{Event, FaultRule, TruthOptions};
+use ghstats_simulator::{FaultRule, TruthOptions};
 use ghstats_store::{Family, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings};
 use ghstats_tests::{Gauges, loc_truth, spare_port, unique};
 
@@ -261,14 +261,7 @@ async fn separate_processes_survive_every_fault_and_end_equal_to_the_truth() {
             let repo = &repos[(i * 7 + n) % repos.len()];
             let kind =
                 ghstats_simulator::ACTIVITY_KINDS[i % ghstats_simulator::ACTIVITY_KINDS.len()];
-            w.sim
-                .add_event(&Event {
-                    org: "org-a",
-                    repo,
-                    kind,
-                    ..Event::default()
-                })
-                .unwrap();
+            w.sim.add_activity("org-a", repo, kind).unwrap();
         }
     };
 
