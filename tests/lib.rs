@@ -107,13 +107,19 @@ pub type Gauges = BTreeMap<(String, String, String, String), f64>;
 
 /// The non-zero 24-hour activity gauges of the store.
 pub async fn activity_gauges(store: &dyn Store) -> Gauges {
+    activity_series(store, |v| v > 0.0).await
+}
+
+/// The 24-hour activity series of the store whose value `keep` accepts
+/// (`|_| true`: the zeros too).
+pub async fn activity_series(store: &dyn Store, keep: impl Fn(f64) -> bool) -> Gauges {
     store
         .snapshot()
         .await
         .unwrap()
         .series
         .into_iter()
-        .filter(|(k, v)| Family::ACTIVITY_24H.contains(&k.family) && *v > 0.0)
+        .filter(|(k, v)| Family::ACTIVITY_24H.contains(&k.family) && keep(*v))
         .map(|(k, v)| {
             (
                 (

@@ -19,6 +19,7 @@ use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, TruthOptions};
 use ghstats_store::{
     Family, MemoryStore, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings, WriteCtx,
 };
+use ghstats_tests::{Gauges, activity_series};
 
 /// A user the deny list removes, besides the bots.
 const DENIED: &str = "user-003";
@@ -94,31 +95,9 @@ fn now_of(sim: &Simulator) -> DateTime<Utc> {
         .unwrap()
 }
 
-/// (metric, org, repo, user) -> value.
-type Gauges = BTreeMap<(String, String, String, String), f64>;
-
 /// The 24h families in the store (zeros included).
 async fn gauges(store: &dyn Store) -> Gauges {
-    let families = Family::ACTIVITY_24H;
-    store
-        .snapshot()
-        .await
-        .unwrap()
-        .series
-        .into_iter()
-        .filter(|(k, _)| families.contains(&k.family))
-        .map(|(k, v)| {
-            (
-                (
-                    k.family.name().to_owned(),
-                    k.labels[0].clone(),
-                    k.labels[1].clone(),
-                    k.labels[2].clone(),
-                ),
-                v,
-            )
-        })
-        .collect()
+    activity_series(store, |_| true).await
 }
 
 /// The truth options of this test's exporter (forks included, as by default).
