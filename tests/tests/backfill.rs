@@ -21,14 +21,14 @@ use ghstats_scheduler::enqueue::{EnqueueSettings, Enqueuer};
 use ghstats_scrape::OrgScraper;
 use ghstats_simulator::FaultRule;
 use ghstats_store::{Family, MemoryStore, Store, StoreSettings, WriteCtx};
-use ghstats_tests::{activity_gauges, eventually, series_value, truth, world};
+use ghstats_testkit::{activity_gauges, eventually, series_value, truth, world};
 use ghstats_worker::consume::{self, Counts};
 use ghstats_worker::job::JobContext;
 
 const EXTRA: &str = "retry:\n  max_attempts: 2\n  initial_backoff: 1ms\n  max_backoff: 2ms\nbackfill:\n  requeue_delays: [1s, 2s]\n";
 
 fn job_context(
-    w: &ghstats_tests::World,
+    w: &ghstats_testkit::World,
     store: &Arc<dyn Store>,
     shutdown: &Shutdown,
 ) -> Arc<JobContext> {
@@ -49,7 +49,7 @@ fn job_context(
 /// What happens before workers run, on any store and queue; returns the
 /// number of jobs enqueued and the time of the cycle.
 async fn miss_a_window(
-    w: &ghstats_tests::World,
+    w: &ghstats_testkit::World,
     store: &Arc<dyn Store>,
     queue: &Arc<dyn JobQueue>,
     shutdown: &Shutdown,
@@ -127,7 +127,7 @@ async fn missed_window_is_backfilled_on_memory_backends() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(
         &w.config.store,
     )));
-    let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(ghstats_tests::unique_topology(
+    let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(ghstats_testkit::unique_topology(
         &w.config, "bf",
     )));
     let (repos, now) = miss_a_window(&w, &store, &queue, &shutdown).await;
@@ -193,9 +193,9 @@ async fn missed_window_is_backfilled_on_memory_backends() {
 async fn duplicates_and_a_dead_worker_leave_the_clean_result_on_redis_and_rabbitmq() {
     let shutdown = Shutdown::new();
     let w = world(&shutdown, EXTRA);
-    let redis = ghstats_tests::redis_store(&w.config, "backfill").await;
+    let redis = ghstats_testkit::redis_store(&w.config, "backfill").await;
     let store: Arc<dyn Store> = redis.clone();
-    let rabbit = ghstats_tests::rabbit_queue(&w.config, &ghstats_tests::amqp_url(), "backfill");
+    let rabbit = ghstats_testkit::rabbit_queue(&w.config, &ghstats_testkit::amqp_url(), "backfill");
     rabbit
         .connect()
         .await
@@ -205,7 +205,7 @@ async fn duplicates_and_a_dead_worker_leave_the_clean_result_on_redis_and_rabbit
     let jobs = job_context(&w, &store, &shutdown);
 
     // A worker takes one job, writes its window, and dies before its ack.
-    let conn = lapin::Connection::connect(&ghstats_tests::amqp_url(), Default::default())
+    let conn = lapin::Connection::connect(&ghstats_testkit::amqp_url(), Default::default())
         .await
         .unwrap();
     let channel = conn.create_channel().await.unwrap();

@@ -19,7 +19,7 @@ use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_queue::{JobQueue, LinkState};
 use ghstats_scheduler::enqueue::{EnqueueSettings, Enqueuer};
 use ghstats_store::{MemoryStore, Store, StoreSettings, WriteCtx};
-use ghstats_tests::spare_port;
+use ghstats_testkit::spare_port;
 
 /// A RabbitMQ node of this test's own: its ports, data directory and name.
 struct OwnBroker {
@@ -128,7 +128,7 @@ async fn producer_and_consumer_survive_a_broker_restart_without_losing_a_job() {
         Vec::new(),
     )
     .unwrap();
-    let rabbit = ghstats_tests::rabbit_queue(&config, &broker.url(), "restart");
+    let rabbit = ghstats_testkit::rabbit_queue(&config, &broker.url(), "restart");
     rabbit.connect().await.unwrap();
     let queue: Arc<dyn JobQueue> = Arc::new(rabbit.clone());
     let store: Arc<dyn Store> =

@@ -21,7 +21,7 @@ use ghstats_scrape::copilot::{CopilotScraper, Scope};
 use ghstats_simulator::copilot::{ENTERPRISE_INSTALLATION_ID, ENTERPRISE_SLUG, ReportKind};
 use ghstats_simulator::{DEMO_APP_ID, DEMO_APP_PRIVATE_KEY, FaultRule};
 use ghstats_store::{Family, MemoryStore, Store, StoreSettings, WriteCtx};
-use ghstats_tests::{World, world};
+use ghstats_testkit::{World, world};
 use ghstats_worker::job::{JobContext, Verdict};
 
 /// Every scope, every breakdown, the enterprise through its own App;
@@ -113,7 +113,7 @@ async fn usage(
     scope: &str,
     window: &str,
 ) -> BTreeMap<Vec<String>, f64> {
-    ghstats_tests::series_where(store, |k| {
+    ghstats_testkit::series_where(store, |k| {
         k.family == family && k.labels[0] == owner && k.labels[3] == scope && k.labels[4] == window
     })
     .await
@@ -123,7 +123,7 @@ async fn usage(
 }
 
 async fn counter(store: &dyn Store, family: Family, labels: &[&str]) -> f64 {
-    ghstats_tests::series_value(store, family, labels).await
+    ghstats_testkit::series_value(store, family, labels).await
 }
 
 /// Sums of a top-level key per user ("all" for aggregates) over records.

@@ -22,7 +22,7 @@ use ghstats_scheduler::org_loop::{OrgController, TickOutcome};
 use ghstats_scrape::CycleResult;
 use ghstats_simulator::{Departure, Event, FaultRule, SimConfig, TruthOptions, UNATTRIBUTED};
 use ghstats_store::{Family, RedisStore, Store, WriteCtx};
-use ghstats_tests::{Gauges, activity_gauges, default_truth, loc_gauges, loc_truth, world_with};
+use ghstats_testkit::{Gauges, activity_gauges, default_truth, loc_gauges, loc_truth, world_with};
 use ghstats_worker::job::{JobContext, Verdict};
 
 const QUICK_RETRIES: &str =
@@ -30,7 +30,7 @@ const QUICK_RETRIES: &str =
 
 #[allow(dead_code)]
 struct Rig {
-    w: ghstats_tests::World,
+    w: ghstats_testkit::World,
     redis: Arc<RedisStore>,
     store: Arc<dyn Store>,
     controller: Arc<OrgController>,
@@ -53,7 +53,7 @@ async fn rig_with(name: &str, github: &str, extra: &str, truth: TruthOptions) ->
         github,
         &format!("{QUICK_RETRIES}{extra}"),
     );
-    let redis = ghstats_tests::redis_store(&w.config, name).await;
+    let redis = ghstats_testkit::redis_store(&w.config, name).await;
     let store: Arc<dyn Store> = redis.clone();
     let backfill = Arc::new(MemoryProducer::default());
     let producer: Arc<dyn BackfillProducer> = backfill.clone();
@@ -290,7 +290,8 @@ async fn gauges_age_while_the_listing_fails_during_cooldown_and_while_paused() {
     );
     r.assert_truth(later, "aged to zero while paused").await;
     let zeros =
-        ghstats_tests::series_where(&*r.store, |k| Family::ACTIVITY_24H.contains(&k.family)).await;
+        ghstats_testkit::series_where(&*r.store, |k| Family::ACTIVITY_24H.contains(&k.family))
+            .await;
     assert!(
         zeros.len() >= start.len() && zeros.iter().all(|(_, v)| *v == 0.0),
         "every series reads 0, none lingers at its last value"

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ghstats_core::Shutdown;
 use ghstats_standalone::ctl::{CtlArgs, CtlCommand, run};
 use ghstats_standalone::{Listeners, serve};
-use ghstats_tests::{eventually, world};
+use ghstats_testkit::{eventually, world};
 
 const ADMIN: &str = "ctl-admin-token";
 

@@ -24,7 +24,7 @@ use ghstats_scheduler::org_loop::{OrgController, TickOutcome};
 use ghstats_scrape::CycleResult;
 use ghstats_simulator::{ACTIVITY_KINDS, Departure, FaultRule, SimConfig, TruthOptions, WorldSpec};
 use ghstats_store::{Family, Store, StoreError, WriteCtx};
-use ghstats_tests::{Gauges, activity_gauges, loc_gauges, loc_truth, series_where, world_with};
+use ghstats_testkit::{Gauges, activity_gauges, loc_gauges, loc_truth, series_where, world_with};
 use ghstats_worker::job::{JobContext, Verdict};
 
 const STEP: chrono::Duration = chrono::Duration::hours(2);
@@ -44,7 +44,7 @@ impl Dice {
 }
 
 fn controller(
-    w: &ghstats_tests::World,
+    w: &ghstats_testkit::World,
     store: &Arc<dyn Store>,
     backfill: &Arc<dyn BackfillProducer>,
     shutdown: &Shutdown,
@@ -93,7 +93,7 @@ async fn several_days_with_faults_and_changes_equal_the_truth_after_every_step()
         "  user_label_mode: id\n  unhealthy_failure_threshold: 2\n  unhealthy_cooldown: 3h\n",
         "retry:\n  max_attempts: 1\n  initial_backoff: 1ms\n  max_backoff: 1ms\nloc:\n  refresh_interval: 1h\nbackfill:\n  requeue_delays: [50ms]\n",
     );
-    let redis = ghstats_tests::redis_store(&w.config, "days").await;
+    let redis = ghstats_testkit::redis_store(&w.config, "days").await;
     let store: Arc<dyn Store> = redis.clone();
     let queue = Arc::new(MemoryQueue::with_delays(&[Duration::from_millis(50)]));
     let jobs_queue: Arc<dyn JobQueue> = queue.clone();

@@ -12,7 +12,7 @@ use ghstats_core::Shutdown;
 use ghstats_queue::{JobQueue, MemoryQueue};
 use ghstats_runtime::ServiceListeners;
 use ghstats_store::{MemoryStore, Store, StoreSettings};
-use ghstats_tests::{eventually, world};
+use ghstats_testkit::{eventually, world};
 use serde_json::Value;
 
 /// The `/healthz` document (null while the gateway is not up yet).
@@ -69,7 +69,7 @@ async fn full_health_reports_every_replica_and_degrades_on_a_stopped_worker() {
     let store: Arc<dyn Store> =
         Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
     spawn_scheduler(&config, &store, scheduler_l, &shutdown);
-    let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(ghstats_tests::unique_topology(
+    let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(ghstats_testkit::unique_topology(
         &config, "fleet",
     )));
     let worker_deps = ghstats_worker::Deps {

@@ -13,7 +13,7 @@ use ghstats_queue::{JobQueue, MemoryQueue};
 use ghstats_runtime::ServiceListeners;
 use ghstats_standalone::ctl::{CtlArgs, CtlCommand, run};
 use ghstats_store::{MemoryStore, Store, StoreSettings};
-use ghstats_tests::{eventually, world};
+use ghstats_testkit::{eventually, world};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
 /// Writes ca.pem, cert.pem and key.pem (for "localhost") into `dir`.
@@ -46,7 +46,7 @@ async fn ctl_reaches_a_worker_over_tls_and_plain_text_does_not() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(
         &w.config.store,
     )));
-    let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(ghstats_tests::unique_topology(
+    let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(ghstats_testkit::unique_topology(
         &w.config, "tls",
     )));
     let listeners = ServiceListeners::ephemeral().await.unwrap();

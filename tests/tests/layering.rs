@@ -302,6 +302,16 @@ fn the_seams_keep_their_rules() {
                 }
             }
         }
+        let schedules = name.ends_with("core/src/shutdown.rs");
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if !schedules && (code.contains("time::interval(") || code.contains("interval_at(")) {
+                broken.push(format!(
+                    "{name}:{}: a hand-made ticker (loops wait through Cadence or Shutdown::pause)",
+                    i + 1
+                ));
+            }
+        }
         let in_store = name.contains("libs/store/src");
         if in_store && !name.ends_with("keys.rs") {
             for (i, line) in text.lines().enumerate() {

@@ -16,5 +16,5 @@ pub mod tenure;
 /// The `async_trait` the shared traits (`FleetView`) are written with.
 pub use async_trait::async_trait;
 pub use health::{ComponentStatus, HealthRegistry, Mode, Readiness};
-pub use shutdown::Shutdown;
+pub use shutdown::{Cadence, Resumed, Shutdown};
 pub use tenure::Tenure;

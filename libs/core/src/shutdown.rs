@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -76,19 +77,44 @@ impl Shutdown {
     {
         let stop = self.clone();
         self.spawn(name, async move {
-            let mut ticker = tokio::time::interval(period);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    () = stop.triggered() => return Ok::<(), String>(()),
-                }
-                tokio::select! {
-                    () = tick() => {}
-                    () = stop.triggered() => return Ok(()),
+            let mut cadence = Cadence::starting_now(period);
+            while cadence.next(&stop, None).await != Resumed::ShutDown {
+                if stop.unless_triggered(tick()).await.is_none() {
+                    break;
                 }
             }
+            Ok::<(), std::convert::Infallible>(())
         });
+    }
+
+    /// Sleeps for `pause`; returns false when the shutdown started first.
+    pub async fn sleep(&self, pause: Duration) -> bool {
+        self.pause(pause, None).await != Resumed::ShutDown
+    }
+
+    /// Waits until `pause` has elapsed, `wake` is notified or the shutdown
+    /// starts, and says which came first.
+    pub async fn pause(&self, pause: Duration, wake: Option<&Notify>) -> Resumed {
+        let woken = async {
+            match wake {
+                Some(wake) => wake.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => Resumed::Elapsed,
+            () = woken => Resumed::Woken,
+            () = self.triggered() => Resumed::ShutDown,
+        }
+    }
+
+    /// Runs `work` to its end, or drops it when the shutdown starts first
+    /// (`None`).
+    pub async fn unless_triggered<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            out = work => Some(out),
+            () = self.triggered() => None,
+        }
     }
 
     /// Cancels on SIGTERM or SIGINT (a tracked task).
@@ -121,6 +147,66 @@ impl Shutdown {
             );
         }
         finished
+    }
+}
+
+/// What ended a wait between two runs of a loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resumed {
+    /// The pause or period elapsed.
+    Elapsed,
+    /// The loop's wake-up [`Notify`] fired (a trigger, a resync).
+    Woken,
+    /// The shutdown started: the loop ends.
+    ShutDown,
+}
+
+/// A fixed-rate schedule for a loop: ticks every `period` measured from
+/// the start; after a slow run the missed ticks collapse into one that
+/// comes right away, and the rhythm goes on (never a burst of catch-up
+/// runs).
+/// The one way a loop of the product waits for its next periodic run.
+#[derive(Debug)]
+pub struct Cadence {
+    interval: tokio::time::Interval,
+}
+
+impl Cadence {
+    /// First tick right away.
+    pub fn starting_now(period: Duration) -> Self {
+        Self::starting_at(tokio::time::Instant::now(), period)
+    }
+
+    /// First tick one `period` from now.
+    pub fn starting_after(period: Duration) -> Self {
+        Self::starting_at(tokio::time::Instant::now() + period, period)
+    }
+
+    fn starting_at(start: tokio::time::Instant, period: Duration) -> Self {
+        let mut interval = tokio::time::interval_at(start, period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Self { interval }
+    }
+
+    /// Waits for the next tick (for a loop that races the tick against
+    /// work of its own).
+    pub async fn tick(&mut self) {
+        self.interval.tick().await;
+    }
+
+    /// Waits for the next tick, for `wake` or for the shutdown.
+    pub async fn next(&mut self, shutdown: &Shutdown, wake: Option<&Notify>) -> Resumed {
+        let woken = async {
+            match wake {
+                Some(wake) => wake.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = self.interval.tick() => Resumed::Elapsed,
+            () = woken => Resumed::Woken,
+            () = shutdown.triggered() => Resumed::ShutDown,
+        }
     }
 }
 
@@ -180,6 +266,49 @@ mod tests {
         assert!(shutdown.drain(Duration::from_secs(1)).await);
         tokio::time::sleep(Duration::from_secs(30)).await;
         assert_eq!(ticks.load(std::sync::atomic::Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_ends_on_time_on_wake_or_on_shutdown() {
+        let shutdown = Shutdown::new();
+        let wake = Notify::new();
+        assert_eq!(
+            shutdown.pause(Duration::from_secs(5), Some(&wake)).await,
+            Resumed::Elapsed
+        );
+        wake.notify_one();
+        assert_eq!(
+            shutdown.pause(Duration::from_secs(3600), Some(&wake)).await,
+            Resumed::Woken
+        );
+        shutdown.trigger();
+        assert_eq!(
+            shutdown.pause(Duration::from_secs(3600), Some(&wake)).await,
+            Resumed::ShutDown
+        );
+        assert!(!shutdown.sleep(Duration::from_secs(3600)).await);
+        let never = std::future::pending::<()>();
+        assert_eq!(shutdown.unless_triggered(never).await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cadence_skips_the_ticks_a_slow_run_missed() {
+        let shutdown = Shutdown::new();
+        let start = tokio::time::Instant::now();
+        let mut cadence = Cadence::starting_after(Duration::from_secs(10));
+        assert_eq!(cadence.next(&shutdown, None).await, Resumed::Elapsed);
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        // A run of 25 s misses the ticks at 20 s and 30 s: one tick comes
+        // right away, and the next keeps the rhythm (at 40 s, not 45 s).
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        assert_eq!(cadence.next(&shutdown, None).await, Resumed::Elapsed);
+        assert_eq!(start.elapsed(), Duration::from_secs(35));
+        assert_eq!(cadence.next(&shutdown, None).await, Resumed::Elapsed);
+        assert_eq!(start.elapsed(), Duration::from_secs(40));
+        let wake = Notify::new();
+        wake.notify_one();
+        assert_eq!(cadence.next(&shutdown, Some(&wake)).await, Resumed::Woken);
+        assert_eq!(start.elapsed(), Duration::from_secs(40));
     }
 
     #[tokio::test]

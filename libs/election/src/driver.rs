@@ -170,9 +170,8 @@ pub async fn run_election_with(
                 }
             }
         }
-        tokio::select! {
-            () = tokio::time::sleep(timings.retry_period) => {}
-            () = shutdown.triggered() => break,
+        if !shutdown.sleep(timings.retry_period).await {
+            break;
         }
     }
     if leading.is_some() {

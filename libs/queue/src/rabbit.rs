@@ -193,9 +193,8 @@ impl RabbitQueue {
                         if queue.connect().await.is_err() {
                             failures += 1;
                             let wait = queue.reconnect_wait(failures);
-                            tokio::select! {
-                                () = tokio::time::sleep(wait) => {}
-                                () = stop.triggered() => return Ok(()),
+                            if !stop.sleep(wait).await {
+                                return Ok(());
                             }
                         }
                     }

@@ -19,7 +19,7 @@ use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, TruthOptions};
 use ghstats_store::{
     Family, MemoryStore, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings, WriteCtx,
 };
-use ghstats_tests::{Gauges, activity_series};
+use ghstats_testkit::{Gauges, activity_series};
 
 /// A user the deny list removes, besides the bots.
 const DENIED: &str = "user-003";

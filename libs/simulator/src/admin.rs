@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
-use ghstats_core::Shutdown;
+use ghstats_core::{Cadence, Resumed, Shutdown};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -374,12 +374,10 @@ pub fn spawn_live_activity(state: Arc<SimState>, every: StdDuration, shutdown: &
     let stop = shutdown.clone();
     shutdown.spawn("simulator_live_activity", async move {
         let mut rng = Rng::new(state.config.world.seed ^ 0x11FE);
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await;
+        let mut cadence = Cadence::starting_after(every);
         loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = stop.triggered() => return Ok::<(), SimError>(()),
+            if cadence.next(&stop, None).await == Resumed::ShutDown {
+                return Ok::<(), SimError>(());
             }
             let target = {
                 let world = state.world.read().unwrap_or_else(|p| p.into_inner());

@@ -1,10 +1,17 @@
-//! What every ghstats test shares and nothing that depends on another
-//! ghstats crate, so any crate's tests can use it: a spare port for a
-//! server a test starts itself, names no other test or run uses, the
-//! address of the test broker. Cross-service helpers (a world with the
-//! simulator, stores under a unique prefix) are in the `tests` crate.
+//! What every ghstats test shares, and the one crate of test support: a
+//! spare port for a server a test starts itself, names no other test or
+//! run uses, the address of the test broker; with the `world` feature, a
+//! simulated world (the simulator, stores and queues under unique names,
+//! gauges against the truth) for the end-to-end tests. Without `world` it
+//! depends on no other ghstats crate, so the store's and the queue's own
+//! tests use it too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[cfg(feature = "world")]
+mod world;
+#[cfg(feature = "world")]
+pub use world::*;
 
 /// A free TCP port on 127.0.0.1 (for a server a test starts itself).
 pub fn spare_port() -> u16 {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use ghstats_core::Shutdown;
 use ghstats_core::health::{ComponentStatus, HealthRegistry};
+use ghstats_core::{Resumed, Shutdown};
 use ghstats_store::{Changes, Store, StoreError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -156,13 +156,13 @@ impl Refresher {
                 }
             };
             self.metrics.staleness.set(last_ok.elapsed().as_secs_f64());
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                () = self.control.resync.notified() => {
+            match shutdown.pause(pause, Some(&self.control.resync)).await {
+                Resumed::Elapsed => {}
+                Resumed::Woken => {
                     tracing::info!("resync requested: reloading the cache");
                     series = None;
                 }
-                () = shutdown.triggered() => return Ok(()),
+                Resumed::ShutDown => return Ok(()),
             }
         }
     }

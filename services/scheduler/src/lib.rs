@@ -203,9 +203,8 @@ async fn read_term(
                 tracing::warn!(error = %e, attempt, "cannot read the lease term; not leading yet");
             }
         }
-        tokio::select! {
-            () = tokio::time::sleep(retry.backoff(attempt)) => {}
-            () = shutdown.triggered() => return Err("shut down before the store answered"),
+        if !shutdown.sleep(retry.backoff(attempt)).await {
+            return Err("shut down before the store answered");
         }
     }
 }

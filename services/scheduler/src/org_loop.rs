@@ -11,8 +11,8 @@ use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 use ghstats_backfill::{BackfillProducer, BackfillRequest};
-use ghstats_core::Shutdown;
 use ghstats_core::health::{ComponentStatus, HealthRegistry};
+use ghstats_core::{Cadence, Resumed, Shutdown};
 use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_scrape::copilot::{DOWNLOAD_COMPONENT, ScopeRun};
 use ghstats_scrape::loc::LocMode;
@@ -222,21 +222,18 @@ impl OrgController {
         health: HealthRegistry,
         shutdown: Shutdown,
     ) -> Result<(), Fenced> {
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut cadence = Cadence::starting_now(self.interval);
         loop {
-            let triggered = tokio::select! {
-                _ = ticker.tick() => false,
-                () = self.trigger.notified() => true,
-                () = shutdown.triggered() => return Ok(()),
+            let triggered = match cadence.next(&shutdown, Some(&self.trigger)).await {
+                Resumed::ShutDown => return Ok(()),
+                resumed => resumed == Resumed::Woken,
             };
             if self.is_paused() && !triggered {
                 continue;
             }
             let now = Utc::now();
-            let outcome = tokio::select! {
-                o = self.tick(ctx, now) => o,
-                () = shutdown.triggered() => return Ok(()),
+            let Some(outcome) = shutdown.unless_triggered(self.tick(ctx, now)).await else {
+                return Ok(());
             };
             let label = match outcome {
                 TickOutcome::Scraped(r) => r.as_str(),

@@ -152,9 +152,8 @@ pub fn spawn_election(
                     }
                     tracing::warn!(reason = %reason, "leader election unavailable");
                     health.set(COMPONENT, ComponentStatus::Unhealthy, reason);
-                    tokio::select! {
-                        () = tokio::time::sleep(timings.retry_period.max(Duration::from_secs(1))) => {}
-                        () = stop.triggered() => return Ok::<(), String>(()),
+                    if !stop.sleep(timings.retry_period.max(Duration::from_secs(1))).await {
+                        return Ok::<(), String>(());
                     }
                 }
             }

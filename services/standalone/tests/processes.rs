@@ -21,7 +21,7 @@ use ghstats_core::Shutdown;
 use ghstats_queue::{JobQueue, RabbitQueue, Topology};
 use ghstats_simulator::{FaultRule, TruthOptions};
 use ghstats_store::{Family, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings};
-use ghstats_tests::{Gauges, loc_truth, spare_port, unique};
+use ghstats_testkit::{Gauges, loc_truth, spare_port, unique};
 
 /// A child process, killed when dropped.
 struct Proc {
@@ -209,7 +209,7 @@ async fn separate_processes_survive_every_fault_and_end_equal_to_the_truth() {
     let redis_port = spare_port();
     let mut redis = redis_server(redis_port, &data);
 
-    let w = ghstats_tests::world(&shutdown, "");
+    let w = ghstats_testkit::world(&shutdown, "");
     let token = dir.path().join("token");
     std::fs::write(&token, ghstats_simulator::DEMO_TOKEN).unwrap();
     let u = unique("processes");
@@ -226,7 +226,7 @@ async fn separate_processes_survive_every_fault_and_end_equal_to_the_truth() {
              retry:\n  max_attempts: 5\n  initial_backoff: 10ms\n  max_backoff: 100ms\n\
              loc:\n  refresh_interval: 1h\n\
              github:\n  unhealthy_failure_threshold: 3\n  unhealthy_cooldown: 5s\n  orgs:\n    - org: org-a\n      token_file: {token}\n      api_base_url: {api}\n      scrape_interval: 2s\n",
-            amqp = ghstats_tests::amqp_url(),
+            amqp = ghstats_testkit::amqp_url(),
             token = token.display(),
             api = w.sim.api_base(),
         ),
@@ -440,9 +440,9 @@ async fn separate_processes_survive_every_fault_and_end_equal_to_the_truth() {
 
     // Dead letters: only windows that failed during the injected outages.
     let rabbit = RabbitQueue::new(
-        ghstats_tests::amqp_url(),
+        ghstats_testkit::amqp_url(),
         Topology::from_config(&parsed.amqp, &parsed.backfill),
-        ghstats_tests::quick_backoff(),
+        ghstats_testkit::quick_backoff(),
     );
     rabbit.connect().await.unwrap();
     let dead = rabbit.take_dead_letters(1000).await.unwrap();

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use ghstats_core::Shutdown;
+use ghstats_core::{Cadence, Resumed, Shutdown};
 use ghstats_queue::{Delivery, JobQueue, RetryOutcome};
 use ghstats_store::{Family, SeriesKey, Store, WriteCtx, WriteSource, WriteTally};
 
@@ -149,12 +149,9 @@ pub fn spawn_gated(
     // last ones are written and the queue may close its connection.
     let stop = shutdown.clone();
     shutdown.spawn("backfill_counters", async move {
-        let mut ticker = tokio::time::interval(COUNTER_FLUSH_INTERVAL);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => tally.flush(&*jobs.store, &jobs.writes).await,
-                () = stop.triggered() => break,
-            }
+        let mut cadence = Cadence::starting_now(COUNTER_FLUSH_INTERVAL);
+        while cadence.next(&stop, None).await != Resumed::ShutDown {
+            tally.flush(&*jobs.store, &jobs.writes).await;
         }
         loops.close();
         loops.wait().await;

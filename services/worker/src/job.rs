@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ghstats_config::OrgConfig;
+use ghstats_core::Cadence;
 use ghstats_github::GithubClient;
 use ghstats_proto::BackfillJob;
 use ghstats_scrape::copilot::{CopilotScraper, Scope, Window};
@@ -95,12 +96,11 @@ impl JobLock<'_> {
     /// lost (another worker may be running the job now).
     async fn held_while<T>(&self, work: impl std::future::Future<Output = T>) -> Result<T, String> {
         tokio::pin!(work);
-        let mut renew = tokio::time::interval(JOB_LOCK_RENEW);
-        renew.tick().await;
+        let mut renew = Cadence::starting_after(JOB_LOCK_RENEW);
         loop {
             tokio::select! {
                 out = &mut work => return Ok(out),
-                _ = renew.tick() => match self.take().await {
+                () = renew.tick() => match self.take().await {
                     Ok(true) => {}
                     Ok(false) => return Err("the job's lock was lost to another worker".into()),
                     // A store hiccup: the claim still has most of its TTL.

@@ -15,7 +15,7 @@ use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_queue::{JobQueue, MemoryQueue};
 use ghstats_runtime::ServiceListeners;
 use ghstats_store::{MemoryStore, Store, StoreSettings};
-use ghstats_tests::{eventually, world};
+use ghstats_testkit::{eventually, world};
 use tonic::{Code, Request};
 
 const ADMIN: &str = "worker-admin-token";
@@ -43,7 +43,7 @@ async fn a_drained_worker_takes_no_job_until_resumed() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(
         &w.config.store,
     )));
-    let queue = Arc::new(MemoryQueue::new(ghstats_tests::unique_topology(
+    let queue = Arc::new(MemoryQueue::new(ghstats_testkit::unique_topology(
         &w.config, "wc",
     )));
     let listeners = ServiceListeners::ephemeral().await.unwrap();

@@ -14,7 +14,7 @@ use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_queue::{JobQueue, RabbitQueue};
 use ghstats_runtime::ServiceListeners;
 use ghstats_store::Family;
-use ghstats_tests::{eventually, series_value, unique, world};
+use ghstats_testkit::{eventually, series_value, unique, world};
 
 #[tokio::test]
 async fn worker_service_consumes_from_rabbitmq_and_writes_to_redis() {
@@ -24,7 +24,7 @@ async fn worker_service_consumes_from_rabbitmq_and_writes_to_redis() {
         "store:\n  redis_addr: 127.0.0.1:6379\n  key_prefix: \"{u}:\"\n\
          amqp:\n  url: {}\n  exchange: {u}.x\n  queue: {u}.jobs\n  dlq: {u}.dlq\n  retry_queue_prefix: {u}.retry\n\
          backfill:\n  consumer_count: 2\n  requeue_delays: [1s]\n",
-        ghstats_tests::amqp_url()
+        ghstats_testkit::amqp_url()
     );
     let w = world(&shutdown, &extra);
     let listeners = ServiceListeners::ephemeral().await.unwrap();

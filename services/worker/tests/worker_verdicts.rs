@@ -19,7 +19,7 @@ use ghstats_proto::{BackfillJob, BackfillReason, TimeWindow};
 use ghstats_queue::{JobQueue, MemoryQueue};
 use ghstats_simulator::FaultRule;
 use ghstats_store::{Family, MemoryStore, Store, StoreSettings};
-use ghstats_tests::{World, eventually, series_value, world};
+use ghstats_testkit::{World, eventually, series_value, world};
 use ghstats_worker::consume::{self, Counts};
 use ghstats_worker::job::JobContext;
 
@@ -39,7 +39,7 @@ fn bench() -> Bench {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(
         &w.config.store,
     )));
-    let queue = Arc::new(MemoryQueue::new(ghstats_tests::unique_topology(
+    let queue = Arc::new(MemoryQueue::new(ghstats_testkit::unique_topology(
         &w.config, "verdicts",
     )));
     let orgs = ghstats_scrape::clients::org_clients(&w.config, &store, shutdown.token())
