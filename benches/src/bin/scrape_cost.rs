@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use ghstats_backfill::MemoryProducer;
 use ghstats_config::{Config, OrgConfig};
 use ghstats_core::Shutdown;
-use ghstats_github::{CachedResponse, ClientOptions, Credentials, EtagCache, GithubClient};
+use ghstats_github::{ClientOptions, Credentials, EtagCache, GithubClient, Validator};
 use ghstats_scrape::{OrgScraper, StoreEtagCache};
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, WorldSpec};
 use ghstats_store::{MemoryStore, Store, StoreSettings, WriteCtx};
@@ -25,10 +25,10 @@ struct NoCache;
 
 #[ghstats_github::async_trait]
 impl EtagCache for NoCache {
-    async fn get(&self, _: &str) -> Option<CachedResponse> {
+    async fn get(&self, _: &str) -> Option<Validator> {
         None
     }
-    async fn put(&self, _: &str, _: CachedResponse) {}
+    async fn put(&self, _: &str, _: Validator) {}
 }
 
 fn client(sim: &Simulator, etags: Arc<dyn EtagCache>, shutdown: &Shutdown) -> Result<GithubClient> {
@@ -56,7 +56,7 @@ async fn naive_cycle(c: &GithubClient, now: DateTime<Utc>) -> Result<()> {
         c.list_commits(&r.name, now - chrono::Duration::hours(24), now)
             .await?;
         for pr in c.list_pulls_updated_since(&r.name, epoch).await?.items {
-            c.list_reviews(&r.name, pr.number).await?;
+            c.list_reviews(&r.name, pr.number, epoch).await?;
         }
         c.list_issue_comments(&r.name, epoch).await?;
     }

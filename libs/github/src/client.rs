@@ -17,7 +17,7 @@ use url::Url;
 use crate::GithubError;
 use crate::accounting::{Accounting, Usage};
 use crate::auth::{Credentials, InstallationToken};
-use crate::etag::{CachedResponse, EtagCache};
+use crate::etag::{EtagCache, Pending, Unkept, Validator};
 use crate::rate::{Budget, RateState, retry_after};
 use crate::retry::{self, RetryPolicy};
 use ghstats_core::Tenure;
@@ -103,8 +103,14 @@ pub struct Fetched {
     pub status: u16,
     pub body: Bytes,
     pub link: Option<String>,
-    /// Answered 304: the body is the stored one and cost no budget.
+    /// Answered 304 (no budget spent): `body` is empty and `memo` holds
+    /// what the caller kept of the last 200.
     pub not_modified: bool,
+    /// On a 304, the memo of the validator that matched.
+    pub memo: Bytes,
+    /// On a 200 with an ETag, the validator to keep (with a memo) once
+    /// what the caller derived is stored.
+    pub pending: Option<Pending>,
 }
 
 /// A GitHub client for one org. Cheap to clone.
@@ -200,13 +206,49 @@ impl GithubClient {
         }
     }
 
-    /// A GET with conditional request, rate gate and retries.
+    /// A GET with conditional request, rate gate and retries. Nothing is
+    /// kept: the caller keeps [`Fetched::pending`] with its memo.
     pub async fn get(&self, endpoint: &'static str, url: Url) -> Result<Fetched, GithubError> {
+        self.get_with(endpoint, url, true).await
+    }
+
+    /// A GET whose whole (small) body is its memo: a 304 returns the body
+    /// of the last 200 (report links).
+    pub async fn get_keeping_body(
+        &self,
+        endpoint: &'static str,
+        url: Url,
+    ) -> Result<Fetched, GithubError> {
+        let mut fetched = self.get(endpoint, url).await?;
+        if fetched.not_modified {
+            fetched.body = std::mem::take(&mut fetched.memo);
+        } else if let Some(pending) = fetched.pending.take() {
+            self.keep(pending.with_memo(fetched.body.clone())).await;
+        }
+        Ok(fetched)
+    }
+
+    /// Keeps validators whose memos the caller has stored what it derived
+    /// from.
+    pub async fn keep(&self, unkept: Unkept) {
+        for (url, validator) in unkept.0 {
+            self.inner.opts.etags.put(&url, validator).await;
+        }
+    }
+
+    /// A GET, conditional or not (`conditional: false` when a memo could
+    /// not be read and the answer must come whole).
+    pub async fn get_with(
+        &self,
+        endpoint: &'static str,
+        url: Url,
+        conditional: bool,
+    ) -> Result<Fetched, GithubError> {
         self.check_origin(endpoint, &url)?;
         let policy = &self.inner.opts.retry;
         let mut attempt = 0;
         let mut token_refreshed = false;
-        let mut use_etag = true;
+        let mut use_etag = conditional;
         loop {
             attempt += 1;
             self.wait_for_budget(endpoint).await?;
@@ -254,7 +296,7 @@ impl GithubClient {
         &self,
         endpoint: &'static str,
         url: &Url,
-        cached: Option<CachedResponse>,
+        cached: Option<Validator>,
         attempt: u32,
         token_refreshed: &mut bool,
         use_etag: &mut bool,
@@ -296,9 +338,11 @@ impl GithubClient {
             304 => match cached {
                 Some(c) => Attempt::Done(Fetched {
                     status,
-                    body: c.body,
+                    body: Bytes::new(),
                     link: c.link,
                     not_modified: true,
+                    memo: c.memo,
+                    pending: None,
                 }),
                 None => {
                     *use_etag = false;
@@ -306,21 +350,22 @@ impl GithubClient {
                 }
             },
             200..=299 => {
-                if status == 200
-                    && let Some(etag) = headers.get(header::ETAG).and_then(|v| v.to_str().ok())
-                {
-                    let stored = CachedResponse {
+                let pending = headers
+                    .get(header::ETAG)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|_| status == 200)
+                    .map(|etag| Pending {
+                        url: url.as_str().to_owned(),
                         etag: etag.to_owned(),
-                        body: body.clone(),
                         link: link.clone(),
-                    };
-                    self.inner.opts.etags.put(url.as_str(), stored).await;
-                }
+                    });
                 Attempt::Done(Fetched {
                     status,
                     body,
                     link,
                     not_modified: false,
+                    memo: Bytes::new(),
+                    pending,
                 })
             }
             401 if !*token_refreshed

@@ -1,12 +1,14 @@
 //! The typed endpoints the scrape engine uses, with pagination
 //! (`per_page=100`, `Link: rel="next"`) and early stops.
 
+use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::client::{Fetched, GithubClient};
+use crate::client::GithubClient;
 use crate::models::*;
-use crate::{GithubError, link};
+use crate::{GithubError, Pending, Unkept, link};
 
 /// A paginated listing.
 #[derive(Debug, Clone)]
@@ -15,43 +17,145 @@ pub struct Listed<T> {
     /// Every page came back 304: nothing changed since the last listing.
     pub unchanged: bool,
     pub pages: u32,
+    /// Validators of the pages that answered 200, to keep (through
+    /// [`GithubClient::keep`]) once what was derived from `items` is
+    /// stored: a later 304 of such a page returns no items.
+    pub unkept: Unkept,
+}
+
+impl<T> Listed<T> {
+    fn empty() -> Self {
+        Self {
+            items: Vec::new(),
+            unchanged: true,
+            pages: 0,
+            unkept: Unkept::default(),
+        }
+    }
+}
+
+/// A conditional answer whose memo the caller writes.
+#[derive(Debug, Clone)]
+pub enum Conditional<T> {
+    /// A fresh answer; `pending` (when GitHub sent an ETag) is kept with
+    /// the caller's memo once it stored what it derived.
+    Fresh { value: T, pending: Option<Pending> },
+    /// A 304: the memo the caller kept with the validator.
+    Unchanged { memo: Bytes },
+}
+
+/// What a listing keeps of each page for its 304.
+enum PageMemo<T> {
+    /// Every item, compacted to the fields ghstats reads: a 304 returns
+    /// them, so the validator is kept at once (the repository list, a
+    /// fixed week of commits).
+    Items,
+    /// Where the page ends (its length and the sort key of its last
+    /// item) and the `since` its items were derived for: a 304 returns no
+    /// items, since they were derived from when the page was a 200 (the
+    /// caller keeps the validator only after storing that). A 304 is taken
+    /// only when the memo's `since` is at or before this listing's (an
+    /// older window, such as a backfill's, asks for the page whole). With
+    /// `stop`, the listing goes on while the last key is at or after
+    /// `since`.
+    Cursor {
+        key: fn(&T) -> Option<DateTime<Utc>>,
+        since: DateTime<Utc>,
+        stop: bool,
+    },
+}
+
+/// One page as the listing uses it.
+struct Page<T> {
+    len: usize,
+    last: Option<DateTime<Utc>>,
+    items: Vec<T>,
+}
+
+impl<T: Serialize + DeserializeOwned> PageMemo<T> {
+    fn encode(&self, page: &[T]) -> Result<Vec<u8>, serde_json::Error> {
+        match self {
+            PageMemo::Items => serde_json::to_vec(page),
+            PageMemo::Cursor { key, since, .. } => {
+                let last = page.last().and_then(key).map_or("-".to_owned(), rfc3339);
+                Ok(format!("{} {last} {}", page.len(), rfc3339(*since)).into_bytes())
+            }
+        }
+    }
+
+    /// The page a 304 stands for; `None` when the memo cannot be read.
+    fn restore(&self, memo: &[u8]) -> Option<Page<T>> {
+        match self {
+            PageMemo::Items => {
+                let items: Vec<T> = serde_json::from_slice(memo).ok()?;
+                Some(Page {
+                    len: items.len(),
+                    last: None,
+                    items,
+                })
+            }
+            PageMemo::Cursor { since, .. } => {
+                let mut fields = std::str::from_utf8(memo).ok()?.split(' ');
+                let (len, last, derived) = (fields.next()?, fields.next()?, fields.next()?);
+                let at = |t: &str| {
+                    DateTime::parse_from_rfc3339(t)
+                        .ok()
+                        .map(|d| d.with_timezone(&Utc))
+                };
+                if at(derived)? > *since {
+                    return None;
+                }
+                let last = match last {
+                    "-" => None,
+                    t => Some(at(t)?),
+                };
+                Some(Page {
+                    len: len.parse().ok()?,
+                    last,
+                    items: Vec::new(),
+                })
+            }
+        }
+    }
+
+    fn go_on(&self, page: &Page<T>) -> bool {
+        match self {
+            PageMemo::Cursor {
+                since, stop: true, ..
+            } => page.len > 0 && page.last.is_some_and(|d| d >= *since),
+            _ => page.len > 0,
+        }
+    }
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn decode<T: DeserializeOwned>(endpoint: &'static str, f: &Fetched) -> Result<T, GithubError> {
-    serde_json::from_slice(&f.body).map_err(|e| GithubError::Decode {
+fn decode<T: DeserializeOwned>(endpoint: &'static str, body: &[u8]) -> Result<T, GithubError> {
+    serde_json::from_slice(body).map_err(|e| GithubError::Decode {
         endpoint,
         message: e.to_string(),
     })
 }
 
 impl GithubClient {
-    /// Follows `rel="next"` from `path` while `more` says the last page is
-    /// worth continuing from.
-    async fn pages<T: DeserializeOwned>(
+    /// Follows `rel="next"` from `path` while the last page is worth
+    /// continuing from.
+    async fn pages<T: Serialize + DeserializeOwned>(
         &self,
         endpoint: &'static str,
         path: &str,
-        mut more: impl FnMut(&[T]) -> bool,
+        memo: PageMemo<T>,
     ) -> Result<Listed<T>, GithubError> {
         let mut url = self.url(path)?;
-        let mut out = Listed {
-            items: Vec::new(),
-            unchanged: true,
-            pages: 0,
-        };
+        let mut out = Listed::empty();
         loop {
-            let fetched = self.get(endpoint, url).await?;
-            let page: Vec<T> = decode(endpoint, &fetched)?;
+            let (page, link) = self.page(endpoint, url, &memo, &mut out).await?;
             out.pages += 1;
-            out.unchanged &= fetched.not_modified;
-            let go_on = !page.is_empty() && more(&page);
-            out.items.extend(page);
-            let next = fetched.link.as_deref().and_then(link::next);
-            match next {
+            let go_on = memo.go_on(&page);
+            out.items.extend(page.items);
+            match link.as_deref().and_then(link::next) {
                 Some(n) if go_on => {
                     url = url::Url::parse(n).map_err(|e| GithubError::Decode {
                         endpoint,
@@ -64,6 +168,75 @@ impl GithubClient {
         }
     }
 
+    /// One page and its `Link` header: restored from the memo on a 304,
+    /// else decoded, with its validator kept or handed to the caller.
+    async fn page<T: Serialize + DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        url: url::Url,
+        memo: &PageMemo<T>,
+        out: &mut Listed<T>,
+    ) -> Result<(Page<T>, Option<String>), GithubError> {
+        let mut fetched = self.get(endpoint, url.clone()).await?;
+        if fetched.not_modified {
+            if let Some(page) = memo.restore(&fetched.memo) {
+                return Ok((page, fetched.link));
+            }
+            tracing::debug!(
+                endpoint,
+                "page memo unreadable or for a later window: asking for the page whole"
+            );
+            fetched = self.get_with(endpoint, url, false).await?;
+        }
+        out.unchanged = false;
+        let items: Vec<T> = decode(endpoint, &fetched.body)?;
+        let page = Page {
+            len: items.len(),
+            last: match memo {
+                PageMemo::Cursor { key, .. } => items.last().and_then(key),
+                PageMemo::Items => None,
+            },
+            items,
+        };
+        if let Some(pending) = fetched.pending.take() {
+            match memo.encode(&page.items) {
+                Ok(bytes) => {
+                    let unkept = pending.with_memo(bytes);
+                    match memo {
+                        PageMemo::Items => self.keep(unkept).await,
+                        PageMemo::Cursor { .. } => out.unkept.extend(unkept),
+                    }
+                }
+                Err(e) => tracing::warn!(endpoint, error = %e, "cannot encode a page memo"),
+            }
+        }
+        Ok((page, fetched.link))
+    }
+
+    /// A single object kept whole (compacted) as its memo: a 304 returns
+    /// it. For answers that do not change once given (a commit's detail).
+    async fn object_kept<T: Serialize + DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        url: url::Url,
+    ) -> Result<T, GithubError> {
+        let mut fetched = self.get(endpoint, url.clone()).await?;
+        if fetched.not_modified {
+            if let Ok(value) = serde_json::from_slice(&fetched.memo) {
+                return Ok(value);
+            }
+            fetched = self.get_with(endpoint, url, false).await?;
+        }
+        let value: T = decode(endpoint, &fetched.body)?;
+        if let Some(pending) = fetched.pending.take() {
+            match serde_json::to_vec(&value) {
+                Ok(bytes) => self.keep(pending.with_memo(bytes)).await,
+                Err(e) => tracing::warn!(endpoint, error = %e, "cannot encode a memo"),
+            }
+        }
+        Ok(value)
+    }
+
     /// Every repository of the org (`/orgs/{org}/repos`; for a user account
     /// `/users/{org}/repos`).
     pub async fn list_org_repos(&self) -> Result<Listed<Repository>, GithubError> {
@@ -72,7 +245,7 @@ impl GithubClient {
             .pages(
                 "list_org_repos",
                 &format!("/orgs/{org}/repos?type=all&per_page=100"),
-                |_| true,
+                PageMemo::Items,
             )
             .await
         {
@@ -80,7 +253,7 @@ impl GithubClient {
                 self.pages(
                     "list_org_repos",
                     &format!("/users/{org}/repos?type=all&per_page=100"),
-                    |_| true,
+                    PageMemo::Items,
                 )
                 .await
             }
@@ -102,7 +275,7 @@ impl GithubClient {
             rfc3339(since),
             rfc3339(until)
         );
-        self.commit_pages(&path, |_| true).await
+        self.commit_pages(&path, PageMemo::Items).await
     }
 
     /// Commits of the default branch committed at or after `since`: every
@@ -118,7 +291,15 @@ impl GithubClient {
             self.org(),
             rfc3339(since)
         );
-        self.commit_pages(&path, |_| true).await
+        self.commit_pages(
+            &path,
+            PageMemo::Cursor {
+                key: Commit::committer_date,
+                since,
+                stop: false,
+            },
+        )
+        .await
     }
 
     /// Default-branch commits as GitHub lists them (newest committer date
@@ -133,11 +314,14 @@ impl GithubClient {
         since: DateTime<Utc>,
     ) -> Result<Listed<Commit>, GithubError> {
         let path = format!("/repos/{}/{repo}/commits?per_page=100", self.org());
-        self.commit_pages(&path, |page: &[Commit]| {
-            page.last()
-                .and_then(Commit::committer_date)
-                .is_some_and(|d| d >= since)
-        })
+        self.commit_pages(
+            &path,
+            PageMemo::Cursor {
+                key: Commit::committer_date,
+                since,
+                stop: true,
+            },
+        )
         .await
     }
 
@@ -145,13 +329,13 @@ impl GithubClient {
     async fn commit_pages(
         &self,
         path: &str,
-        more: impl FnMut(&[Commit]) -> bool,
+        memo: PageMemo<Commit>,
     ) -> Result<Listed<Commit>, GithubError> {
-        match self.pages("list_commits", path, more).await {
+        match self.pages("list_commits", path, memo).await {
             Err(GithubError::Refused { status: 409, .. }) => Ok(Listed {
-                items: Vec::new(),
                 unchanged: false,
                 pages: 1,
+                ..Listed::empty()
             }),
             other => other,
         }
@@ -167,9 +351,15 @@ impl GithubClient {
             "/repos/{}/{repo}/issues/comments?sort=updated&direction=desc&per_page=100",
             self.org()
         );
-        self.pages("list_issue_comments", &path, |page: &[IssueComment]| {
-            page.last().is_some_and(|c| c.updated_at >= since)
-        })
+        self.pages(
+            "list_issue_comments",
+            &path,
+            PageMemo::Cursor {
+                key: |c: &IssueComment| Some(c.updated_at),
+                since,
+                stop: true,
+            },
+        )
         .await
     }
 
@@ -185,24 +375,42 @@ impl GithubClient {
             self.org()
         );
         let mut listed = self
-            .pages("list_pulls", &path, |page: &[PullRequest]| {
-                page.last().is_some_and(|p| p.updated_at >= since)
-            })
+            .pages(
+                "list_pulls",
+                &path,
+                PageMemo::Cursor {
+                    key: |p: &PullRequest| Some(p.updated_at),
+                    since,
+                    stop: true,
+                },
+            )
             .await?;
         listed.items.retain(|p| p.updated_at >= since);
         Ok(listed)
     }
 
+    /// The reviews of pull request `number`, derived from for a window
+    /// starting at `since` (see [`PageMemo::Cursor`]).
     pub async fn list_reviews(
         &self,
         repo: &str,
         number: u64,
+        since: DateTime<Utc>,
     ) -> Result<Listed<Review>, GithubError> {
         let path = format!(
             "/repos/{}/{repo}/pulls/{number}/reviews?per_page=100",
             self.org()
         );
-        self.pages("list_reviews", &path, |_| true).await
+        self.pages(
+            "list_reviews",
+            &path,
+            PageMemo::Cursor {
+                key: |r: &Review| r.submitted_at,
+                since,
+                stop: false,
+            },
+        )
+        .await
     }
 
     /// Issue and pull-request conversation comments updated at or after `since`.
@@ -216,27 +424,48 @@ impl GithubClient {
             self.org(),
             rfc3339(since)
         );
-        self.pages("list_issue_comments", &path, |_| true).await
+        self.pages(
+            "list_issue_comments",
+            &path,
+            PageMemo::Cursor {
+                key: |c: &IssueComment| Some(c.updated_at),
+                since,
+                stop: false,
+            },
+        )
+        .await
     }
 
     /// `/stats/contributors`; 202 (computing) and 204 (empty) are answers,
-    /// not errors, and are never retried here.
-    pub async fn contributor_stats(&self, repo: &str) -> Result<(StatsAnswer, bool), GithubError> {
+    /// not errors, and are never retried here. `conditional: false` asks
+    /// for the answer whole (the caller could not read its memo).
+    pub async fn contributor_stats(
+        &self,
+        repo: &str,
+        conditional: bool,
+    ) -> Result<Conditional<StatsAnswer>, GithubError> {
         const ENDPOINT: &str = "contributor_stats";
         let url = self.url(&format!("/repos/{}/{repo}/stats/contributors", self.org()))?;
-        let fetched = self.get(ENDPOINT, url).await?;
-        let answer = match fetched.status {
+        let fetched = self.get_with(ENDPOINT, url, conditional).await?;
+        if fetched.not_modified {
+            return Ok(Conditional::Unchanged { memo: fetched.memo });
+        }
+        let value = match fetched.status {
             202 => StatsAnswer::Computing,
             204 => StatsAnswer::Empty,
-            _ => StatsAnswer::Ready(decode(ENDPOINT, &fetched)?),
+            _ => StatsAnswer::Ready(decode(ENDPOINT, &fetched.body)?),
         };
-        Ok((answer, fetched.not_modified))
+        Ok(Conditional::Fresh {
+            value,
+            pending: fetched.pending,
+        })
     }
 
+    /// A commit with its stats (immutable, so its compact copy is the
+    /// memo and a 304 returns it).
     pub async fn commit_detail(&self, repo: &str, sha: &str) -> Result<CommitDetail, GithubError> {
-        const ENDPOINT: &str = "get_commit";
         let url = self.url(&format!("/repos/{}/{repo}/commits/{sha}", self.org()))?;
-        decode(ENDPOINT, &self.get(ENDPOINT, url).await?)
+        self.object_kept("get_commit", url).await
     }
 
     /// `/rate_limit` (free of budget on GitHub); `None` when the server has
@@ -244,9 +473,11 @@ impl GithubClient {
     pub async fn rate_limit(&self) -> Result<Option<RateLimitEntry>, GithubError> {
         const ENDPOINT: &str = "rate_limit";
         let url = self.url("/rate_limit")?;
-        match self.get(ENDPOINT, url).await {
+        match self.get_with(ENDPOINT, url, false).await {
             Ok(f) => Ok(Some(
-                decode::<RateLimitResponse>(ENDPOINT, &f)?.resources.core,
+                decode::<RateLimitResponse>(ENDPOINT, &f.body)?
+                    .resources
+                    .core,
             )),
             Err(GithubError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),

@@ -2,11 +2,11 @@
 //! fields GitHub may omit or null are `Option`s.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A user or bot as GitHub embeds it. GitHub sometimes sends `{}` for a
 /// commit author it cannot link, hence the optional fields.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Account {
     pub login: Option<String>,
     pub id: Option<u64>,
@@ -23,12 +23,12 @@ impl Account {
 }
 
 /// A parent of a commit.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Parent {
     pub sha: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Repository {
     pub id: u64,
     pub name: String,
@@ -44,20 +44,20 @@ pub struct Repository {
 }
 
 /// The git author or committer of a commit.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GitIdentity {
     pub name: Option<String>,
     pub email: Option<String>,
     pub date: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GitCommit {
     pub author: Option<GitIdentity>,
     pub committer: Option<GitIdentity>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Commit {
     pub sha: String,
     pub commit: GitCommit,
@@ -84,14 +84,14 @@ impl Commit {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CommitStats {
     pub additions: u64,
     pub deletions: u64,
 }
 
 /// `/repos/{o}/{r}/commits/{sha}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CommitDetail {
     pub sha: String,
     pub commit: GitCommit,
@@ -100,7 +100,7 @@ pub struct CommitDetail {
     pub stats: Option<CommitStats>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PullRequest {
     pub number: u64,
     pub user: Option<Account>,
@@ -111,7 +111,7 @@ pub struct PullRequest {
     pub merged_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Review {
     pub id: u64,
     pub user: Option<Account>,
@@ -120,7 +120,7 @@ pub struct Review {
     pub submitted_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IssueComment {
     pub id: u64,
     pub user: Option<Account>,
@@ -129,7 +129,7 @@ pub struct IssueComment {
 }
 
 /// One week of one contributor in `/stats/contributors`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ContributorWeek {
     /// Week start, Unix seconds.
     pub w: i64,
@@ -138,7 +138,7 @@ pub struct ContributorWeek {
     pub c: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContributorStats {
     pub author: Option<Account>,
     pub total: u64,
@@ -155,7 +155,7 @@ pub enum StatsAnswer {
     Empty,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RateLimitEntry {
     pub limit: u64,
     pub remaining: u64,
@@ -163,12 +163,12 @@ pub struct RateLimitEntry {
     pub used: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RateLimitResources {
     pub core: RateLimitEntry,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RateLimitResponse {
     pub resources: RateLimitResources,
 }

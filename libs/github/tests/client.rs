@@ -11,7 +11,8 @@ use chrono::Utc;
 use ghstats_core::Shutdown;
 use ghstats_github::models::StatsAnswer;
 use ghstats_github::{
-    ClientOptions, Credentials, GithubClient, GithubError, MemoryEtagCache, RetryPolicy,
+    ClientOptions, Conditional, Credentials, GithubClient, GithubError, MemoryEtagCache,
+    RetryPolicy,
 };
 use ghstats_simulator::{
     DEMO_APP_ID, DEMO_APP_PRIVATE_KEY, DEMO_TOKEN, FaultRule, SimConfig, Simulator, WorldSpec,
@@ -122,20 +123,54 @@ async fn a_repeated_call_is_answered_by_free_304s() {
 }
 
 #[tokio::test]
+async fn a_cursor_listing_answers_304_only_once_its_validators_are_kept() {
+    let h = simulator(SimConfig::default()).await;
+    let c = client(&h.sim, pat());
+    let since = Utc::now() - chrono::Duration::days(30);
+    let first = c.list_pulls_updated_since("repo-000", since).await.unwrap();
+    assert!(!first.items.is_empty() && !first.unkept.is_empty());
+    // Not kept: what was derived from the answer may not be stored yet,
+    // so the next listing is answered whole.
+    let again = c.list_pulls_updated_since("repo-000", since).await.unwrap();
+    assert!(!again.unchanged);
+    assert_eq!(again.items.len(), first.items.len());
+    c.keep(again.unkept).await;
+    h.sim.clear_requests();
+    let kept = c.list_pulls_updated_since("repo-000", since).await.unwrap();
+    assert!(kept.unchanged);
+    assert!(kept.items.is_empty(), "a 304 page returns no items");
+    assert_eq!(kept.pages, first.pages, "the cursor memo still paginates");
+    assert!(kept.unkept.is_empty());
+    assert!(
+        h.sim
+            .requests()
+            .iter()
+            .all(|r| r.status == 304 && !r.counted)
+    );
+}
+
+#[tokio::test]
 async fn stats_202_is_reported_as_computing_and_not_retried() {
     let h = simulator(SimConfig::default()).await;
     let c = client(&h.sim, pat());
-    let (answer, _) = c.contributor_stats("slow-stats").await.unwrap();
-    assert!(matches!(answer, StatsAnswer::Computing));
-    assert_eq!(h.sim.requests().len(), 1);
-    let (answer, _) = c.contributor_stats("empty-repo").await.unwrap();
-    assert!(matches!(answer, StatsAnswer::Empty));
-    // An ordinary repository computes once, then answers.
+    let stats_of = |repo: &'static str| {
+        let c = c.clone();
+        async move {
+            match c.contributor_stats(repo, true).await.unwrap() {
+                Conditional::Fresh { value, .. } => value,
+                Conditional::Unchanged { .. } => panic!("nothing was kept, so no 304"),
+            }
+        }
+    };
     assert!(matches!(
-        c.contributor_stats("repo-001").await.unwrap().0,
+        stats_of("slow-stats").await,
         StatsAnswer::Computing
     ));
-    let StatsAnswer::Ready(stats) = c.contributor_stats("repo-001").await.unwrap().0 else {
+    assert_eq!(h.sim.requests().len(), 1);
+    assert!(matches!(stats_of("empty-repo").await, StatsAnswer::Empty));
+    // An ordinary repository computes once, then answers.
+    assert!(matches!(stats_of("repo-001").await, StatsAnswer::Computing));
+    let StatsAnswer::Ready(stats) = stats_of("repo-001").await else {
         panic!("not ready")
     };
     assert!(

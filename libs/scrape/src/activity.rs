@@ -12,7 +12,7 @@
 
 use chrono::{DateTime, Utc};
 use ghstats_github::models::Review;
-use ghstats_github::{GithubClient, GithubError};
+use ghstats_github::{GithubClient, GithubError, Unkept};
 use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_store::{ACTIVITY_WINDOW, ActivityEvent, ActivityKind};
 
@@ -64,6 +64,9 @@ pub struct ActivityScrape {
     /// Every listing came back unchanged (304).
     pub unchanged: bool,
     pub failures: Vec<Failure>,
+    /// Validators of the listings whose every derivation succeeded, to
+    /// keep once `events` are stored (a 304 of them returns no items).
+    pub unkept: Unkept,
 }
 
 struct Collector<'a> {
@@ -158,8 +161,9 @@ pub async fn scrape_activity(
             Fetch::Window => client.list_commits_committed_since(repo, from).await,
         };
         match listed {
-            Ok(l) => {
+            Ok(mut l) => {
                 c.out.unchanged &= l.unchanged;
+                c.out.unkept.extend(std::mem::take(&mut l.unkept));
                 for commit in &l.items {
                     if commit.is_merge() {
                         c.out.merge_commits += 1;
@@ -182,8 +186,12 @@ pub async fn scrape_activity(
     }
 
     match client.list_pulls_updated_since(repo, since).await {
-        Ok(l) => {
+        Ok(mut l) => {
             c.out.unchanged &= l.unchanged;
+            // The pull requests' validators only if every review listing
+            // succeeded: a 304 of them would skip the reviews.
+            let mut unkept = std::mem::take(&mut l.unkept);
+            let mut reviews_ok = true;
             for pr in &l.items {
                 let author = person(pr.user.as_ref());
                 let credit = author.clone().map(Credit::Person);
@@ -198,10 +206,19 @@ pub async fn scrape_activity(
                 if let Some(merged) = pr.merged_at {
                     c.push(ActivityKind::PrMerged, number, credit, merged, since);
                 }
-                match client.list_reviews(repo, pr.number).await {
-                    Ok(reviews) => c.reviews(author.as_ref(), &reviews.items, since),
-                    Err(e) => c.fail(BackfillReason::ActivityReviewsFailed, e),
+                match client.list_reviews(repo, pr.number, since).await {
+                    Ok(reviews) => {
+                        c.reviews(author.as_ref(), &reviews.items, since);
+                        unkept.extend(reviews.unkept);
+                    }
+                    Err(e) => {
+                        reviews_ok = false;
+                        c.fail(BackfillReason::ActivityReviewsFailed, e);
+                    }
                 }
+            }
+            if reviews_ok {
+                c.out.unkept.extend(unkept);
             }
         }
         Err(e) => c.fail(BackfillReason::ActivityPullsFailed, e),
@@ -212,8 +229,9 @@ pub async fn scrape_activity(
         Fetch::Window => client.list_issue_comments(repo, since).await,
     };
     match comments {
-        Ok(l) => {
+        Ok(mut l) => {
             c.out.unchanged &= l.unchanged;
+            c.out.unkept.extend(std::mem::take(&mut l.unkept));
             for comment in &l.items {
                 c.push(
                     ActivityKind::IssueComment,

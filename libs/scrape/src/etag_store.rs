@@ -1,14 +1,14 @@
-//! The GitHub client's conditional-request cache kept in the shared store,
-//! so every replica (and the next leader) gets 304s for what another one
-//! already fetched.
+//! The GitHub client's conditional-request validators kept in the shared
+//! store, so every replica (and the next leader) gets 304s for what another
+//! one already fetched. An entry is a [`Validator`] in its own stored form
+//! (the ETag, the `Link` header and the caller's memo, no body); it expires
+//! with the store's retention.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use ghstats_github::{CachedResponse, EtagCache};
+use ghstats_github::{EtagCache, Validator};
 use ghstats_store::{BlobKind, Store};
-use serde::{Deserialize, Serialize};
 
 #[derive(Debug)]
 pub struct StoreEtagCache {
@@ -22,46 +22,27 @@ impl StoreEtagCache {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    etag: String,
-    link: Option<String>,
-    body: String,
-}
-
 #[async_trait::async_trait]
 impl EtagCache for StoreEtagCache {
-    async fn get(&self, key: &str) -> Option<CachedResponse> {
-        let raw = self
-            .store
-            .get_blob(BlobKind::Etag, key)
-            .await
-            .ok()
-            .flatten()?;
-        let s: Stored = serde_json::from_slice(&raw).ok()?;
-        Some(CachedResponse {
-            etag: s.etag,
-            link: s.link,
-            body: Bytes::from(s.body),
-        })
+    async fn get(&self, key: &str) -> Option<Validator> {
+        match self.store.get_blob(BlobKind::Etag, key).await {
+            // An entry in another form (an older release's) is no
+            // validator: the request goes out unconditional.
+            Ok(raw) => raw.as_deref().and_then(Validator::decode),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read a validator");
+                None
+            }
+        }
     }
 
-    async fn put(&self, key: &str, response: CachedResponse) {
-        let Ok(body) = String::from_utf8(response.body.to_vec()) else {
-            return;
-        };
-        let stored = Stored {
-            etag: response.etag,
-            link: response.link,
-            body,
-        };
-        if let Ok(bytes) = serde_json::to_vec(&stored)
-            && let Err(e) = self
-                .store
-                .put_blob(BlobKind::Etag, key, &bytes, self.ttl)
-                .await
+    async fn put(&self, key: &str, validator: Validator) {
+        if let Err(e) = self
+            .store
+            .put_blob(BlobKind::Etag, key, &validator.encode(), self.ttl)
+            .await
         {
-            tracing::warn!(error = %e, "cannot store an ETag");
+            tracing::warn!(error = %e, "cannot store a validator");
         }
     }
 }

@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use ghstats_config::LocConfig;
-use ghstats_github::models::StatsAnswer;
-use ghstats_github::{GithubClient, GithubError};
+use ghstats_github::models::{ContributorStats, StatsAnswer};
+use ghstats_github::{Conditional, GithubClient, GithubError, Pending};
 use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_store::{BlobKind, Family, SeriesKey, Store, StoreError, UserLoc, WriteCtx, json_blob};
 use serde::{Deserialize, Serialize};
@@ -187,8 +187,22 @@ pub async fn refresh(
     if in_fallback && lc.config.fallback_enabled {
         outcome.budget_exhausted = sample(lc, repo, now, &mut state).await?;
     } else {
-        match lc.client.contributor_stats(repo).await {
-            Ok((StatsAnswer::Computing, _)) => {
+        let (answer, pending) = match contributor_stats(lc, repo, now).await {
+            Ok((answer, pending)) => (Ok(answer), pending),
+            Err(e) => (Err(e), None),
+        };
+        let keep = match (&answer, pending) {
+            (Ok(answer), Some(pending)) => match serde_json::to_vec(answer) {
+                Ok(memo) => Some(pending.with_memo(memo)),
+                Err(e) => {
+                    tracing::warn!(org, repo, error = %e, "cannot encode the stats digest");
+                    None
+                }
+            },
+            _ => None,
+        };
+        match answer {
+            Ok(Stats::Computing) => {
                 // Rechecks of one computation back off; a 202 long after
                 // the last one is a new computation (new pushes).
                 let same_computation = matches!(state.mode, LocMode::Warming | LocMode::Stale)
@@ -207,17 +221,19 @@ pub async fn refresh(
                     LocMode::Warming
                 };
             }
-            Ok((StatsAnswer::Empty, _)) => {
+            Ok(Stats::Empty) => {
                 state.computing_streak = 0;
                 lc.store.replace_loc(lc.ctx, org, repo, &[], now).await?;
                 state.mode = LocMode::Ready;
                 state.last_ready = Some(now);
                 state.zero_streak = 0;
             }
-            Ok((StatsAnswer::Ready(stats), _)) => {
+            Ok(Stats::Ready(StatsDigest {
+                commits,
+                lines,
+                recent: stats,
+            })) => {
                 state.computing_streak = 0;
-                let commits: u64 = stats.iter().map(|s| s.total).sum();
-                let lines: u64 = stats.iter().flat_map(|s| &s.weeks).map(|w| w.a + w.d).sum();
                 if commits > 0 && lines == 0 {
                     state.zero_streak += 1;
                     if state.zero_streak >= lc.config.large_repo_zero_detection_windows
@@ -260,6 +276,10 @@ pub async fn refresh(
                 })
             }
         }
+        // Kept once the LOC derived from it is stored.
+        if let Some(keep) = keep {
+            lc.client.keep(keep).await;
+        }
     }
     if outcome.failure.is_none() {
         state.last_fetch = Some(now);
@@ -278,6 +298,80 @@ pub async fn refresh(
     )
     .await?;
     Ok(outcome)
+}
+
+/// A `/stats/contributors` answer as LOC uses it, and the memo kept with
+/// its validator: a 304 derives the weekly LOC from it as from the body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Stats {
+    Computing,
+    Empty,
+    Ready(StatsDigest),
+}
+
+/// What LOC reads of ready stats.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StatsDigest {
+    /// Commits and lines over every week (the zero-lines detection of very
+    /// large repositories).
+    commits: u64,
+    lines: u64,
+    /// Each contributor with the weeks from the last complete one at the
+    /// time of the answer on: while the answer stays the same, a later
+    /// target week is one of them, or has no entry in the body either.
+    recent: Vec<ContributorStats>,
+}
+
+impl Stats {
+    fn of(answer: StatsAnswer, now: DateTime<Utc>) -> Self {
+        match answer {
+            StatsAnswer::Computing => Stats::Computing,
+            StatsAnswer::Empty => Stats::Empty,
+            StatsAnswer::Ready(stats) => {
+                let from = (week_start(now) - Duration::weeks(1)).timestamp();
+                Stats::Ready(StatsDigest {
+                    commits: stats.iter().map(|s| s.total).sum(),
+                    lines: stats.iter().flat_map(|s| &s.weeks).map(|w| w.a + w.d).sum(),
+                    recent: stats
+                        .into_iter()
+                        .map(|mut s| {
+                            s.weeks.retain(|w| w.w >= from);
+                            s
+                        })
+                        .collect(),
+                })
+            }
+        }
+    }
+}
+
+/// The stats of `repo`: a 304 is read from the digest kept with its
+/// validator (asked for whole when that cannot be read).
+async fn contributor_stats(
+    lc: &LocContext<'_>,
+    repo: &str,
+    now: DateTime<Utc>,
+) -> Result<(Stats, Option<Pending>), GithubError> {
+    let mut conditional = true;
+    loop {
+        match lc.client.contributor_stats(repo, conditional).await? {
+            Conditional::Fresh { value, pending } => return Ok((Stats::of(value, now), pending)),
+            Conditional::Unchanged { memo } => match serde_json::from_slice(&memo) {
+                Ok(stats) => return Ok((stats, None)),
+                Err(e) if conditional => {
+                    tracing::debug!(repo, error = %e, "unreadable stats digest: asking whole");
+                    conditional = false;
+                }
+                Err(e) => {
+                    return Err(GithubError::Decode {
+                        endpoint: "contributor_stats",
+                        message: format!("a 304 to an unconditional request: {e}"),
+                    });
+                }
+            },
+        }
+    }
 }
 
 fn merge(loc: &mut Vec<UserLoc>, user: String, added: u64, removed: u64) {

@@ -267,7 +267,7 @@ impl OrgScraper {
         let checkpoint = self.store.checkpoint(org, repo).await?;
         let window = window::scheduled(checkpoint, now, OVERLAP);
         let skip_commits = checkpoint.is_some() && mark.is_some() && mark == pushed_at;
-        let activity = scrape_activity(
+        let mut activity = scrape_activity(
             &self.client,
             &self.attribution,
             repo,
@@ -282,6 +282,7 @@ impl OrgScraper {
             .await;
         self.writes.observe(&written);
         written?;
+        self.client.keep(std::mem::take(&mut activity.unkept)).await;
         let lc = LocContext {
             client: &self.client,
             store: &*self.store,

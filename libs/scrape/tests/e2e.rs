@@ -1,31 +1,52 @@
 //! The scrape engine against the simulator and a store: after one cycle the
 //! 24h gauges equal the simulator's ground truth; a second cycle changes
-//! nothing and spends no counted request; a replayed window changes
+//! nothing and spends no counted request, its 304s answered from stored
+//! validators that hold no body; a replayed window changes
 //! nothing; a day later every 24h gauge reads 0; bots never appear.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
 use ghstats_backfill::MemoryProducer;
 use ghstats_config::{Config, OrgConfig};
 use ghstats_core::Shutdown;
-use ghstats_github::{ClientOptions, Credentials, GithubClient};
+use ghstats_github::{ClientOptions, Credentials, EtagCache, GithubClient, Validator};
 use ghstats_scrape::{OrgScraper, StoreEtagCache};
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, TruthOptions};
 use ghstats_store::{
-    Family, MemoryStore, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings, WriteCtx,
+    BlobKind, Family, MemoryStore, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings,
+    WriteCtx,
 };
 use ghstats_testkit::{Gauges, activity_series};
 
 /// A user the deny list removes, besides the bots.
 const DENIED: &str = "user-003";
 
+/// The store's validator cache, noting every URL it keeps a validator for.
+#[derive(Debug)]
+struct Noted {
+    inner: StoreEtagCache,
+    urls: Mutex<BTreeSet<String>>,
+}
+
+#[ghstats_github::async_trait]
+impl EtagCache for Noted {
+    async fn get(&self, key: &str) -> Option<Validator> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, validator: Validator) {
+        self.urls.lock().unwrap().insert(key.to_owned());
+        self.inner.put(key, validator).await;
+    }
+}
+
 struct World {
     sim: Simulator,
+    validators: Arc<Noted>,
     store: Arc<dyn Store>,
     scrapers: Vec<OrgScraper>,
     backfill: Arc<MemoryProducer>,
@@ -51,6 +72,10 @@ async fn world(store: Arc<dyn Store>) -> World {
     config.loc.refresh_interval = "1h".parse().unwrap();
     let config = Arc::new(config);
     let backfill = Arc::new(MemoryProducer::default());
+    let validators = Arc::new(Noted {
+        inner: StoreEtagCache::new(store.clone(), Duration::from_secs(3600)),
+        urls: Mutex::default(),
+    });
     let scrapers = sim
         .installations()
         .into_iter()
@@ -59,10 +84,7 @@ async fn world(store: Arc<dyn Store>) -> World {
                 &org,
                 sim.api_base().parse().unwrap(),
                 Credentials::Token(ghstats_config::Secret::new(DEMO_TOKEN)),
-                Arc::new(StoreEtagCache::new(
-                    store.clone(),
-                    Duration::from_secs(3600),
-                )),
+                validators.clone(),
                 shutdown.token().clone(),
             )
             .quick();
@@ -82,6 +104,7 @@ async fn world(store: Arc<dyn Store>) -> World {
         .collect();
     World {
         sim,
+        validators,
         store,
         scrapers,
         backfill,
@@ -157,10 +180,15 @@ async fn scenario(store: Arc<dyn Store>) {
     let before = w.store.snapshot().await.unwrap();
     w.sim.clear_requests();
     cycle(&w, now).await;
-    let counted: Vec<_> = w.sim.requests().into_iter().filter(|r| r.counted).collect();
+    let requests = w.sim.requests();
+    let counted: Vec<_> = requests.iter().filter(|r| r.counted).collect();
     assert!(
         counted.is_empty(),
         "an unchanged org costs no counted request: {counted:#?}"
+    );
+    assert!(
+        requests.iter().any(|r| r.status == 304),
+        "the unchanged cycle was answered by 304s"
     );
     assert_eq!(
         gauges(&*w.store).await,
@@ -179,6 +207,45 @@ async fn scenario(store: Arc<dyn Store>) {
             ))
             .collect()
     );
+
+    // Those 304s were answered from validators alone: a stored entry is a
+    // validator with a small memo, never the body it validated.
+    let urls = w.validators.urls.lock().unwrap().clone();
+    assert!(
+        urls.len() > w.scrapers.len(),
+        "validators were kept: {urls:?}"
+    );
+    let client = w.scrapers[0].client();
+    let mut large = 0;
+    for url in &urls {
+        let stored = w
+            .store
+            .get_blob(BlobKind::Etag, url)
+            .await
+            .unwrap()
+            .unwrap();
+        let validator = Validator::decode(&stored).expect("a validator");
+        assert!(!validator.etag.is_empty());
+        let whole = client
+            .get_with("test", url.parse().unwrap(), false)
+            .await
+            .unwrap();
+        let body = &whole.body[..];
+        assert!(
+            !stored.windows(body.len()).any(|w| w == body),
+            "{url}: the stored entry holds the body"
+        );
+        if body.len() > 1024 {
+            large += 1;
+            assert!(
+                stored.len() * 4 < body.len(),
+                "{url}: {} stored bytes for a {}-byte body",
+                stored.len(),
+                body.len()
+            );
+        }
+    }
+    assert!(large > 0, "some validated bodies were large");
 
     // Replaying an overlapping window (a worker's backfill) changes nothing.
     let scraper = &w.scrapers[0];

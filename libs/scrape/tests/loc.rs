@@ -200,3 +200,48 @@ async fn zeroed_stats_fall_back_within_budget_and_recover_after_cooldown() {
     );
     assert_eq!(value(&s.store, &incomplete).await, Some(0.0));
 }
+
+#[tokio::test]
+async fn unchanged_stats_give_the_next_weeks_loc_from_the_digest_alone() {
+    let s = setup().await;
+    let budget = FallbackBudget::new(100);
+    let t0 = s.sim.now();
+    assert_eq!(step(&s, &budget, "repo-000", t0).await, LocMode::Warming);
+    let ready_at = t0 + chrono::Duration::seconds(31);
+    assert_eq!(
+        step(&s, &budget, "repo-000", ready_at).await,
+        LocMode::Ready
+    );
+
+    // GitHub's answer does not change (no push), but a week later the
+    // last complete week is another one: the 304 is read from the digest
+    // kept with the validator, and gives what the whole body would.
+    let later = t0 + chrono::Duration::days(8);
+    s.sim.clear_requests();
+    assert_eq!(step(&s, &budget, "repo-000", later).await, LocMode::Ready);
+    let requests = s.sim.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_eq!(requests[0].status, 304);
+    assert!(!requests[0].counted);
+    let truth: std::collections::BTreeMap<String, f64> = s
+        .sim
+        .loc_truth(later, &ghstats_simulator::TruthOptions::default())
+        .into_iter()
+        .filter(|l| l.org == "org-a" && l.repo == "repo-000" && l.additions > 0)
+        .map(|l| (l.user, l.additions as f64))
+        .collect();
+    let got: std::collections::BTreeMap<String, f64> = s
+        .store
+        .snapshot()
+        .await
+        .unwrap()
+        .series
+        .into_iter()
+        .filter(|(k, v)| {
+            k.family == Family::LocAddedWeekly && k.labels[1] == "repo-000" && *v > 0.0
+        })
+        .map(|(k, v)| (k.labels[2].clone(), v))
+        .collect();
+    assert!(!truth.is_empty(), "the week of the answer had commits");
+    assert_eq!(got, truth);
+}

@@ -324,6 +324,7 @@ impl JobContext {
             if let Err(e) = written {
                 return Verdict::Retry(format!("store: {e}"));
             }
+            client.keep(scrape.unkept.clone()).await;
             let failed: Vec<String> = scrape
                 .failures
                 .iter()

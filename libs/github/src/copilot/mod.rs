@@ -183,7 +183,7 @@ impl GithubClient {
         let url = self
             .url(&format!("{path}{query}"))
             .map_err(ReportError::Link)?;
-        let fetched = tokio::time::timeout(timeout, self.get(LINK_ENDPOINT, url))
+        let fetched = tokio::time::timeout(timeout, self.get_keeping_body(LINK_ENDPOINT, url))
             .await
             .map_err(|_| ReportError::LinkTimeout(timeout))?
             .map_err(ReportError::Link)?;
