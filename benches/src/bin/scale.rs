@@ -13,6 +13,9 @@
 //! cargo build --release -p ghstats-standalone -p ghstats-benches
 //! target/release/scale <repos> <orgs> [split]
 //! ```
+//!
+//! `GHSTATS_BIN` runs another `ghstats` binary (an earlier release, to
+//! compare).
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -65,9 +68,12 @@ fn usage(pid: u32) -> Result<(f64, u64)> {
     Ok((ticks / 100.0, hwm_kb * 1024))
 }
 
+/// `GHSTATS_BIN`, or the `ghstats` next to this program.
 fn ghstats_binary() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let bin = exe.with_file_name("ghstats");
+    let bin = match std::env::var_os("GHSTATS_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => std::env::current_exe()?.with_file_name("ghstats"),
+    };
     if !bin.exists() {
         bail!(
             "{} not found: cargo build --release -p ghstats-standalone",
@@ -331,19 +337,56 @@ fn redis_used_memory() -> Result<u64> {
         .context("used_memory")
 }
 
-/// Keys under `prefix`, and how many are validators.
-fn redis_keys(prefix: &str) -> Result<(usize, usize)> {
-    let keys = redis_cli(&[
-        "--scan",
-        "--pattern",
-        &format!("{prefix}*"),
-        "--count",
-        "1000",
-    ])?;
-    let all: Vec<&str> = keys.lines().collect();
-    let etags = all.iter().filter(|k| k.contains("etag:")).count();
-    Ok((all.len(), etags))
+/// Sums `MEMORY USAGE` of the keys under `prefix` by kind (the name after
+/// the prefix up to its first `:`): kind, keys, bytes.
+const MEMORY_BY_KIND: &str = r#"
+local cursor, bytes, keys = "0", {}, {}
+repeat
+  local r = redis.call("SCAN", cursor, "MATCH", ARGV[1] .. "*", "COUNT", 1000)
+  cursor = r[1]
+  for _, k in ipairs(r[2]) do
+    local kind = string.match(string.sub(k, #ARGV[1] + 1), "^[^:]+")
+    bytes[kind] = (bytes[kind] or 0) + (redis.call("MEMORY", "USAGE", k, "SAMPLES", "0") or 0)
+    keys[kind] = (keys[kind] or 0) + 1
+  end
+until cursor == "0"
+local out = {}
+for kind, b in pairs(bytes) do
+  table.insert(out, kind .. " " .. keys[kind] .. " " .. b)
+end
+return out
+"#;
+
+fn redis_memory_by_kind(prefix: &str) -> Result<Vec<(String, u64, u64)>> {
+    let out = redis_cli(&["eval", MEMORY_BY_KIND, "0", prefix])?;
+    let mut kinds: Vec<(String, u64, u64)> = out
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((
+                f.next()?.to_owned(),
+                f.next()?.parse().ok()?,
+                f.next()?.parse().ok()?,
+            ))
+        })
+        .collect();
+    kinds.sort_by(|a, b| b.2.cmp(&a.2));
+    Ok(kinds)
 }
+
+/// Kinds of keys that are the series and their stored events; the rest is
+/// per-repository state (validators, marks, LOC state, checkpoints).
+const SERIES_AND_EVENTS: &[&str] = &[
+    "series",
+    "seen",
+    "series_count",
+    "changes",
+    "events",
+    "eventusers",
+    "active",
+    "activity",
+    "locusers",
+];
 
 fn redis_drop(prefix: &str) -> Result<()> {
     let keys = redis_cli(&[
@@ -426,7 +469,7 @@ async fn run(repos: u32, orgs: u32, split: bool) -> Result<()> {
                 for i in 0..changed {
                     let (org, _) = &world[i % world.len()];
                     let repo = format!("repo-{:03}", (i / world.len()) % per_org);
-                    let kind = ["commit", "pr", "comment"][i % 3];
+                    let kind = ["commit", "pull", "comment"][i % 3];
                     sim.add_activity(org, &repo, kind)?;
                 }
                 before = trigger(&mut client, &sim).await?;
@@ -465,14 +508,35 @@ async fn run(repos: u32, orgs: u32, split: bool) -> Result<()> {
     }
     if split {
         let used = redis_used_memory()?.saturating_sub(redis_before);
-        let (keys, etags) = redis_keys(&prefix)?;
-        let series = redis_cli(&["get", &format!("{prefix}series_count")])?;
-        let series: u64 = series.trim().parse().unwrap_or(0);
+        let series: u64 = redis_cli(&["get", &format!("{prefix}series_count")])?
+            .trim()
+            .parse()
+            .unwrap_or(0);
         println!(
-            "Redis: {:.1} MB over {keys} keys ({etags} validators); {:.0} bytes per repository, {series} series ({:.0} bytes per series if all of it were series)",
+            "Redis used_memory grew {:.1} MB: {:.0} bytes per repository, {series} series",
             used as f64 / 1e6,
-            used as f64 / f64::from(repos),
-            used as f64 / (series.max(1)) as f64
+            used as f64 / f64::from(repos)
+        );
+        println!(
+            "{:<14} {:>8} {:>12} {:>14}",
+            "key kind", "keys", "bytes", "bytes/repo"
+        );
+        let (mut state, mut series_bytes) = (0, 0);
+        for (kind, keys, bytes) in redis_memory_by_kind(&prefix)? {
+            println!(
+                "{kind:<14} {keys:>8} {bytes:>12} {:>14.0}",
+                bytes as f64 / f64::from(repos)
+            );
+            if SERIES_AND_EVENTS.contains(&kind.as_str()) {
+                series_bytes += bytes;
+            } else {
+                state += bytes;
+            }
+        }
+        println!(
+            "per-repository state beyond the series and events: {:.0} bytes per repository; series and events: {:.0} bytes per series",
+            state as f64 / f64::from(repos),
+            series_bytes as f64 / series.max(1) as f64
         );
         drop(ghstats);
         redis_drop(&prefix)?;

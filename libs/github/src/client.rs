@@ -357,7 +357,10 @@ impl GithubClient {
                     .map(|etag| Pending {
                         url: url.as_str().to_owned(),
                         etag: etag.to_owned(),
-                        link: link.clone(),
+                        link: link
+                            .as_deref()
+                            .and_then(crate::link::next)
+                            .map(|next| format!("<{next}>; rel=\"next\"")),
                     });
                 Attempt::Done(Fetched {
                     status,

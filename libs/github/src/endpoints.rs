@@ -77,8 +77,12 @@ impl<T: Serialize + DeserializeOwned> PageMemo<T> {
         match self {
             PageMemo::Items => serde_json::to_vec(page),
             PageMemo::Cursor { key, since, .. } => {
-                let last = page.last().and_then(key).map_or("-".to_owned(), rfc3339);
-                Ok(format!("{} {last} {}", page.len(), rfc3339(*since)).into_bytes())
+                // Unix seconds: the sort keys GitHub gives have whole seconds.
+                let last = page
+                    .last()
+                    .and_then(key)
+                    .map_or("-".to_owned(), |t| t.timestamp().to_string());
+                Ok(format!("{} {last} {}", page.len(), since.timestamp()).into_bytes())
             }
         }
     }
@@ -97,11 +101,7 @@ impl<T: Serialize + DeserializeOwned> PageMemo<T> {
             PageMemo::Cursor { since, .. } => {
                 let mut fields = std::str::from_utf8(memo).ok()?.split(' ');
                 let (len, last, derived) = (fields.next()?, fields.next()?, fields.next()?);
-                let at = |t: &str| {
-                    DateTime::parse_from_rfc3339(t)
-                        .ok()
-                        .map(|d| d.with_timezone(&Utc))
-                };
+                let at = |t: &str| DateTime::from_timestamp(t.parse().ok()?, 0);
                 if at(derived)? > *since {
                     return None;
                 }

@@ -15,7 +15,8 @@ use bytes::Bytes;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validator {
     pub etag: String,
-    /// The `Link` header, so a 304 page can still be followed.
+    /// The `Link` header reduced to its `rel="next"` (absent on a last
+    /// or only page), so a 304 page can still be followed.
     pub link: Option<String>,
     /// What the caller derived from the answer (a page's cursor, compact
     /// items, a digest), handed back on a 304.
@@ -24,7 +25,7 @@ pub struct Validator {
 
 /// First line of [`Validator::encode`]: a stored entry in another format
 /// (an older release's, which held the body) is not read as a validator.
-const STORED_FORMAT: &[u8] = b"ghstats-validator-1\n";
+const STORED_FORMAT: &[u8] = b"v1\n";
 
 impl Validator {
     /// The stored form: a format line, the ETag and the `Link` header on a
@@ -204,6 +205,6 @@ mod tests {
             Validator::decode(br#"{"etag":"x","link":null,"body":"[]"}"#),
             None
         );
-        assert_eq!(Validator::decode(b"ghstats-validator-1\n\n\n"), None);
+        assert_eq!(Validator::decode(b"v1\n\n\n"), None);
     }
 }

@@ -1,12 +1,22 @@
 //! The GitHub client's conditional-request validators kept in the shared
 //! store, so every replica (and the next leader) gets 304s for what another
-//! one already fetched. An entry is a [`Validator`] in its own stored form
-//! (the ETag, the `Link` header and the caller's memo, no body); it expires
-//! with the store's retention.
+//! one already fetched. A validator holds the ETag, the next-page link and
+//! the caller's memo, never a body.
+//!
+//! The validators of one repository (its commits, pull requests, comments,
+//! stats, and the reviews of each pull request listed) share one store
+//! entry, `etag:{host}/repos/{org}/{repo}`: one key per repository instead
+//! of one per URL, about 150 bytes per validator. An entry not kept again
+//! within the store's retention is dropped at the next write of its
+//! repository, and the whole entry expires with the retention. Two writers
+//! of one repository at once (a scrape and a backfill) may lose one's
+//! validator: that costs one counted request later, never a wrong number
+//! (without a validator the answer comes whole).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use ghstats_github::{EtagCache, Validator};
 use ghstats_store::{BlobKind, Store};
 
@@ -20,29 +30,216 @@ impl StoreEtagCache {
     pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
         Self { store, ttl }
     }
+
+    /// The store entry of `url`'s validator and its name inside the entry:
+    /// `host/repos/org/repo` and the rest of the URL for a repository's
+    /// URLs; any other URL is an entry of its own.
+    pub fn entry_of(url: &str) -> (&str, &str) {
+        let bare = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let repo_end = bare.find("/repos/").and_then(|at| {
+            let after = at + "/repos/".len();
+            let org_end = after + bare[after..].find('/')?;
+            let repo = &bare[org_end + 1..];
+            Some(org_end + 1 + repo.find(['/', '?']).unwrap_or(repo.len()))
+        });
+        match repo_end {
+            Some(end) => bare.split_at(end),
+            None => (bare, ""),
+        }
+    }
+
+    async fn read(&self, entry: &str) -> Vec<Kept> {
+        match self.store.get_blob(BlobKind::Etag, entry).await {
+            // An entry in another form (an older release's) holds no
+            // validator: the requests go out unconditional.
+            Ok(raw) => raw.as_deref().and_then(decode_entry).unwrap_or_default(),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read validators");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// One validator inside an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Kept {
+    name: String,
+    /// Unix seconds of the last keep.
+    kept_at: i64,
+    validator: Vec<u8>,
+}
+
+/// First bytes of an entry in the form below.
+const ENTRY_FORMAT: &[u8] = b"e1";
+
+/// `e1`, then per validator: name length (u16), name, kept-at (i64
+/// seconds), validator length (u32), the validator's own encoding; all
+/// integers little-endian.
+fn encode_entry(kept: &[Kept]) -> Vec<u8> {
+    let mut out = ENTRY_FORMAT.to_vec();
+    for k in kept {
+        out.extend_from_slice(&(k.name.len() as u16).to_le_bytes());
+        out.extend_from_slice(k.name.as_bytes());
+        out.extend_from_slice(&k.kept_at.to_le_bytes());
+        out.extend_from_slice(&(k.validator.len() as u32).to_le_bytes());
+        out.extend_from_slice(&k.validator);
+    }
+    out
+}
+
+fn decode_entry(raw: &[u8]) -> Option<Vec<Kept>> {
+    let mut rest = raw.strip_prefix(ENTRY_FORMAT)?;
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (head, tail) = rest.split_at_checked(n)?;
+        rest = tail;
+        Some(head)
+    };
+    let mut out = Vec::new();
+    loop {
+        let Some(len) = take(2) else {
+            return Some(out);
+        };
+        let name_len = u16::from_le_bytes(len.try_into().ok()?) as usize;
+        let name = std::str::from_utf8(take(name_len)?).ok()?.to_owned();
+        let kept_at = i64::from_le_bytes(take(8)?.try_into().ok()?);
+        let value_len = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+        let validator = take(value_len)?.to_vec();
+        out.push(Kept {
+            name,
+            kept_at,
+            validator,
+        });
+    }
 }
 
 #[async_trait::async_trait]
 impl EtagCache for StoreEtagCache {
     async fn get(&self, key: &str) -> Option<Validator> {
-        match self.store.get_blob(BlobKind::Etag, key).await {
-            // An entry in another form (an older release's) is no
-            // validator: the request goes out unconditional.
-            Ok(raw) => raw.as_deref().and_then(Validator::decode),
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot read a validator");
-                None
-            }
-        }
+        let (entry, name) = Self::entry_of(key);
+        self.read(entry)
+            .await
+            .into_iter()
+            .find(|k| k.name == name)
+            .and_then(|k| Validator::decode(&k.validator))
     }
 
     async fn put(&self, key: &str, validator: Validator) {
+        let (entry, name) = Self::entry_of(key);
+        let now = Utc::now().timestamp();
+        let oldest = now - i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+        let mut kept = self.read(entry).await;
+        kept.retain(|k| k.name != name && k.kept_at >= oldest);
+        kept.push(Kept {
+            name: name.to_owned(),
+            kept_at: now,
+            validator: validator.encode(),
+        });
         if let Err(e) = self
             .store
-            .put_blob(BlobKind::Etag, key, &validator.encode(), self.ttl)
+            .put_blob(BlobKind::Etag, entry, &encode_entry(&kept), self.ttl)
             .await
         {
             tracing::warn!(error = %e, "cannot store a validator");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repositorys_urls_share_one_entry() {
+        let of = StoreEtagCache::entry_of;
+        assert_eq!(
+            of("https://api.github.com/repos/acme/web/pulls?state=all&per_page=100"),
+            (
+                "api.github.com/repos/acme/web",
+                "/pulls?state=all&per_page=100"
+            )
+        );
+        assert_eq!(
+            of("https://ghe.example/api/v3/repos/acme/web/pulls/7/reviews?per_page=100"),
+            (
+                "ghe.example/api/v3/repos/acme/web",
+                "/pulls/7/reviews?per_page=100"
+            )
+        );
+        assert_eq!(
+            of("https://api.github.com/repos/acme/web"),
+            ("api.github.com/repos/acme/web", "")
+        );
+        assert_eq!(
+            of("https://api.github.com/orgs/acme/repos?per_page=100"),
+            ("api.github.com/orgs/acme/repos?per_page=100", "")
+        );
+    }
+
+    #[test]
+    fn an_entry_reads_back_and_refuses_other_forms() {
+        let kept = vec![
+            Kept {
+                name: "/pulls?per_page=100".into(),
+                kept_at: 1_764_000_000,
+                validator: b"v1\nW/\"x\"\n\n3 1764000000 1764000000".to_vec(),
+            },
+            Kept {
+                name: String::new(),
+                kept_at: -1,
+                validator: Vec::new(),
+            },
+        ];
+        assert_eq!(decode_entry(&encode_entry(&kept)), Some(kept.clone()));
+        assert_eq!(decode_entry(&encode_entry(&[])), Some(Vec::new()));
+        let cut = encode_entry(&kept);
+        assert_eq!(decode_entry(&cut[..cut.len() - 3]), None, "a cut entry");
+        assert_eq!(decode_entry(br#"{"etag":"x","body":"[]"}"#), None);
+    }
+
+    #[tokio::test]
+    async fn validators_of_one_repository_live_side_by_side_and_old_ones_go() {
+        let store: Arc<dyn Store> = Arc::new(ghstats_store::MemoryStore::new(
+            ghstats_store::StoreSettings::from_config(&ghstats_config::StoreConfig::default()),
+        ));
+        let cache = StoreEtagCache::new(store.clone(), Duration::from_secs(3600));
+        let v = |tag: &str| Validator {
+            etag: tag.into(),
+            link: None,
+            memo: bytes::Bytes::from_static(b"memo"),
+        };
+        let pulls = "https://api.github.com/repos/acme/web/pulls?per_page=100";
+        let commits = "https://api.github.com/repos/acme/web/commits?per_page=100";
+        cache.put(pulls, v("1")).await;
+        cache.put(commits, v("2")).await;
+        cache.put(pulls, v("3")).await;
+        assert_eq!(cache.get(pulls).await.map(|v| v.etag), Some("3".into()));
+        assert_eq!(cache.get(commits).await.map(|v| v.etag), Some("2".into()));
+        let entry = "api.github.com/repos/acme/web";
+        let raw = store
+            .get_blob(BlobKind::Etag, entry)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(decode_entry(&raw).unwrap().len(), 2);
+
+        // A validator not kept again within the retention goes at the next
+        // write of its repository.
+        let mut aged = decode_entry(&raw).unwrap();
+        aged.iter_mut()
+            .filter(|k| k.name.starts_with("/commits"))
+            .for_each(|k| k.kept_at -= 7200);
+        store
+            .put_blob(
+                BlobKind::Etag,
+                entry,
+                &encode_entry(&aged),
+                Duration::from_secs(3600),
+            )
+            .await
+            .unwrap();
+        cache.put(pulls, v("4")).await;
+        assert_eq!(cache.get(commits).await, None);
+        assert_eq!(cache.get(pulls).await.map(|v| v.etag), Some("4".into()));
     }
 }

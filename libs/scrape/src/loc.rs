@@ -21,7 +21,7 @@ use ghstats_store::{BlobKind, Family, SeriesKey, Store, StoreError, UserLoc, Wri
 use serde::{Deserialize, Serialize};
 
 use crate::activity::Failure;
-use crate::attribution::{Attribution, person};
+use crate::attribution::{Attribution, Person, person};
 use crate::window::week_start;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,18 +53,29 @@ impl LocMode {
 pub const WARMING_RECHECK_FIRST: std::time::Duration = std::time::Duration::from_secs(30);
 pub const WARMING_RECHECK_MAX: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// What is remembered per repository between cycles (and leaders).
+/// What is remembered per repository between cycles (and leaders). Stored
+/// as JSON without the fields at their defaults (under 100 bytes).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LocState {
     pub mode: LocMode,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_fetch: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_ready: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "is_zero")]
     pub zero_streak: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_until: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub incomplete: bool,
     /// 202 answers in a row (the warming recheck backs off with them).
-    #[serde(default)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub computing_streak: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl LocState {
@@ -253,13 +264,11 @@ pub async fn refresh(
                     let week = (week_start(now) - Duration::weeks(1)).timestamp();
                     let mut loc: Vec<UserLoc> = Vec::new();
                     for s in &stats {
-                        let Some(user) =
-                            person(s.author.as_ref()).and_then(|p| lc.attribution.label(&p))
-                        else {
+                        let Some(user) = lc.attribution.label(&s.person()) else {
                             continue;
                         };
-                        if let Some(w) = s.weeks.iter().find(|w| w.w == week) {
-                            merge(&mut loc, user, w.a, w.d);
+                        if let Some((_, a, d)) = s.weeks.iter().find(|(w, ..)| *w == week) {
+                            merge(&mut loc, user, *a, *d);
                         }
                     }
                     lc.store.replace_loc(lc.ctx, org, repo, &loc, now).await?;
@@ -317,10 +326,45 @@ struct StatsDigest {
     /// large repositories).
     commits: u64,
     lines: u64,
-    /// Each contributor with the weeks from the last complete one at the
-    /// time of the answer on: while the answer stays the same, a later
-    /// target week is one of them, or has no entry in the body either.
-    recent: Vec<ContributorStats>,
+    /// Each contributor GitHub linked to an account, with the weeks from
+    /// the last complete one at the time of the answer on: while the
+    /// answer stays the same, a later target week is one of them, or has
+    /// no entry in the body either.
+    recent: Vec<Recent>,
+}
+
+/// A contributor in a [`StatsDigest`] (about 60 bytes and 25 per week).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Recent {
+    /// Login, account id, whether GitHub says it is a bot.
+    #[serde(rename = "p")]
+    who: (String, Option<u64>, bool),
+    /// Week start (Unix seconds), lines added, lines deleted.
+    #[serde(rename = "w")]
+    weeks: Vec<(i64, u64, u64)>,
+}
+
+impl Recent {
+    fn of(stats: ContributorStats, from: i64) -> Option<Self> {
+        let p = person(stats.author.as_ref())?;
+        Some(Self {
+            who: (p.login, p.id, p.bot),
+            weeks: stats
+                .weeks
+                .iter()
+                .filter(|w| w.w >= from)
+                .map(|w| (w.w, w.a, w.d))
+                .collect(),
+        })
+    }
+
+    fn person(&self) -> Person {
+        Person {
+            login: self.who.0.clone(),
+            id: self.who.1,
+            bot: self.who.2,
+        }
+    }
 }
 
 impl Stats {
@@ -335,10 +379,7 @@ impl Stats {
                     lines: stats.iter().flat_map(|s| &s.weeks).map(|w| w.a + w.d).sum(),
                     recent: stats
                         .into_iter()
-                        .map(|mut s| {
-                            s.weeks.retain(|w| w.w >= from);
-                            s
-                        })
+                        .filter_map(|s| Recent::of(s, from))
                         .collect(),
                 })
             }
