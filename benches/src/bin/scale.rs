@@ -370,7 +370,7 @@ fn redis_memory_by_kind(prefix: &str) -> Result<Vec<(String, u64, u64)>> {
             ))
         })
         .collect();
-    kinds.sort_by(|a, b| b.2.cmp(&a.2));
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.2));
     Ok(kinds)
 }
 
