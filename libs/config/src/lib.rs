@@ -97,7 +97,7 @@ impl Config {
             "{} org(s) [{}], store {store}, queue {}, election {:?}, copilot {}",
             orgs.len(),
             orgs.join(", "),
-            self.amqp.queue,
+            self.amqp.queue_name(),
             self.leader_election.effective_backend(),
             if self.copilot.enabled { "on" } else { "off" },
         )

@@ -51,7 +51,7 @@ fn a_numeric_looking_value_for_a_text_key_stays_text() {
     )
     .unwrap();
     assert_eq!(c.store.key_prefix, "12345");
-    assert_eq!(c.amqp.queue, "true");
+    assert_eq!(c.amqp.queue.as_deref(), Some("true"));
 }
 
 #[test]

@@ -19,9 +19,9 @@ impl Topology {
     pub fn from_config(amqp: &AmqpConfig, backfill: &BackfillConfig) -> Self {
         Self::new(
             &amqp.exchange,
-            &amqp.queue,
-            &amqp.dlq,
-            &amqp.retry_queue_prefix,
+            &amqp.queue_name(),
+            &amqp.dlq_name(),
+            &amqp.retry_prefix(),
             &backfill.requeue_delays,
         )
     }
@@ -76,5 +76,33 @@ mod tests {
             ]
         );
         assert_eq!(t.exchange, "gh.backfill");
+    }
+
+    #[test]
+    fn another_exchange_names_other_queues_unless_they_are_set() {
+        let team = AmqpConfig {
+            exchange: "team-b".into(),
+            ..AmqpConfig::default()
+        };
+        let t = Topology::from_config(&team, &BackfillConfig::default());
+        assert_eq!(
+            t.queues(),
+            [
+                "team-b.jobs",
+                "team-b.retry.1m",
+                "team-b.retry.5m",
+                "team-b.retry.30m",
+                "team-b.retry.2h",
+                "team-b.dlq"
+            ]
+        );
+        let explicit = AmqpConfig {
+            queue: Some("q".into()),
+            dlq: Some("d".into()),
+            retry_queue_prefix: Some("r".into()),
+            ..team
+        };
+        let t = Topology::from_config(&explicit, &BackfillConfig::default());
+        assert_eq!(t.queues(), ["q", "r.1m", "r.5m", "r.30m", "r.2h", "d"]);
     }
 }

@@ -78,11 +78,17 @@ pub struct AmqpConfig {
     pub password_env: Option<String>,
     /// Replaces the URL's password, read from this file.
     pub password_file: Option<PathBuf>,
+    /// Names the deployment on the broker: the queues below derive from it
+    /// unless set, so two deployments with different exchanges share
+    /// nothing on one RabbitMQ.
     pub exchange: String,
-    pub queue: String,
-    pub dlq: String,
-    /// Delay queues are named `<retry_queue_prefix>.<delay>`, e.g. `gh.backfill.retry.5m`.
-    pub retry_queue_prefix: String,
+    /// Main queue; default `<exchange>.jobs`.
+    pub queue: Option<String>,
+    /// Dead-letter queue; default `<exchange>.dlq`.
+    pub dlq: Option<String>,
+    /// Delay queues are named `<retry_queue_prefix>.<delay>`; default
+    /// `<exchange>.retry`, e.g. `gh.backfill.retry.5m`.
+    pub retry_queue_prefix: Option<String>,
 }
 
 impl Default for AmqpConfig {
@@ -95,14 +101,33 @@ impl Default for AmqpConfig {
             password_env: None,
             password_file: None,
             exchange: "gh.backfill".into(),
-            queue: "gh.backfill.jobs".into(),
-            dlq: "gh.backfill.dlq".into(),
-            retry_queue_prefix: "gh.backfill.retry".into(),
+            queue: None,
+            dlq: None,
+            retry_queue_prefix: None,
         }
     }
 }
 
 impl AmqpConfig {
+    /// `amqp.queue`, or `<exchange>.jobs`.
+    pub fn queue_name(&self) -> String {
+        self.derived(self.queue.as_deref(), "jobs")
+    }
+
+    /// `amqp.dlq`, or `<exchange>.dlq`.
+    pub fn dlq_name(&self) -> String {
+        self.derived(self.dlq.as_deref(), "dlq")
+    }
+
+    /// `amqp.retry_queue_prefix`, or `<exchange>.retry`.
+    pub fn retry_prefix(&self) -> String {
+        self.derived(self.retry_queue_prefix.as_deref(), "retry")
+    }
+
+    fn derived(&self, set: Option<&str>, suffix: &str) -> String {
+        set.map_or_else(|| format!("{}.{suffix}", self.exchange), str::to_owned)
+    }
+
     fn password(&self) -> Result<SecretSource, crate::secret::SecretConflict> {
         SecretSource::choose(
             "password",
@@ -125,15 +150,17 @@ impl AmqpConfig {
     }
 
     pub(crate) fn check(&self, c: &mut Check) {
+        c.not_blank("amqp.exchange", &self.exchange);
         for (key, value) in [
-            ("amqp.exchange", &self.exchange),
             ("amqp.queue", &self.queue),
             ("amqp.dlq", &self.dlq),
             ("amqp.retry_queue_prefix", &self.retry_queue_prefix),
         ] {
-            c.not_blank(key, value);
+            if let Some(value) = value {
+                c.not_blank(key, value);
+            }
         }
-        if !self.queue.is_empty() && self.queue == self.dlq {
+        if !self.queue_name().is_empty() && self.queue_name() == self.dlq_name() {
             c.fail("amqp.dlq", "must differ from amqp.queue");
         }
         if let Err(e) = self.password() {
