@@ -56,6 +56,9 @@ pub struct HealthReport {
     pub mode: Mode,
     pub ready: bool,
     pub components: BTreeMap<String, Component>,
+    /// Facts an operator looks up (the gateway's `scrape_service_dns`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub info: BTreeMap<String, String>,
     /// With `/healthz?full=1` on a service that has a fleet view.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetReport>,
@@ -96,6 +99,7 @@ pub trait FleetView: Send + Sync + std::fmt::Debug {
 struct State {
     role: String,
     components: BTreeMap<String, Component>,
+    info: BTreeMap<String, String>,
 }
 
 /// Shared by the parts of a service; cheap to clone.
@@ -116,6 +120,7 @@ impl HealthRegistry {
             state: Arc::new(RwLock::new(State {
                 role: service.to_owned(),
                 components: BTreeMap::new(),
+                info: BTreeMap::new(),
             })),
             changes: Arc::new(watch::channel(0).0),
             fleet: Arc::default(),
@@ -162,6 +167,12 @@ impl HealthRegistry {
     }
 
     /// The role shown in `/healthz` (`leader` / `follower` for schedulers).
+    /// Shows `value` under `info.<key>` in the report.
+    pub fn set_info(&self, key: &str, value: impl Into<String>) {
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        state.info.insert(key.to_owned(), value.into());
+    }
+
     pub fn set_role(&self, role: &str) {
         self.update(|s| s.role = role.to_owned());
     }
@@ -236,6 +247,7 @@ impl HealthRegistry {
             mode,
             ready,
             components: state.components.clone(),
+            info: state.info.clone(),
             fleet: None,
         }
     }

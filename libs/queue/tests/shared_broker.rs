@@ -38,7 +38,10 @@ async fn nothing_more(q: &dyn JobQueue) {
 #[tokio::test]
 async fn deployments_with_other_exchanges_share_no_queue() {
     let base = unique("shared_broker");
-    let (a, b) = (deployment(&format!("{base}.a")), deployment(&format!("{base}.b")));
+    let (a, b) = (
+        deployment(&format!("{base}.a")),
+        deployment(&format!("{base}.b")),
+    );
     assert!(
         a.topology()
             .queues()

@@ -63,6 +63,8 @@ pub async fn serve_with(
     metrics.register(host.metrics.registry_mut());
     host.health
         .register(refresh::COMPONENT, Readiness::Required);
+    host.health
+        .set_info("scrape_service_dns", &config.metrics.scrape_service_dns);
     let cache_control = std::sync::Arc::new(refresh::CacheControl::default());
     let refresher = refresh::Refresher {
         control: cache_control.clone(),

@@ -322,3 +322,23 @@ async fn a_redis_outage_keeps_the_last_body_and_degrades() {
     assert_eq!(get(g, "/metrics", Some(OM)).await.1, before);
     shutdown.trigger();
 }
+
+#[tokio::test]
+async fn healthz_names_the_dns_name_prometheus_scrapes() {
+    let store = Arc::new(ghstats_store::MemoryStore::new(
+        ghstats_store::StoreSettings::from_config(&ghstats_config::StoreConfig::default()),
+    ));
+    let shutdown = Shutdown::new();
+    let g = gateway(store, &shutdown).await;
+    let (status, body) = get(g, "/healthz", None).await;
+    assert_eq!(status, 200);
+    let expected = ghstats_config::Config::default().metrics.scrape_service_dns;
+    assert!(!expected.is_empty());
+    assert!(
+        body.contains(&format!(
+            "\"info\":{{\"scrape_service_dns\":\"{expected}\"}}"
+        )),
+        "{body}"
+    );
+    shutdown.trigger();
+}
