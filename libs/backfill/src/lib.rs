@@ -62,6 +62,9 @@ pub enum BackfillError {
     /// the queue unreachable); a later sweep publishes it.
     #[error("the window is pending: the queue did not take it now (capped or unreachable)")]
     NotTaken,
+    /// `backfill.enabled` is false: nothing is enqueued.
+    #[error("backfill is disabled (backfill.enabled: false)")]
+    Disabled,
 }
 
 /// What one sweep did.

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use ghstats_backfill::{BackfillProducer, BackfillRequest};
+use ghstats_backfill::{BackfillError, BackfillProducer, BackfillRequest};
 use ghstats_election::LeaseBackend;
 use ghstats_proto::v1::scheduler_control_server::SchedulerControl;
 use ghstats_proto::v1::{
@@ -192,7 +192,12 @@ impl SchedulerControl for ControlService {
             .backfill
             .request_now(WriteCtx::leader(self.leadership.term()), request)
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(|e| match e {
+                BackfillError::Disabled => Status::failed_precondition(e.to_string()),
+                BackfillError::PendingFull { .. } | BackfillError::NotTaken => {
+                    Status::unavailable(e.to_string())
+                }
+            })?;
         Ok(Response::new(RequestBackfillResponse {
             jobs: report.published.iter().map(v1::BackfillJob::from).collect(),
             deduplicated: u32::try_from(report.deduped).unwrap_or(u32::MAX),

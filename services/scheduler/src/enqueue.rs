@@ -36,6 +36,9 @@ pub struct EnqueueSettings {
     pub max_per_org_per_minute: u32,
     /// Written into each job (`retry.max_attempts`).
     pub max_attempts: u32,
+    /// `backfill.enabled`: when false every window is dropped (counted with
+    /// `disabled`) and nothing is published.
+    pub enabled: bool,
 }
 
 impl EnqueueSettings {
@@ -45,6 +48,7 @@ impl EnqueueSettings {
             dedup_ttl: config.backfill.dedup_ttl.get(),
             max_per_org_per_minute: config.backfill.max_enqueues_per_org_per_minute,
             max_attempts: config.retry.max_attempts,
+            enabled: config.backfill.enabled,
         }
     }
 }
@@ -283,6 +287,23 @@ impl Enqueuer {
 impl BackfillProducer for Enqueuer {
     async fn request(&self, ctx: WriteCtx, request: BackfillRequest) -> Result<(), BackfillError> {
         let org = request.org.clone();
+        if !self.settings.enabled {
+            tracing::info!(
+                org,
+                repo = %request.repo,
+                window = ?request.window,
+                reason = %request.reason,
+                "backfill disabled (backfill.enabled: false): window not enqueued"
+            );
+            let dropped = [(
+                SeriesKey::new(Family::BackfillEnqueuesDropped, [org.as_str(), "disabled"]),
+                1,
+            )];
+            if let Err(e) = self.store.add_counters(ctx, &dropped, Utc::now()).await {
+                tracing::warn!(org, error = %e, "cannot count a dropped backfill window");
+            }
+            return Ok(());
+        }
         if !self.add(request) {
             tracing::error!(
                 org,
@@ -308,6 +329,9 @@ impl BackfillProducer for Enqueuer {
         ctx: WriteCtx,
         request: BackfillRequest,
     ) -> Result<SweepReport, BackfillError> {
+        if !self.settings.enabled {
+            return Err(BackfillError::Disabled);
+        }
         if !self.add(request) {
             return Err(BackfillError::PendingFull {
                 cap: GLOBAL_PENDING_CAP,
@@ -327,6 +351,49 @@ mod tests {
     use ghstats_proto::BackfillReason;
     use ghstats_queue::{MemoryQueue, Topology};
     use ghstats_store::{MemoryStore, StoreSettings};
+
+    #[tokio::test]
+    async fn a_disabled_backfill_enqueues_nothing_and_counts_each_window() {
+        let mut config = ghstats_config::Config::default();
+        config.backfill.enabled = false;
+        let store: Arc<dyn Store> =
+            Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
+        let queue = Arc::new(MemoryQueue::new(Topology::from_config(
+            &config.amqp,
+            &config.backfill,
+        )));
+        let enqueuer = Enqueuer::new(
+            queue.clone(),
+            store.clone(),
+            EnqueueSettings::from_config(&config),
+        );
+        let now = Utc::now();
+        let request = |repo: &str| BackfillRequest {
+            org: "org-a".into(),
+            repo: repo.into(),
+            window: TimeWindow::ordered(now - chrono::Duration::hours(1), now),
+            reason: BackfillReason::ScrapeError,
+        };
+        let ctx = WriteCtx::leader(0);
+        enqueuer.request(ctx, request("repo-1")).await.unwrap();
+        enqueuer.request(ctx, request("repo-2")).await.unwrap();
+        assert!(matches!(
+            enqueuer.request_now(ctx, request("repo-3")).await,
+            Err(BackfillError::Disabled)
+        ));
+        assert_eq!(queue.depth(), 0, "nothing published");
+        assert!(enqueuer.lock().pending.is_empty(), "nothing held");
+        let dropped = SeriesKey::new(Family::BackfillEnqueuesDropped, ["org-a", "disabled"]);
+        let counted = store
+            .snapshot()
+            .await
+            .unwrap()
+            .series
+            .into_iter()
+            .find(|(k, _)| *k == dropped)
+            .map(|(_, v)| v);
+        assert_eq!(counted, Some(2.0));
+    }
 
     /// Over the org cap, windows wait for the next minute and each is
     /// counted as held back once, however many sweeps it waits through.

@@ -56,7 +56,9 @@ pub async fn serve(
         .map_err(|e| ServeError::task("store", e))?;
     let rabbit = RabbitQueue::from_config(&config)?;
     let prefetch = u16::try_from(config.backfill.consumer_count).unwrap_or(u16::MAX);
-    rabbit.start_consuming(prefetch, &shutdown);
+    if config.backfill.enabled {
+        rabbit.start_consuming(prefetch, &shutdown);
+    }
     let deps = Deps {
         store,
         queue: Arc::new(rabbit.clone()),
@@ -112,18 +114,29 @@ pub async fn serve_with(
     );
     let counts = Arc::new(consume::Counts::default());
     let gate = Arc::new(gate::Gate::default());
-    consume::spawn_gated(
-        config.backfill.consumer_count,
-        jobs,
-        deps.queue.clone(),
-        counts.clone(),
-        gate.clone(),
-        &shutdown,
-    );
+    // With `backfill.enabled: false` the worker takes no job (the
+    // scheduler enqueues none) and says so.
+    let consumers = if config.backfill.enabled {
+        consume::spawn_gated(
+            config.backfill.consumer_count,
+            jobs,
+            deps.queue.clone(),
+            counts.clone(),
+            gate.clone(),
+            &shutdown,
+        );
+        config.backfill.consumer_count
+    } else {
+        host.health.set_info(
+            "backfill",
+            "disabled (backfill.enabled: false): no job is taken",
+        );
+        0
+    };
     let admin_token = config.services.admin_token_value()?;
     let control = control::ControlService {
         identity: ghstats_core::identity::instance_identity(SERVICE),
-        consumers: config.backfill.consumer_count,
+        consumers,
         counts,
         gate,
         queue: deps.queue,

@@ -122,3 +122,64 @@ async fn a_drained_worker_takes_no_job_until_resumed() {
     assert!(processed, "the job ran after the resume");
     shutdown.trigger();
 }
+
+#[tokio::test]
+async fn with_backfill_disabled_a_worker_takes_no_job_and_says_why() {
+    let shutdown = Shutdown::new();
+    let w = world(&shutdown, "backfill:\n  enabled: false\n");
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(
+        &w.config.store,
+    )));
+    let queue = Arc::new(MemoryQueue::new(ghstats_testkit::unique_topology(
+        &w.config, "wd",
+    )));
+    let listeners = ServiceListeners::ephemeral().await.unwrap();
+    let (grpc, http) = (listeners.grpc_addr(), listeners.http_addr());
+    let deps = ghstats_worker::Deps {
+        link: None,
+        store,
+        queue: queue.clone(),
+    };
+    tokio::spawn(ghstats_worker::serve_with(
+        (*w.config).clone(),
+        deps,
+        listeners,
+        shutdown.clone(),
+    ));
+    let now = w.sim.now();
+    let job = BackfillRequest {
+        org: "org-a".into(),
+        repo: "repo-000".into(),
+        window: TimeWindow::ordered(now - chrono::Duration::hours(1), now),
+        reason: BackfillReason::ScrapeError,
+    }
+    .into_job("while-disabled".into(), 3, Utc::now());
+    queue.publish(&job).await.unwrap();
+    let up = eventually(Duration::from_secs(10), || async move {
+        WorkerControlClient::connect(format!("http://{grpc}"))
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(up, "worker gRPC came up");
+    let mut client = WorkerControlClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = client
+        .get_status(GetWorkerStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((status.consumers, status.processed), (0, 0));
+    assert_eq!(queue.depth(), 1, "the job stays queued");
+    let health = reqwest::get(format!("http://{http}/healthz"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(health.contains("\"backfill\":\"disabled"), "{health}");
+    assert!(health.contains("\"ready\":true"), "{health}");
+    shutdown.trigger();
+}
