@@ -69,6 +69,24 @@ pub async fn share_cooldown(
         .await
 }
 
+/// Ends `org`'s shared cooldown before its time (GitHub answers again):
+/// the entry now says it ended at `now`, and expires soon after.
+pub async fn end_cooldown(
+    store: &dyn Store,
+    org: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let value = now.timestamp().to_string();
+    store
+        .put_blob(
+            BlobKind::Cooldown,
+            org,
+            value.as_bytes(),
+            std::time::Duration::from_secs(1),
+        )
+        .await
+}
+
 /// The end of `org`'s cooldown, if it is cooling down at `now`.
 pub async fn shared_cooldown(
     store: &dyn Store,

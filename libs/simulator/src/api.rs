@@ -552,6 +552,17 @@ async fn rate_limit(
         Err((status, msg)) => return message(status, msg),
     };
     let key = caller.bucket();
+    // Free like GitHub's, but down with the rest of it.
+    for fault in state.faults.decide("rate_limit", uri.path()) {
+        match fault {
+            Injected::Delay(d) => tokio::time::sleep(d).await,
+            Injected::Error(status) => {
+                log(&state, "rate_limit", &uri, &headers, status, &key, false);
+                return message(status, "Server Error");
+            }
+            Injected::SecondaryLimit { .. } => {}
+        }
+    }
     log(&state, "rate_limit", &uri, &headers, 200, &key, false);
     let Some(limit) = state.config.rate_limit else {
         return message(404, "Rate limiting is not enabled.");

@@ -3,6 +3,9 @@
 //! `unhealthy_cooldown` (missed windows go to the backfill with reason
 //! `github_unhealthy`); afterwards cycles run again, and GitHub counts as
 //! healthy after `github_recover_success_threshold` consecutive successes.
+//! While cooling down, a free probe (`GET /rate_limit`) every
+//! `health.github_probe_interval` ends the cooldown early after
+//! `github_recover_success_threshold` successes in a row.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -23,6 +26,8 @@ pub struct Cooldown {
     cooldown: Duration,
     recover: u32,
     failures: u32,
+    /// Probes in a row that succeeded during this cooldown.
+    probes: u32,
     state: GithubState,
 }
 
@@ -33,6 +38,7 @@ impl Cooldown {
             cooldown,
             recover: recover.max(1),
             failures: 0,
+            probes: 0,
             state: GithubState::Healthy,
         }
     }
@@ -70,8 +76,33 @@ impl Cooldown {
         let recovering = matches!(self.state, GithubState::Recovering { .. });
         if self.failures >= self.threshold || recovering {
             self.failures = 0;
+            self.probes = 0;
             self.state = GithubState::CoolingDown(now + self.cooldown);
         }
+    }
+
+    /// A probe answered during a cooldown; returns whether that ended it
+    /// (scraping resumes, recovering).
+    pub fn probe_succeeded(&mut self) -> bool {
+        if !matches!(self.state, GithubState::CoolingDown(_)) {
+            return false;
+        }
+        self.probes += 1;
+        if self.probes < self.recover {
+            return false;
+        }
+        self.probes = 0;
+        self.state = GithubState::Recovering { successes: 0 };
+        true
+    }
+
+    /// A probe failed: the successes in a row start again.
+    pub fn probe_failed(&mut self) {
+        self.probes = 0;
+    }
+
+    pub fn is_cooling_down(&self) -> bool {
+        matches!(self.state, GithubState::CoolingDown(_))
     }
 
     pub fn is_healthy(&self) -> bool {
@@ -103,6 +134,26 @@ mod tests {
         assert_eq!(c.state(), GithubState::Recovering { successes: 1 });
         c.succeeded();
         assert!(c.is_healthy());
+    }
+
+    #[test]
+    fn probes_end_a_cooldown_after_the_recovery_threshold_in_a_row() {
+        let t0 = Utc::now();
+        let mut c = Cooldown::new(1, Duration::minutes(10), 3);
+        assert!(!c.probe_succeeded(), "no cooldown, nothing to end");
+        c.failed(t0);
+        assert!(!c.probe_succeeded());
+        assert!(!c.probe_succeeded());
+        c.probe_failed();
+        assert!(!c.probe_succeeded());
+        assert!(!c.probe_succeeded());
+        assert!(c.is_cooling_down(), "a failed probe restarts the count");
+        assert!(c.probe_succeeded());
+        assert_eq!(c.state(), GithubState::Recovering { successes: 0 });
+        assert!(
+            c.may_scrape(t0 + Duration::minutes(1)),
+            "scraping resumes early"
+        );
     }
 
     #[test]

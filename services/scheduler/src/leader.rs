@@ -42,6 +42,9 @@ pub struct LeaderWork {
     pub queue: Option<Arc<dyn JobQueue>>,
     /// Health components of the Copilot reports read (none when off).
     pub copilot_components: Vec<&'static str>,
+    /// How often an org cooling down probes GitHub
+    /// (`health.github_probe_interval`).
+    pub probe_interval: Duration,
 }
 
 /// The Copilot health components `config` turns on.
@@ -112,8 +115,13 @@ impl LeaderWork {
         for c in &self.controllers {
             health.register(&format!("github:{}", c.org()), Readiness::Informational);
             health.register(&format!("loc:{}", c.org()), Readiness::Informational);
-            let (c, h, s) = (c.clone(), health.clone(), scope.clone());
-            scope.spawn("org_controller", async move { c.run(ctx, h, s).await });
+            let (looped, h, s) = (c.clone(), health.clone(), scope.clone());
+            scope.spawn("org_controller", async move { looped.run(ctx, h, s).await });
+            let c = c.clone();
+            scope.spawn_every("github_probe", self.probe_interval, move || {
+                let c = c.clone();
+                async move { c.probe(Utc::now()).await }
+            });
         }
         let store = self.store.clone();
         scope.spawn_every("activity_aging", self.aging_interval, move || {

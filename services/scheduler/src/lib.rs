@@ -129,6 +129,7 @@ pub async fn serve_with(
         aging_interval: config.store.metric_refresh_interval.get(),
         queue: deps.queue.clone(),
         copilot_components: leader::copilot_components(&config),
+        probe_interval: config.health.github_probe_interval.get(),
     };
     let leadership = Arc::new(control::Leadership::default());
     if startup != role::Startup::Static(Role::Follower) {

@@ -117,6 +117,42 @@ impl OrgController {
             .state()
     }
 
+    /// While GitHub cools down, asks it a free question (`GET /rate_limit`);
+    /// `github_recover_success_threshold` answers in a row end the cooldown
+    /// and start a cycle at once.
+    pub async fn probe(&self, now: DateTime<Utc>) {
+        if !self
+            .cooldown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_cooling_down()
+        {
+            return;
+        }
+        let answered = self.client().rate_limit().await;
+        let ended = {
+            let mut cooldown = self.cooldown.lock().unwrap_or_else(|p| p.into_inner());
+            match &answered {
+                Ok(_) => cooldown.probe_succeeded(),
+                Err(e) => {
+                    tracing::debug!(org = %self.org(), error = %e, "github probe failed");
+                    cooldown.probe_failed();
+                    false
+                }
+            }
+        };
+        if ended {
+            tracing::info!(org = %self.org(), "github answers again: the cooldown ends early");
+            // Workers hold the org's jobs back no longer.
+            if let Err(e) =
+                ghstats_scrape::org_state::end_cooldown(&*self.store, self.org(), now).await
+            {
+                tracing::warn!(org = %self.org(), error = %e, "cannot share the end of the cooldown");
+            }
+            self.trigger();
+        }
+    }
+
     /// One scheduled step at `now`; while GitHub cools down, its end is
     /// shared through the store so that workers hold the org's jobs back.
     pub async fn tick(&self, ctx: WriteCtx, now: DateTime<Utc>) -> TickOutcome {

@@ -18,8 +18,18 @@ use ghstats_scrape::CycleResult;
 use ghstats_simulator::{DEMO_TOKEN, FaultRule, SimConfig, Simulator};
 use ghstats_store::{Family, MemoryStore, SeriesKey, Store, StoreSettings, WriteCtx};
 
-#[tokio::test]
-async fn failures_pause_scraping_and_recovery_needs_clean_cycles() {
+struct Setup {
+    sim: Simulator,
+    controller: Arc<ghstats_scheduler::org_loop::OrgController>,
+    store: Arc<dyn Store>,
+    queue: Arc<MemoryProducer>,
+    shutdown: Shutdown,
+    _dir: tempfile::TempDir,
+}
+
+/// An org controller over the simulator: cooldown after 2 failed cycles,
+/// healthy again after 2 successes.
+async fn setup() -> Setup {
     let shutdown = Shutdown::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Simulator::start(SimConfig::default(), listener, &shutdown).unwrap();
@@ -47,6 +57,95 @@ async fn failures_pause_scraping_and_recovery_needs_clean_cycles() {
     )
     .unwrap()
     .remove(0);
+    Setup {
+        sim,
+        controller,
+        store,
+        queue,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+/// GitHub goes down and two failed cycles start the cooldown.
+async fn cool_down(s: &Setup, ctx: WriteCtx, t0: chrono::DateTime<Utc>) {
+    s.sim.set_fault(FaultRule {
+        endpoint: "*".into(),
+        status: 503,
+        fail_every: 1,
+        ..FaultRule::default()
+    });
+    for at in [t0, t0 + Duration::minutes(5)] {
+        assert_eq!(
+            s.controller.tick(ctx, at).await,
+            TickOutcome::Scraped(CycleResult::Failure)
+        );
+    }
+    assert!(matches!(
+        s.controller.github_state(),
+        GithubState::CoolingDown(_)
+    ));
+}
+
+#[tokio::test]
+async fn probes_end_the_cooldown_early_once_github_answers_again() {
+    let s = setup().await;
+    let ctx = WriteCtx::leader(0);
+    let t0 = Utc::now();
+    cool_down(&s, ctx, t0).await;
+    // Still down: a probe fails and the cooldown holds.
+    s.sim.clear_requests();
+    s.controller.probe(t0 + Duration::minutes(6)).await;
+    assert!(matches!(
+        s.controller.github_state(),
+        GithubState::CoolingDown(_)
+    ));
+    // Back: two answered probes in a row end it, long before its 10 minutes.
+    s.sim.clear_faults();
+    s.controller.probe(t0 + Duration::minutes(6)).await;
+    assert!(matches!(
+        s.controller.github_state(),
+        GithubState::CoolingDown(_)
+    ));
+    s.controller.probe(t0 + Duration::minutes(6)).await;
+    assert_eq!(
+        s.controller.github_state(),
+        GithubState::Recovering { successes: 0 }
+    );
+    let probes = s.sim.requests();
+    assert_eq!(probes.len(), 3, "{probes:#?}");
+    assert!(
+        probes
+            .iter()
+            .all(|r| r.endpoint == "rate_limit" && !r.counted),
+        "probes are free: {probes:#?}"
+    );
+    assert_eq!(
+        ghstats_scrape::org_state::shared_cooldown(&*s.store, "org-a", t0 + Duration::minutes(6))
+            .await
+            .unwrap(),
+        None,
+        "workers hold the org's jobs back no longer"
+    );
+    // Scraping resumes at once (the next tick is not skipped).
+    assert_eq!(
+        s.controller.tick(ctx, t0 + Duration::minutes(7)).await,
+        TickOutcome::Scraped(CycleResult::Success)
+    );
+    // A healthy org is never probed.
+    s.controller.tick(ctx, t0 + Duration::minutes(8)).await;
+    assert_eq!(s.controller.github_state(), GithubState::Healthy);
+    s.sim.clear_requests();
+    s.controller.probe(t0 + Duration::minutes(9)).await;
+    assert!(s.sim.requests().is_empty());
+    s.shutdown.trigger();
+}
+
+#[tokio::test]
+async fn failures_pause_scraping_and_recovery_needs_clean_cycles() {
+    let s = setup().await;
+    let (sim, controller, store, queue, shutdown) =
+        (&s.sim, &s.controller, &s.store, &s.queue, &s.shutdown);
     let ctx = WriteCtx::leader(0);
     let t0 = Utc::now();
 
