@@ -22,6 +22,7 @@ pub mod catalog;
 #[cfg(feature = "testsuite")]
 pub mod conformance;
 mod error;
+mod health;
 pub mod json_blob;
 mod keys;
 mod memory;
@@ -37,6 +38,7 @@ use chrono::{DateTime, Utc};
 
 pub use catalog::{Family, Kind};
 pub use error::StoreError;
+pub use health::{STORE_COMPONENT, STORE_PING_INTERVAL, watch_store_health};
 pub use keys::Keys;
 pub use memory::MemoryStore;
 pub use model::*;

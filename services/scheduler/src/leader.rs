@@ -185,7 +185,7 @@ pub async fn record_dependency_health(health: &HealthRegistry, store: &dyn Store
         f64::from(u8::from(c.status == ComponentStatus::Healthy))
     };
     let mut gauges = vec![(dependency("scheduler"), 1.0)];
-    if let Some(c) = report.components.get("store") {
+    if let Some(c) = report.components.get(ghstats_store::STORE_COMPONENT) {
         gauges.push((dependency("redis"), healthy(c)));
     }
     if let Some(c) = report.components.get(crate::QUEUE_COMPONENT) {

@@ -110,11 +110,15 @@ pub async fn serve_with(
         health.register(QUEUE_COMPONENT, readiness);
         rabbit.keep_connected(&health, QUEUE_COMPONENT, when_down, &shutdown);
     }
-    health.register("store", Readiness::Required);
     match deps.store.ping().await {
-        Ok(()) => health.set_healthy("store"),
-        Err(e) => health.set("store", ComponentStatus::Unhealthy, e.to_string()),
+        Ok(()) => health.set_healthy(ghstats_store::STORE_COMPONENT),
+        Err(e) => health.set(
+            ghstats_store::STORE_COMPONENT,
+            ComponentStatus::Unhealthy,
+            format!("store unreachable: {e}"),
+        ),
     }
+    ghstats_store::watch_store_health(deps.store.clone(), &health, &shutdown);
     let startup = role::settle(&config, &health)?;
     // Elected leaders act only within their lease tenure; a static one always.
     let tenure = match startup {

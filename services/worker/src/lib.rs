@@ -79,6 +79,7 @@ pub async fn serve_with(
     host.use_grpc_tls(&config.services.grpc_tls)?;
     host.health
         .register(CONSUMER_COMPONENT, Readiness::Required);
+    ghstats_store::watch_store_health(deps.store.clone(), &host.health, &shutdown);
     match &rabbit {
         Some(rabbit) => rabbit.keep_connected(
             &host.health,
