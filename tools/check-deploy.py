@@ -86,6 +86,7 @@ def check_overlay(overlay, objects):
         for rule in role["rules"]:
             if rule.get("resources") != ["leases"] or rule.get("apiGroups") != ["coordination.k8s.io"]:
                 fail(overlay, f"Role {role['metadata']['name']} may only manage leases: {rule}")
+    check_lease(overlay, objects, deployments)
     if overlay == "prod":
         policies = {p["metadata"]["name"] for p in by_kind(objects, "NetworkPolicy")}
         if "default-deny" not in policies:
@@ -97,6 +98,41 @@ def check_overlay(overlay, objects):
         sentinels = [s for s in by_kind(objects, "StatefulSet") if s["metadata"]["name"] == "redis"]
         if not sentinels or sentinels[0]["spec"]["replicas"] != 3:
             fail(overlay, "prod Redis needs 3 pods (3 sentinels)")
+
+
+def check_lease(overlay, objects, deployments):
+    """With the Kubernetes lease, the scheduler's ServiceAccount is bound to
+    a Role that may get, create and update Leases, its pods mount the token,
+    and a NetworkPolicy lets them reach the API server (443 or 6443)."""
+    config = [c for c in by_kind(objects, "ConfigMap") if c["metadata"]["name"].startswith("github-stats-config")]
+    election = yaml.safe_load(config[0]["data"]["config.yaml"]).get("leader_election", {}) if config else {}
+    if election.get("backend") != "kubernetes":
+        fail(overlay, f"the overlays elect over a coordination.k8s.io Lease, found {election.get('backend')!r}")
+        return
+    pod = deployments["scheduler"]["spec"]["template"]["spec"]
+    account = pod.get("serviceAccountName")
+    if not account or pod.get("automountServiceAccountToken") is False:
+        fail(overlay, "the scheduler needs its ServiceAccount token for the Lease")
+    roles = {r["metadata"]["name"]: r for r in by_kind(objects, "Role")}
+    granted = set()
+    for binding in by_kind(objects, "RoleBinding"):
+        if not any(s.get("kind") == "ServiceAccount" and s.get("name") == account for s in binding.get("subjects", [])):
+            continue
+        for rule in roles.get(binding["roleRef"]["name"], {}).get("rules", []):
+            if "leases" in rule.get("resources", []) and "coordination.k8s.io" in rule.get("apiGroups", []):
+                granted |= set(rule.get("verbs", []))
+    missing = {"get", "create", "update"} - granted
+    if missing:
+        fail(overlay, f"ServiceAccount {account} may not {sorted(missing)} Leases")
+    policies = by_kind(objects, "NetworkPolicy")
+    if any(p["spec"].get("podSelector") == {} and "Egress" in p["spec"].get("policyTypes", []) and not p["spec"].get("egress") for p in policies):
+        reaches = any(
+            p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component") == "scheduler"
+            and any(port.get("port") in (443, 6443) for rule in p["spec"].get("egress", []) for port in rule.get("ports", []))
+            for p in policies
+        )
+        if not reaches:
+            fail(overlay, "default-deny egress: schedulers need a NetworkPolicy to the API server (443/6443)")
 
 
 def check_dashboard(path):
