@@ -25,22 +25,24 @@ struct Redis(Child);
 
 impl Redis {
     fn start(port: u16, dir: &Path) -> Self {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "yes", "--dir", dir.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
+        let redis = Self(
+            Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                ])
+                .args(["--appendonly", "yes", "--dir", dir.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server is installed"),
+        );
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self(child);
+                return redis;
             }
             std::thread::sleep(Duration::from_millis(25));
         }

@@ -109,6 +109,34 @@ impl Exposition {
     }
 
     /// The plain body in one buffer (tests, small tools).
+    /// The samples of `family` (labels as written, value), read from the
+    /// text parts whose block it opens: for the few small families the
+    /// status page shows, never for a scrape.
+    pub fn samples(&self, family: &str) -> Vec<(String, f64)> {
+        let help = format!("# HELP {family} ");
+        let mut out = Vec::new();
+        for part in &self.parts {
+            let text = part.plain(Format::Text);
+            if !text.starts_with(help.as_bytes()) {
+                continue;
+            }
+            for line in String::from_utf8_lossy(text).lines() {
+                let Some(rest) = line.strip_prefix(family) else {
+                    continue;
+                };
+                let (labels, value) = match rest.rsplit_once(' ') {
+                    Some((labels, value)) => (labels.trim(), value),
+                    None => continue,
+                };
+                if let Ok(v) = value.parse::<f64>() {
+                    let labels = labels.trim_start_matches('{').trim_end_matches('}');
+                    out.push((labels.to_owned(), v));
+                }
+            }
+        }
+        out
+    }
+
     pub fn concat(&self, format: Format) -> Vec<u8> {
         Self::joined(self.parts.iter().map(|p| p.plain(format)))
     }

@@ -9,7 +9,9 @@ use ghstats_config::{Config, HttpUrl};
 use ghstats_core::health::{FleetReport, FleetView, Mode, PeerReport};
 use ghstats_proto::v1::scheduler_control_client::SchedulerControlClient;
 use ghstats_proto::v1::worker_control_client::WorkerControlClient;
-use ghstats_proto::v1::{GetSchedulerStatusRequest, GetWorkerStatusRequest, Role};
+use ghstats_proto::v1::{
+    GetSchedulerStatusRequest, GetWorkerStatusRequest, Role, SchedulerStatus, WorkerStatus,
+};
 use ghstats_runtime::ServeError;
 use ghstats_runtime::peers::{self, Peer};
 use ghstats_runtime::tls::PeerTls;
@@ -53,76 +55,60 @@ fn unreachable(service: &str, endpoint: String, reason: String) -> PeerReport {
     }
 }
 
-impl Fleet {
-    async fn scheduler(&self, peer: &Peer) -> (PeerReport, Option<u64>) {
-        let endpoint = peer.addr.to_string();
-        let channel = match peers::connect(peer, self.timeout, self.tls.as_ref()).await {
-            Ok(c) => c,
-            Err(e) => return (unreachable("scheduler", endpoint, e.to_string()), None),
-        };
-        match SchedulerControlClient::new(channel)
-            .get_status(GetSchedulerStatusRequest {})
-            .await
-        {
-            Ok(s) => {
-                let s = s.into_inner();
-                let leads = s.role == Role::Leader as i32;
-                let report = PeerReport {
-                    service: "scheduler".into(),
-                    endpoint,
-                    status: peer_status(s.health_mode),
-                    identity: s.identity,
-                    role: if leads { "leader" } else { "follower" }.into(),
-                    reason: s.health_reason,
-                };
-                (report, leads.then_some(s.lease_term))
-            }
-            Err(e) => (
-                unreachable("scheduler", endpoint, e.message().to_owned()),
-                None,
-            ),
-        }
-    }
+/// What one replica answered, or why it did not.
+pub type Answer<T> = Result<T, String>;
 
-    async fn worker(&self, peer: &Peer) -> PeerReport {
-        let endpoint = peer.addr.to_string();
-        let channel = match peers::connect(peer, self.timeout, self.tls.as_ref()).await {
-            Ok(c) => c,
-            Err(e) => return unreachable("worker", endpoint, e.to_string()),
-        };
-        match WorkerControlClient::new(channel)
-            .get_status(GetWorkerStatusRequest {})
-            .await
-        {
-            Ok(s) => {
-                let s = s.into_inner();
-                PeerReport {
-                    service: "worker".into(),
-                    endpoint,
-                    status: peer_status(s.health_mode),
-                    identity: s.identity,
-                    role: if s.draining { "draining" } else { "consuming" }.into(),
-                    reason: s.health_reason,
-                }
-            }
-            Err(e) => unreachable("worker", endpoint, e.message().to_owned()),
-        }
+/// Every replica's own status (the status page reads it whole).
+#[derive(Debug, Clone, Default)]
+pub struct FleetStatus {
+    pub schedulers: Vec<(String, Answer<SchedulerStatus>)>,
+    pub workers: Vec<(String, Answer<WorkerStatus>)>,
+}
+
+impl FleetStatus {
+    /// The leading scheduler's status, if one answered as leader.
+    pub fn leader(&self) -> Option<&SchedulerStatus> {
+        self.schedulers
+            .iter()
+            .filter_map(|(_, a)| a.as_ref().ok())
+            .find(|s| s.role == Role::Leader as i32)
     }
 }
 
-#[ghstats_core::async_trait]
-impl FleetView for Fleet {
-    /// Every replica is asked at once, so one slow or unreachable peer
-    /// costs `peer_timeout` once, not once per peer.
-    async fn gather(&self) -> FleetReport {
+impl Fleet {
+    async fn scheduler_status(&self, peer: &Peer) -> Answer<SchedulerStatus> {
+        let channel = peers::connect(peer, self.timeout, self.tls.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        SchedulerControlClient::new(channel)
+            .get_status(GetSchedulerStatusRequest {})
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|e| e.message().to_owned())
+    }
+
+    async fn worker_status(&self, peer: &Peer) -> Answer<WorkerStatus> {
+        let channel = peers::connect(peer, self.timeout, self.tls.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        WorkerControlClient::new(channel)
+            .get_status(GetWorkerStatusRequest {})
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|e| e.message().to_owned())
+    }
+
+    /// Every replica asked at once, so one slow or unreachable peer costs
+    /// `peer_timeout` once, not once per peer.
+    pub async fn status(&self) -> FleetStatus {
         let asked_schedulers =
             peers::resolve(&self.schedulers)
                 .await
                 .into_iter()
                 .map(|addr| async move {
                     match addr {
-                        Ok(peer) => self.scheduler(&peer).await,
-                        Err((url, reason)) => (unreachable("scheduler", url, reason), None),
+                        Ok(peer) => (peer.addr.to_string(), self.scheduler_status(&peer).await),
+                        Err((url, reason)) => (url, Err(reason)),
                     }
                 });
         let asked_workers =
@@ -131,8 +117,8 @@ impl FleetView for Fleet {
                 .into_iter()
                 .map(|addr| async move {
                     match addr {
-                        Ok(peer) => self.worker(&peer).await,
-                        Err((url, reason)) => unreachable("worker", url, reason),
+                        Ok(peer) => (peer.addr.to_string(), self.worker_status(&peer).await),
+                        Err((url, reason)) => (url, Err(reason)),
                     }
                 });
         let (schedulers, workers) = futures::future::join(
@@ -140,6 +126,60 @@ impl FleetView for Fleet {
             futures::future::join_all(asked_workers),
         )
         .await;
+        FleetStatus {
+            schedulers,
+            workers,
+        }
+    }
+}
+
+fn scheduler_report(
+    endpoint: String,
+    answer: &Answer<SchedulerStatus>,
+) -> (PeerReport, Option<u64>) {
+    match answer {
+        Ok(s) => {
+            let leads = s.role == Role::Leader as i32;
+            let report = PeerReport {
+                service: "scheduler".into(),
+                endpoint,
+                status: peer_status(s.health_mode.clone()),
+                identity: s.identity.clone(),
+                role: if leads { "leader" } else { "follower" }.into(),
+                reason: s.health_reason.clone(),
+            };
+            (report, leads.then_some(s.lease_term))
+        }
+        Err(reason) => (unreachable("scheduler", endpoint, reason.clone()), None),
+    }
+}
+
+fn worker_report(endpoint: String, answer: &Answer<WorkerStatus>) -> PeerReport {
+    match answer {
+        Ok(s) => PeerReport {
+            service: "worker".into(),
+            endpoint,
+            status: peer_status(s.health_mode.clone()),
+            identity: s.identity.clone(),
+            role: if s.draining { "draining" } else { "consuming" }.into(),
+            reason: s.health_reason.clone(),
+        },
+        Err(reason) => unreachable("worker", endpoint, reason.clone()),
+    }
+}
+
+#[ghstats_core::async_trait]
+impl FleetView for Fleet {
+    async fn gather(&self) -> FleetReport {
+        let status = self.status().await;
+        let schedulers = status
+            .schedulers
+            .into_iter()
+            .map(|(endpoint, answer)| scheduler_report(endpoint, &answer));
+        let workers = status
+            .workers
+            .into_iter()
+            .map(|(endpoint, answer)| worker_report(endpoint, &answer));
         let (mut leader, mut term) = (None, None);
         let mut peers_seen = Vec::new();
         for (report, leading_term) in schedulers {

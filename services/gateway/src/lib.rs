@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod http;
 pub mod refresh;
 pub mod render;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,6 +67,7 @@ pub async fn serve_with(
     host.health
         .set_info("scrape_service_dns", &config.metrics.scrape_service_dns);
     let cache_control = std::sync::Arc::new(refresh::CacheControl::default());
+    let cache_control_for_page = cache_control.clone();
     let refresher = refresh::Refresher {
         control: cache_control.clone(),
         store,
@@ -77,8 +79,8 @@ pub async fn serve_with(
     };
     let s = shutdown.clone();
     shutdown.spawn("metrics_cache_refresh", refresher.run(s));
-    host.health
-        .set_fleet(std::sync::Arc::new(fleet::Fleet::from_config(&config)?));
+    let fleet = fleet::Fleet::from_config(&config)?;
+    host.health.set_fleet(std::sync::Arc::new(fleet.clone()));
     host.use_grpc_tls(&config.services.grpc_tls)?;
     let control = control::ControlService {
         identity: ghstats_core::identity::instance_identity(SERVICE),
@@ -89,8 +91,21 @@ pub async fn serve_with(
     };
     host.grpc
         .add_service(ghstats_proto::v1::gateway_control_server::GatewayControlServer::new(control));
+    let status_page = std::sync::Arc::new(status::StatusPage::new(
+        &config,
+        ghstats_core::identity::instance_identity(SERVICE),
+        fleet,
+        published.clone(),
+        cache_control_for_page,
+    ));
+    status_page.start_sampling(&shutdown);
     host.http = host
         .http
-        .merge(http::routes(http::MetricsState { published }));
+        .merge(http::routes(http::MetricsState { published }))
+        .merge(
+            axum::Router::new()
+                .route("/", axum::routing::get(status::page))
+                .with_state(status_page),
+        );
     host.serve(listeners, shutdown).await
 }
