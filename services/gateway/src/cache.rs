@@ -108,7 +108,6 @@ impl Exposition {
         out
     }
 
-    /// The plain body in one buffer (tests, small tools).
     /// The samples of `family` (labels as written, value), read from the
     /// text parts whose block it opens: for the few small families the
     /// status page shows, never for a scrape.
@@ -137,6 +136,7 @@ impl Exposition {
         out
     }
 
+    /// The plain body in one buffer (tests, small tools).
     pub fn concat(&self, format: Format) -> Vec<u8> {
         Self::joined(self.parts.iter().map(|p| p.plain(format)))
     }
