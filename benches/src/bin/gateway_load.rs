@@ -165,7 +165,9 @@ async fn run(n: usize) -> Result<()> {
     let rss_before = rss_bytes();
     let published = Published::default();
     let health = HealthRegistry::new("gateway");
+    let replica = ghstats_gateway::cache::ReplicaBlock::default();
     let refresher = Refresher {
+        replica: replica.clone(),
         store: store.clone(),
         published: published.clone(),
         health: health.clone(),
@@ -193,6 +195,7 @@ async fn run(n: usize) -> Result<()> {
     let mut host = ghstats_runtime::ServiceHost::new("gateway", "/metrics/process");
     host.http = ghstats_gateway::http::routes(ghstats_gateway::http::MetricsState {
         published: published.clone(),
+        replica,
     });
     let s = shutdown.clone();
     shutdown.spawn("gateway", async move { host.serve(listeners, s).await });

@@ -9,6 +9,7 @@ pub mod grpc;
 pub mod host;
 pub mod http;
 pub mod listeners;
+pub mod log_sampling;
 pub mod peers;
 pub mod process_metrics;
 pub mod telemetry;

@@ -2,7 +2,8 @@
 //! `server.log_level`, overridden by `RUST_LOG`. Traces go to an OTLP/gRPC
 //! collector when `telemetry.otel_enabled`, shaped by `otel_trace_mode`:
 //! `errors` exports only warn/error spans, `sampled` a ratio of traces at
-//! info level, `detailed` every span down to debug.
+//! info level, `detailed` every span down to debug. Repeated warnings are
+//! sampled (`log_sampling`).
 
 use ghstats_config::{Config, LogFormat, LogLevel, TraceMode};
 use opentelemetry::trace::TracerProvider as _;
@@ -14,6 +15,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::ServeError;
+use crate::log_sampling::Sampled;
 
 /// Flushes traces when the process ends.
 #[derive(Debug, Default)]
@@ -49,17 +51,20 @@ pub fn log_filter(config: &Config) -> EnvFilter {
 /// Installs the global subscriber for `service`. Call once, inside a tokio
 /// runtime (the OTLP exporter needs one).
 pub fn init(service: &str, config: &Config) -> Result<TelemetryGuard, ServeError> {
-    let fmt = match config.server.log_format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_writer(std::io::stderr)
-            .boxed(),
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .boxed(),
-    }
+    let fmt = Sampled::new(
+        match config.server.log_format {
+            LogFormat::Json => tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_writer(std::io::stderr)
+                .boxed(),
+            LogFormat::Text => tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .boxed(),
+        },
+        crate::log_sampling::WINDOW,
+    )
     .with_filter(log_filter(config));
 
     let t = &config.telemetry;

@@ -74,6 +74,8 @@ pub struct Exposition {
     pub parts: Vec<Arc<Rendered>>,
     /// Series per family, for `gh_exporter_metrics_series_loaded`.
     pub series_loaded: BTreeMap<&'static str, usize>,
+    /// `# EOF` (OpenMetrics; empty in text), after every other part.
+    end: Arc<Rendered>,
     /// The gzip bodies joined into one buffer, built by the first gzip
     /// request of each format (about a sixteenth of the plain body): one
     /// write per request instead of one per chunk member.
@@ -90,13 +92,39 @@ impl Exposition {
     /// when asked for and every part has its gzip member; the flag says
     /// whether the body is gzip.
     pub fn body(&self, format: Format, gzip: bool) -> (Vec<Bytes>, bool) {
+        self.body_with(format, gzip, None)
+    }
+
+    /// [`body`](Self::body) with this replica's own block before the end.
+    pub fn body_with(
+        &self,
+        format: Format,
+        gzip: bool,
+        replica: Option<&Rendered>,
+    ) -> (Vec<Bytes>, bool) {
+        let end = (format == Format::OpenMetrics).then_some(&*self.end);
+        let tail = || replica.into_iter().chain(end);
         if gzip {
             let slot = &self.whole_gzip[usize::from(format == Format::Text)];
-            if let Some(whole) = slot.get_or_init(|| self.gzipped(format).map(Bytes::from)) {
-                return (vec![whole.clone()], true);
+            let whole = slot.get_or_init(|| {
+                let members: Option<Vec<&Bytes>> =
+                    self.parts.iter().map(|p| p.gzipped(format)).collect();
+                members.map(|m| Bytes::from(Self::joined(m.into_iter())))
+            });
+            let tail_gz: Option<Vec<Bytes>> = tail().map(|p| p.gzipped(format).cloned()).collect();
+            if let (Some(whole), Some(tail_gz)) = (whole, tail_gz) {
+                let mut body = vec![whole.clone()];
+                body.extend(tail_gz.into_iter().filter(|b| !b.is_empty()));
+                return (body, true);
             }
         }
-        let parts = self.parts.iter().map(|p| p.plain(format).clone()).collect();
+        let parts = self
+            .parts
+            .iter()
+            .map(|p| p.plain(format).clone())
+            .chain(tail().map(|p| p.plain(format).clone()))
+            .filter(|b| !b.is_empty())
+            .collect();
         (parts, false)
     }
 
@@ -138,13 +166,23 @@ impl Exposition {
 
     /// The plain body in one buffer (tests, small tools).
     pub fn concat(&self, format: Format) -> Vec<u8> {
-        Self::joined(self.parts.iter().map(|p| p.plain(format)))
+        Self::joined(
+            self.parts
+                .iter()
+                .chain(std::iter::once(&self.end))
+                .map(|p| p.plain(format)),
+        )
     }
 
     /// The gzip body in one buffer; `None` when a part could not be
     /// compressed.
     pub fn gzipped(&self, format: Format) -> Option<Vec<u8>> {
-        let members: Option<Vec<&Bytes>> = self.parts.iter().map(|p| p.gzipped(format)).collect();
+        let members: Option<Vec<&Bytes>> = self
+            .parts
+            .iter()
+            .chain(std::iter::once(&self.end))
+            .map(|p| p.gzipped(format))
+            .collect();
         Some(Self::joined(members?.into_iter()))
     }
 }
@@ -385,16 +423,50 @@ impl MetricsCache {
             }
         }
         let (om, text) = loaded_block(&series_loaded);
-        parts.push(Arc::new(Rendered::new(om + "# EOF\n", text)));
+        if !om.is_empty() {
+            parts.push(Arc::new(Rendered::new(om, text)));
+        }
         Exposition {
             parts,
             series_loaded,
+            end: Arc::new(Rendered::new("# EOF\n".into(), String::new())),
             whole_gzip: Default::default(),
         }
     }
 }
 
 const LOADED: &str = "gh_exporter_metrics_series_loaded";
+const REFRESH_DURATION: &str = "gh_exporter_metrics_cache_refresh_duration_seconds";
+
+/// The one family of `/metrics` that differs between gateways: this
+/// replica's last cache refresh duration, rendered once per refresh and
+/// put before `# EOF` of every body it serves (every other byte is the
+/// same on every replica).
+#[derive(Debug, Clone, Default)]
+pub struct ReplicaBlock {
+    current: Arc<RwLock<Option<Arc<Rendered>>>>,
+}
+
+impl ReplicaBlock {
+    pub fn set_refresh_duration(&self, seconds: f64) {
+        let help = "Duration of this gateway's last cache refresh";
+        let sample = format!("{REFRESH_DURATION} {seconds}\n");
+        let om = format!(
+            "# TYPE {REFRESH_DURATION} gauge\n# UNIT {REFRESH_DURATION} seconds\n# HELP {REFRESH_DURATION} {help}.\n{sample}"
+        );
+        let text =
+            format!("# HELP {REFRESH_DURATION} {help}.\n# TYPE {REFRESH_DURATION} gauge\n{sample}");
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::new(Rendered::new(om, text)));
+    }
+
+    pub fn current(&self) -> Option<Arc<Rendered>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
 
 fn loaded_block(loaded: &BTreeMap<&'static str, usize>) -> (String, String) {
     if loaded.is_empty() {

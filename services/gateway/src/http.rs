@@ -11,7 +11,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use tower::limit::ConcurrencyLimitLayer;
 
-use crate::cache::Published;
+use crate::cache::{Published, ReplicaBlock};
 use crate::render::Format;
 
 /// Concurrent `/metrics` requests served at once; more wait their turn.
@@ -20,6 +20,8 @@ pub const MAX_CONCURRENT_SCRAPES: usize = 32;
 #[derive(Debug, Clone)]
 pub struct MetricsState {
     pub published: Published,
+    /// This gateway's own block (its refresh duration).
+    pub replica: ReplicaBlock,
 }
 
 pub fn routes(state: MetricsState) -> Router {
@@ -77,7 +79,8 @@ async fn metrics(State(state): State<MetricsState>, headers: HeaderMap) -> Respo
         )
             .into_response();
     }
-    let (parts, gzip) = exposition.body(format, accepts_gzip(&headers));
+    let replica = state.replica.current();
+    let (parts, gzip) = exposition.body_with(format, accepts_gzip(&headers), replica.as_deref());
     let length: usize = parts.iter().map(Bytes::len).sum();
     let body = Body::from_stream(futures::stream::iter(
         parts.into_iter().map(Ok::<_, std::convert::Infallible>),

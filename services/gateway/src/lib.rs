@@ -68,7 +68,9 @@ pub async fn serve_with(
         .set_info("scrape_service_dns", &config.metrics.scrape_service_dns);
     let cache_control = std::sync::Arc::new(refresh::CacheControl::default());
     let cache_control_for_page = cache_control.clone();
+    let replica = cache::ReplicaBlock::default();
     let refresher = refresh::Refresher {
+        replica: replica.clone(),
         control: cache_control.clone(),
         store,
         published: published.clone(),
@@ -101,7 +103,7 @@ pub async fn serve_with(
     status_page.start_sampling(&shutdown);
     host.http = host
         .http
-        .merge(http::routes(http::MetricsState { published }))
+        .merge(http::routes(http::MetricsState { published, replica }))
         .merge(
             axum::Router::new()
                 .route("/", axum::routing::get(status::page))

@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::cache::{MetricsCache, Published};
+use crate::cache::{MetricsCache, Published, ReplicaBlock};
 
 /// How often the change log is read in incremental mode.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -63,6 +63,8 @@ pub struct Refresher {
     /// `None`: follow the change log; `Some(every)`: reload fully.
     pub full_every: Option<Duration>,
     pub control: Arc<CacheControl>,
+    /// This gateway's own block of `/metrics` (the refresh duration).
+    pub replica: ReplicaBlock,
 }
 
 /// What the gRPC control shares with the refresher: when the cache last
@@ -117,7 +119,9 @@ impl Refresher {
             tracing::info!(series = fresh.len(), "cache loaded");
             *series = Some(fresh);
         }
-        self.metrics.duration.set(started.elapsed().as_secs_f64());
+        let took = started.elapsed().as_secs_f64();
+        self.metrics.duration.set(took);
+        self.replica.set_refresh_duration(took);
         Ok(more)
     }
 
