@@ -136,15 +136,20 @@ impl Exposition {
         out
     }
 
-    /// The samples of `family` (labels as written, value), read from the
-    /// text parts whose block it opens: for the few small families the
-    /// status page shows, never for a scrape.
+    /// The samples of `family` (labels as written, value), read from its
+    /// header part and the chunk parts after it: for the few small
+    /// families the status page shows, never for a scrape.
     pub fn samples(&self, family: &str) -> Vec<(String, f64)> {
         let help = format!("# HELP {family} ");
         let mut out = Vec::new();
+        // A family is its header part, then its chunk parts.
+        let mut inside = false;
         for part in &self.parts {
             let text = part.plain(Format::Text);
-            if !text.starts_with(help.as_bytes()) {
+            if text.starts_with(b"# HELP ") {
+                inside = text.starts_with(help.as_bytes());
+            }
+            if !inside {
                 continue;
             }
             for line in String::from_utf8_lossy(text).lines() {
@@ -616,6 +621,34 @@ mod tests {
         assert!(changed[0].1.ends_with(" 2.5"));
         assert!(after.contains(" NaN\n") && after.contains(" +Inf\n") && after.contains(" -Inf\n"));
         assert!(after.contains(" 0.30000000000000004\n"));
+    }
+
+    #[test]
+    fn a_familys_samples_are_read_from_its_chunks() {
+        let mut series: Vec<(SeriesKey, f64)> = (0..10).map(|i| (key(i), 1.0)).collect();
+        series.push((
+            SeriesKey::new(Family::QueueDepth, ["gh.backfill.jobs"]),
+            3.0,
+        ));
+        series.push((SeriesKey::new(Family::QueueDepth, ["gh.backfill.dlq"]), 1.0));
+        let mut s = MetricsCache::from_snapshot(Snapshot {
+            series,
+            cursor: Cursor::default(),
+        });
+        let mut depth = s.exposition().samples("gh_exporter_queue_depth");
+        depth.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            depth,
+            [
+                ("queue=\"gh.backfill.dlq\"".to_owned(), 1.0),
+                ("queue=\"gh.backfill.jobs\"".to_owned(), 3.0)
+            ]
+        );
+        assert!(
+            s.exposition()
+                .samples("gh_exporter_no_such_family")
+                .is_empty()
+        );
     }
 
     #[test]
