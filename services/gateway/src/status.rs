@@ -381,10 +381,14 @@ fn queue(h: &mut String, exposition: &crate::cache::Exposition) {
     h.push_str("<table id=\"queue\"><tr><th>queue</th><th>depth</th><th>oldest</th></tr>");
     for (labels, value) in depth {
         let dead = labels.contains("dlq");
+        let name = labels
+            .strip_prefix("queue=\"")
+            .and_then(|l| l.strip_suffix('"'))
+            .unwrap_or(&labels);
         let _ = write!(
             h,
             "<tr><td>{}</td><td class=\"{}\">{value}</td><td>{}</td></tr>",
-            esc(&labels),
+            esc(name),
             if dead && value > 0.0 { "bad" } else { "" },
             age.get(&labels).map_or(String::new(), |a| human(*a as i64)),
         );
