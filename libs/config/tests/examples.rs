@@ -116,8 +116,8 @@ fn shipped_deployment_configs_load() {
         let c = shipped(&format!("deploy/kustomize/{overlay}/config.yaml"));
         assert_eq!(
             c.leader_election.effective_backend(),
-            ElectionBackend::Redis,
-            "{overlay}: a backend this build runs"
+            ElectionBackend::Kubernetes,
+            "{overlay}: Kubernetes deployments elect over a coordination.k8s.io Lease"
         );
     }
     let prod = shipped("deploy/kustomize/overlays/prod/config.yaml");
