@@ -351,16 +351,23 @@ impl GithubClient {
             "/repos/{}/{repo}/issues/comments?sort=updated&direction=desc&per_page=100",
             self.org()
         );
-        self.pages(
-            "list_issue_comments",
-            &path,
-            PageMemo::Cursor {
-                key: |c: &IssueComment| Some(c.updated_at),
-                since,
-                stop: true,
-            },
-        )
-        .await
+        self.comment_pages(&path, since, true).await
+    }
+
+    /// Comment pages by last update, derived for a window from `since`
+    /// (with `stop`, down to the first page reaching older ones).
+    async fn comment_pages(
+        &self,
+        path: &str,
+        since: DateTime<Utc>,
+        stop: bool,
+    ) -> Result<Listed<IssueComment>, GithubError> {
+        let memo = PageMemo::Cursor {
+            key: |c: &IssueComment| Some(c.updated_at),
+            since,
+            stop,
+        };
+        self.pages("list_issue_comments", path, memo).await
     }
 
     /// Pull requests updated at or after `since`, newest update first;
@@ -424,16 +431,7 @@ impl GithubClient {
             self.org(),
             rfc3339(since)
         );
-        self.pages(
-            "list_issue_comments",
-            &path,
-            PageMemo::Cursor {
-                key: |c: &IssueComment| Some(c.updated_at),
-                since,
-                stop: false,
-            },
-        )
-        .await
+        self.comment_pages(&path, since, false).await
     }
 
     /// `/stats/contributors`; 202 (computing) and 204 (empty) are answers,
