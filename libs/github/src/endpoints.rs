@@ -1,12 +1,11 @@
 //! The typed endpoints the scrape engine uses, with pagination
 //! (`per_page=100`, `Link: rel="next"`) and early stops.
 
-use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::client::GithubClient;
+use crate::client::{Fetched, GithubClient};
 use crate::models::*;
 use crate::{GithubError, Pending, Unkept, link};
 
@@ -36,12 +35,19 @@ impl<T> Listed<T> {
 
 /// A conditional answer whose memo the caller writes.
 #[derive(Debug, Clone)]
-pub enum Conditional<T> {
+pub enum Conditional<T, R> {
     /// A fresh answer; `pending` (when GitHub sent an ETag) is kept with
     /// the caller's memo once it stored what it derived.
     Fresh { value: T, pending: Option<Pending> },
-    /// A 304: the memo the caller kept with the validator.
-    Unchanged { memo: Bytes },
+    /// A 304: the memo the caller kept with the validator, read back.
+    Unchanged(R),
+}
+
+/// What a conditional GET gave: the caller's memo read back from a 304
+/// (with the kept `Link`), or a fresh answer.
+enum Answered<R> {
+    Memo(R, Option<String>),
+    Fresh(Fetched),
 }
 
 /// What a listing keeps of each page for its 304.
@@ -177,17 +183,10 @@ impl GithubClient {
         memo: &PageMemo<T>,
         out: &mut Listed<T>,
     ) -> Result<(Page<T>, Option<String>), GithubError> {
-        let mut fetched = self.get(endpoint, url.clone()).await?;
-        if fetched.not_modified {
-            if let Some(page) = memo.restore(&fetched.memo) {
-                return Ok((page, fetched.link));
-            }
-            tracing::debug!(
-                endpoint,
-                "page memo unreadable or for a later window: asking for the page whole"
-            );
-            fetched = self.get_with(endpoint, url, false).await?;
-        }
+        let mut fetched = match self.get_or_memo(endpoint, url, |m| memo.restore(m)).await? {
+            Answered::Memo(page, link) => return Ok((page, link)),
+            Answered::Fresh(fetched) => fetched,
+        };
         out.unchanged = false;
         let items: Vec<T> = decode(endpoint, &fetched.body)?;
         let page = Page {
@@ -213,6 +212,29 @@ impl GithubClient {
         Ok((page, fetched.link))
     }
 
+    /// A conditional GET whose 304 is read by `restore`; a memo it cannot
+    /// read (an older form, or one derived for a later window) has the
+    /// answer asked for whole.
+    async fn get_or_memo<R>(
+        &self,
+        endpoint: &'static str,
+        url: url::Url,
+        restore: impl FnOnce(&[u8]) -> Option<R>,
+    ) -> Result<Answered<R>, GithubError> {
+        let fetched = self.get(endpoint, url.clone()).await?;
+        if !fetched.not_modified {
+            return Ok(Answered::Fresh(fetched));
+        }
+        if let Some(read) = restore(&fetched.memo) {
+            return Ok(Answered::Memo(read, fetched.link));
+        }
+        tracing::debug!(
+            endpoint,
+            "memo unreadable or for a later window: asking for the answer whole"
+        );
+        Ok(Answered::Fresh(self.get_with(endpoint, url, false).await?))
+    }
+
     /// A single object kept whole (compacted) as its memo: a 304 returns
     /// it. For answers that do not change once given (a commit's detail).
     async fn object_kept<T: Serialize + DeserializeOwned>(
@@ -220,13 +242,11 @@ impl GithubClient {
         endpoint: &'static str,
         url: url::Url,
     ) -> Result<T, GithubError> {
-        let mut fetched = self.get(endpoint, url.clone()).await?;
-        if fetched.not_modified {
-            if let Ok(value) = serde_json::from_slice(&fetched.memo) {
-                return Ok(value);
-            }
-            fetched = self.get_with(endpoint, url, false).await?;
-        }
+        let restore = |m: &[u8]| serde_json::from_slice(m).ok();
+        let mut fetched = match self.get_or_memo(endpoint, url, restore).await? {
+            Answered::Memo(value, _) => return Ok(value),
+            Answered::Fresh(fetched) => fetched,
+        };
         let value: T = decode(endpoint, &fetched.body)?;
         if let Some(pending) = fetched.pending.take() {
             match serde_json::to_vec(&value) {
@@ -435,19 +455,19 @@ impl GithubClient {
     }
 
     /// `/stats/contributors`; 202 (computing) and 204 (empty) are answers,
-    /// not errors, and are never retried here. `conditional: false` asks
-    /// for the answer whole (the caller could not read its memo).
-    pub async fn contributor_stats(
+    /// not errors, and are never retried here. A 304 is read back by
+    /// `restore` from the caller's memo (asked whole when it cannot be).
+    pub async fn contributor_stats<R>(
         &self,
         repo: &str,
-        conditional: bool,
-    ) -> Result<Conditional<StatsAnswer>, GithubError> {
+        restore: impl FnOnce(&[u8]) -> Option<R>,
+    ) -> Result<Conditional<StatsAnswer, R>, GithubError> {
         const ENDPOINT: &str = "contributor_stats";
         let url = self.url(&format!("/repos/{}/{repo}/stats/contributors", self.org()))?;
-        let fetched = self.get_with(ENDPOINT, url, conditional).await?;
-        if fetched.not_modified {
-            return Ok(Conditional::Unchanged { memo: fetched.memo });
-        }
+        let fetched = match self.get_or_memo(ENDPOINT, url, restore).await? {
+            Answered::Memo(read, _) => return Ok(Conditional::Unchanged(read)),
+            Answered::Fresh(fetched) => fetched,
+        };
         let value = match fetched.status {
             202 => StatsAnswer::Computing,
             204 => StatsAnswer::Empty,

@@ -388,31 +388,17 @@ impl Stats {
 }
 
 /// The stats of `repo`: a 304 is read from the digest kept with its
-/// validator (asked for whole when that cannot be read).
+/// validator (the client asks whole when that cannot be read).
 async fn contributor_stats(
     lc: &LocContext<'_>,
     repo: &str,
     now: DateTime<Utc>,
 ) -> Result<(Stats, Option<Pending>), GithubError> {
-    let mut conditional = true;
-    loop {
-        match lc.client.contributor_stats(repo, conditional).await? {
-            Conditional::Fresh { value, pending } => return Ok((Stats::of(value, now), pending)),
-            Conditional::Unchanged { memo } => match serde_json::from_slice(&memo) {
-                Ok(stats) => return Ok((stats, None)),
-                Err(e) if conditional => {
-                    tracing::debug!(repo, error = %e, "unreadable stats digest: asking whole");
-                    conditional = false;
-                }
-                Err(e) => {
-                    return Err(GithubError::Decode {
-                        endpoint: "contributor_stats",
-                        message: format!("a 304 to an unconditional request: {e}"),
-                    });
-                }
-            },
-        }
-    }
+    let read = |memo: &[u8]| serde_json::from_slice::<Stats>(memo).ok();
+    Ok(match lc.client.contributor_stats(repo, read).await? {
+        Conditional::Fresh { value, pending } => (Stats::of(value, now), pending),
+        Conditional::Unchanged(stats) => (stats, None),
+    })
 }
 
 fn merge(loc: &mut Vec<UserLoc>, user: String, added: u64, removed: u64) {
