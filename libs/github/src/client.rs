@@ -231,8 +231,8 @@ impl GithubClient {
     /// Keeps validators whose memos the caller has stored what it derived
     /// from.
     pub async fn keep(&self, unkept: Unkept) {
-        for (url, validator) in unkept.0 {
-            self.inner.opts.etags.put(&url, validator).await;
+        if !unkept.0.is_empty() {
+            self.inner.opts.etags.put_all(unkept.0).await;
         }
     }
 

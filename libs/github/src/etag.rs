@@ -110,6 +110,14 @@ impl Unkept {
 pub trait EtagCache: Send + Sync + std::fmt::Debug {
     async fn get(&self, key: &str) -> Option<Validator>;
     async fn put(&self, key: &str, validator: Validator);
+
+    /// Keeps several at once (a store that groups them writes each group
+    /// once).
+    async fn put_all(&self, validators: Vec<(String, Validator)>) {
+        for (key, validator) in validators {
+            self.put(&key, validator).await;
+        }
+    }
 }
 
 /// Process-local and bounded: past `capacity` the oldest keys go first.

@@ -13,6 +13,7 @@
 //! validator: that costs one counted request later, never a wrong number
 //! (without a validator the answer comes whole).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,22 +126,38 @@ impl EtagCache for StoreEtagCache {
     }
 
     async fn put(&self, key: &str, validator: Validator) {
-        let (entry, name) = Self::entry_of(key);
+        self.put_all(vec![(key.to_owned(), validator)]).await;
+    }
+
+    /// One read and one write per repository, however many of its
+    /// validators are kept at once.
+    async fn put_all(&self, validators: Vec<(String, Validator)>) {
+        // Per entry, per name: the last one kept wins.
+        let mut by_entry: BTreeMap<&str, BTreeMap<&str, Validator>> = BTreeMap::new();
+        for (key, validator) in &validators {
+            let (entry, name) = Self::entry_of(key);
+            by_entry
+                .entry(entry)
+                .or_default()
+                .insert(name, validator.clone());
+        }
         let now = Utc::now().timestamp();
         let oldest = now - i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
-        let mut kept = self.read(entry).await;
-        kept.retain(|k| k.name != name && k.kept_at >= oldest);
-        kept.push(Kept {
-            name: name.to_owned(),
-            kept_at: now,
-            validator: validator.encode(),
-        });
-        if let Err(e) = self
-            .store
-            .put_blob(BlobKind::Etag, entry, &encode_entry(&kept), self.ttl)
-            .await
-        {
-            tracing::warn!(error = %e, "cannot store a validator");
+        for (entry, fresh) in by_entry {
+            let mut kept = self.read(entry).await;
+            kept.retain(|k| k.kept_at >= oldest && !fresh.contains_key(k.name.as_str()));
+            kept.extend(fresh.into_iter().map(|(name, validator)| Kept {
+                name: name.to_owned(),
+                kept_at: now,
+                validator: validator.encode(),
+            }));
+            if let Err(e) = self
+                .store
+                .put_blob(BlobKind::Etag, entry, &encode_entry(&kept), self.ttl)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot store validators");
+            }
         }
     }
 }
@@ -241,5 +258,24 @@ mod tests {
         cache.put(pulls, v("4")).await;
         assert_eq!(cache.get(commits).await, None);
         assert_eq!(cache.get(pulls).await.map(|v| v.etag), Some("4".into()));
+
+        // Kept together: one entry per repository, the last of a URL wins.
+        let other = "https://api.github.com/repos/acme/api/pulls?per_page=100";
+        cache
+            .put_all(vec![
+                (commits.to_owned(), v("5")),
+                (other.to_owned(), v("6")),
+                (commits.to_owned(), v("7")),
+            ])
+            .await;
+        assert_eq!(cache.get(commits).await.map(|v| v.etag), Some("7".into()));
+        assert_eq!(cache.get(pulls).await.map(|v| v.etag), Some("4".into()));
+        assert_eq!(cache.get(other).await.map(|v| v.etag), Some("6".into()));
+        let raw = store
+            .get_blob(BlobKind::Etag, entry)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(decode_entry(&raw).unwrap().len(), 2);
     }
 }
