@@ -9,25 +9,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+mod source_tree;
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use source_tree::{read, root, rust_files};
 
 /// `pub name:` fields of every `pub struct` in `text`.
 fn fields(text: &str) -> Vec<(String, String)> {
@@ -77,14 +62,9 @@ fn functions(config_sources: &[String]) -> BTreeMap<String, BTreeSet<String>> {
 
 #[test]
 fn every_config_field_is_read_outside_the_config_crate() {
-    let mut config_files = Vec::new();
-    rust_files(&root().join("libs/config/src"), &mut config_files);
-    let config_sources: Vec<String> = config_files
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
-    let mut section_files = Vec::new();
-    rust_files(&root().join("libs/config/src/sections"), &mut section_files);
+    let config_files = rust_files(&root().join("libs/config/src"));
+    let config_sources: Vec<String> = config_files.iter().map(|p| read(p)).collect();
+    let section_files = rust_files(&root().join("libs/config/src/sections"));
     let mut product = Vec::new();
     for group in ["libs", "services"] {
         for entry in std::fs::read_dir(root().join(group)).unwrap() {
@@ -92,12 +72,12 @@ fn every_config_field_is_read_outside_the_config_crate() {
             if dir.ends_with("config") || dir.ends_with("testkit") || !dir.join("src").exists() {
                 continue;
             }
-            rust_files(&dir.join("src"), &mut product);
+            product.extend(rust_files(&dir.join("src")));
         }
     }
     let outside: String = product
         .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
+        .map(|p| read(p))
         .collect::<Vec<_>>()
         .join("\n");
     let used_outside = |name: &str| {
@@ -110,7 +90,7 @@ fn every_config_field_is_read_outside_the_config_crate() {
     let mut inert = Vec::new();
     let mut checked = 0;
     for file in &section_files {
-        let text = std::fs::read_to_string(file).unwrap();
+        let text = read(file);
         for (section, field) in fields(&text) {
             checked += 1;
             // The field, then every config function that reads something

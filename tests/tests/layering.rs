@@ -8,18 +8,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+mod source_tree;
 
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use source_tree::{read, root, rust_files};
 
 /// The product crates: short name (without `ghstats-`) -> directory.
 fn crates() -> BTreeMap<String, PathBuf> {
@@ -135,21 +128,10 @@ fn the_drawn_crate_graph_is_the_declared_one_and_points_one_way() {
 
 /// Every `.rs` file under the product crates' `src`.
 fn product_sources() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for dir in crates().values() {
-        walk(&dir.join("src"), &mut out);
-    }
-    out
+    crates()
+        .values()
+        .flat_map(|dir| rust_files(&dir.join("src")))
+        .collect()
 }
 
 /// Whether `item` is defined in `source`, or re-exported by a `pub use`.
