@@ -7,9 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ghstats_backfill::MemoryProducer;
 use ghstats_core::Shutdown;
-use ghstats_queue::{JobQueue, MemoryQueue};
 use ghstats_runtime::ServiceListeners;
 use ghstats_store::{MemoryStore, Store, StoreSettings};
 use ghstats_testkit::{eventually, world};
@@ -23,27 +21,9 @@ async fn healthz(addr: std::net::SocketAddr, query: &str) -> Value {
     }
 }
 
-/// A scheduler on memory backends.
-fn spawn_scheduler(
-    config: &ghstats_config::Config,
-    store: &Arc<dyn Store>,
-    listeners: ServiceListeners,
-    shutdown: &Shutdown,
-) {
-    let deps = ghstats_scheduler::Deps {
-        link: None,
-        store: store.clone(),
-        backfill: Arc::new(MemoryProducer::default()),
-        queue: None,
-        lease: None,
-    };
-    tokio::spawn(ghstats_scheduler::serve_with(
-        config.clone(),
-        deps,
-        listeners,
-        shutdown.clone(),
-    ));
-}
+mod fleet;
+
+use fleet::{fleet_world, spawn_scheduler, spawn_worker};
 
 #[tokio::test]
 async fn full_health_reports_every_replica_and_degrades_on_a_stopped_worker() {
@@ -58,38 +38,14 @@ async fn full_health_reports_every_replica_and_degrades_on_a_stopped_worker() {
         worker_b.grpc_addr(),
     );
     let gateway = gateway_l.http_addr();
-    let w = world(
-        &shutdown,
-        &format!(
-            "leader_election:\n  enabled: false\n  identity: sched-1\n\
-             services:\n  peer_timeout: 500ms\n  scheduler:\n    endpoints: [\"http://{s_grpc}\"]\n  worker:\n    endpoints: [\"http://{a_grpc}\", \"http://{b_grpc}\"]\n"
-        ),
-    );
+    let w = fleet_world(&shutdown, &[s_grpc], &[a_grpc, b_grpc]);
     let config = (*w.config).clone();
     let store: Arc<dyn Store> =
         Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
     spawn_scheduler(&config, &store, scheduler_l, &shutdown);
-    let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(ghstats_testkit::unique_topology(
-        &config, "fleet",
-    )));
-    let worker_deps = ghstats_worker::Deps {
-        link: None,
-        store: store.clone(),
-        queue,
-    };
-    tokio::spawn(ghstats_worker::serve_with(
-        config.clone(),
-        worker_deps.clone(),
-        worker_a,
-        shutdown.clone(),
-    ));
+    spawn_worker(&config, &store, worker_a, &shutdown);
     let worker_b_shutdown = shutdown.child();
-    let stopped_b = tokio::spawn(ghstats_worker::serve_with(
-        config.clone(),
-        worker_deps,
-        worker_b,
-        worker_b_shutdown.clone(),
-    ));
+    let stopped_b = spawn_worker(&config, &store, worker_b, &worker_b_shutdown);
     tokio::spawn(ghstats_gateway::serve_with(
         config,
         store,

@@ -10,12 +10,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ghstats_backfill::MemoryProducer;
 use ghstats_core::Shutdown;
-use ghstats_queue::{JobQueue, MemoryQueue};
 use ghstats_runtime::ServiceListeners;
 use ghstats_store::{MemoryStore, Store, StoreSettings};
-use ghstats_testkit::{eventually, world};
+use ghstats_testkit::eventually;
 use serde_json::Value;
 
 async fn json(url: String) -> Value {
@@ -47,6 +45,10 @@ async fn chromium(args: &[&str]) -> std::process::Output {
     .unwrap()
 }
 
+mod fleet;
+
+use fleet::{fleet_world, spawn_scheduler, spawn_worker};
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_shows_what_the_fleet_reports() {
     let shutdown = Shutdown::new();
@@ -60,41 +62,12 @@ async fn the_status_page_shows_what_the_fleet_reports() {
         worker_l.grpc_addr(),
         gateway_l.http_addr(),
     );
-    let w = world(
-        &shutdown,
-        &format!(
-            "leader_election:\n  enabled: false\n  identity: sched-1\n\
-             services:\n  peer_timeout: 500ms\n  scheduler:\n    endpoints: [\"http://{s_grpc}\"]\n  worker:\n    endpoints: [\"http://{w_grpc}\"]\n"
-        ),
-    );
+    let w = fleet_world(&shutdown, &[s_grpc], &[w_grpc]);
     let config = (*w.config).clone();
     let store: Arc<dyn Store> =
         Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
-    tokio::spawn(ghstats_scheduler::serve_with(
-        config.clone(),
-        ghstats_scheduler::Deps {
-            link: None,
-            store: store.clone(),
-            backfill: Arc::new(MemoryProducer::default()),
-            queue: None,
-            lease: None,
-        },
-        scheduler_l,
-        shutdown.clone(),
-    ));
-    let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(ghstats_testkit::unique_topology(
-        &config, "status",
-    )));
-    tokio::spawn(ghstats_worker::serve_with(
-        config.clone(),
-        ghstats_worker::Deps {
-            link: None,
-            store: store.clone(),
-            queue,
-        },
-        worker_l,
-        shutdown.clone(),
-    ));
+    spawn_scheduler(&config, &store, scheduler_l, &shutdown);
+    spawn_worker(&config, &store, worker_l, &shutdown);
     tokio::spawn(ghstats_gateway::serve_with(
         config,
         store,

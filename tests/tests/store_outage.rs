@@ -13,12 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ghstats_backfill::MemoryProducer;
 use ghstats_core::Shutdown;
-use ghstats_queue::{JobQueue, MemoryQueue};
 use ghstats_runtime::ServiceListeners;
 use ghstats_store::{MemoryStore, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings};
-use ghstats_testkit::{eventually, spare_port, world};
+use ghstats_testkit::{eventually, spare_port};
 use serde_json::Value;
 
 struct Redis(Child);
@@ -82,6 +80,10 @@ async fn store_is(addr: SocketAddr, status: &str, ready: u16) -> bool {
     health["components"]["store"]["status"] == status && get(addr, "/readyz").await.0 == ready
 }
 
+mod fleet;
+
+use fleet::{fleet_world, spawn_scheduler, spawn_worker};
+
 #[tokio::test]
 async fn services_say_the_store_is_away_and_recover_when_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,13 +101,7 @@ async fn services_say_the_store_is_away_and_recover_when_it_is_back() {
         gateway_l.http_addr(),
     );
     let (s_grpc, w_grpc) = (scheduler_l.grpc_addr(), worker_l.grpc_addr());
-    let w = world(
-        &shutdown,
-        &format!(
-            "leader_election:\n  enabled: false\n  identity: sched-1\n\
-             services:\n  peer_timeout: 500ms\n  scheduler:\n    endpoints: [\"http://{s_grpc}\"]\n  worker:\n    endpoints: [\"http://{w_grpc}\"]\n"
-        ),
-    );
+    let w = fleet_world(&shutdown, &[s_grpc], &[w_grpc]);
     let config = (*w.config).clone();
     let settings = StoreSettings {
         prefix: format!("{}:", ghstats_testkit::unique("outage")),
@@ -120,31 +116,8 @@ async fn services_say_the_store_is_away_and_recover_when_it_is_back() {
             .await
             .unwrap(),
     );
-    tokio::spawn(ghstats_scheduler::serve_with(
-        config.clone(),
-        ghstats_scheduler::Deps {
-            link: None,
-            store: store.clone(),
-            backfill: Arc::new(MemoryProducer::default()),
-            queue: None,
-            lease: None,
-        },
-        scheduler_l,
-        shutdown.clone(),
-    ));
-    let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new(ghstats_testkit::unique_topology(
-        &config, "outage",
-    )));
-    tokio::spawn(ghstats_worker::serve_with(
-        config.clone(),
-        ghstats_worker::Deps {
-            link: None,
-            store: store.clone(),
-            queue,
-        },
-        worker_l,
-        shutdown.clone(),
-    ));
+    spawn_scheduler(&config, &store, scheduler_l, &shutdown);
+    spawn_worker(&config, &store, worker_l, &shutdown);
     // The gateway reads a store of its own, so only the fleet view moves.
     tokio::spawn(ghstats_gateway::serve_with(
         config,

@@ -441,7 +441,8 @@ impl MetricsCache {
 }
 
 const LOADED: &str = "gh_exporter_metrics_series_loaded";
-const REFRESH_DURATION: &str = "gh_exporter_metrics_cache_refresh_duration_seconds";
+/// The family of `/metrics` that is each gateway's own.
+pub const REFRESH_DURATION: &str = "gh_exporter_metrics_cache_refresh_duration_seconds";
 
 /// The one family of `/metrics` that differs between gateways: this
 /// replica's last cache refresh duration, rendered once per refresh and

@@ -153,7 +153,7 @@ fn parse_om(body: &str) -> BTreeMap<String, (String, Samples)> {
 /// A body without the answering replica's own family.
 fn others(body: &str) -> String {
     body.lines()
-        .filter(|l| !l.contains("gh_exporter_metrics_cache_refresh_duration_seconds"))
+        .filter(|l| !l.contains(ghstats_gateway::cache::REFRESH_DURATION))
         .map(|l| format!("{l}\n"))
         .collect()
 }

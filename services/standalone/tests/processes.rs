@@ -166,7 +166,7 @@ async fn leader(schedulers: &[&Service], limit: Duration) -> usize {
 /// refresh duration): the part every gateway serves alike.
 fn shared(body: &str) -> String {
     body.lines()
-        .filter(|l| !l.contains("gh_exporter_metrics_cache_refresh_duration_seconds"))
+        .filter(|l| !l.contains(ghstats_gateway::cache::REFRESH_DURATION))
         .map(|l| format!("{l}\n"))
         .collect()
 }
