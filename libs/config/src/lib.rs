@@ -31,6 +31,7 @@ pub use sections::github::{GithubConfig, OrgAuth, OrgConfig, UnattributedCommits
 pub use sections::limits::{LocConfig, LocSource, RateLimitConfig, RetryConfig};
 pub use sections::net::{AmqpUrl, HostPort, HttpUrl, ListenAddr};
 pub use sections::observability::{HealthConfig, TelemetryConfig, TraceMode};
+pub use sections::pulls::PullRequestsConfig;
 pub use sections::queue::{AmqpConfig, BackfillConfig};
 pub use sections::server::{
     GatewayService, GrpcTlsConfig, LogFormat, LogLevel, MetricsConfig, PeerService, ServerConfig,
@@ -56,6 +57,7 @@ pub struct Config {
     pub health: HealthConfig,
     pub telemetry: TelemetryConfig,
     pub copilot: CopilotConfig,
+    pub pull_requests: PullRequestsConfig,
 }
 
 impl Config {
@@ -74,6 +76,7 @@ impl Config {
         self.health.check(&mut c);
         self.telemetry.check(&mut c);
         self.copilot.check(&mut c);
+        self.pull_requests.check(&mut c);
         c.problems
     }
 

@@ -1,12 +1,24 @@
 //! The metric catalog: every family the store holds, with its type, help
 //! text and label names. The gateway renders exactly these.
 
-/// Gauge or counter (`*_total`, only ever increased).
+/// Gauge, counter (`*_total`, only ever increased) or histogram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Gauge,
     Counter,
+    /// Cumulative counters: its last label (`le`) names the sample, a
+    /// bucket bound (`3600`, `+Inf`) or [`HISTOGRAM_COUNT`] /
+    /// [`HISTOGRAM_SUM`]; the gateway renders them as `_bucket{le}`,
+    /// `_count` and `_sum`.
+    Histogram,
 }
+
+/// The `le` value under which a histogram keeps its `_count`.
+pub const HISTOGRAM_COUNT: &str = "count";
+/// The `le` value under which a histogram keeps its `_sum`.
+pub const HISTOGRAM_SUM: &str = "sum";
+/// The `le` value of a histogram's last bucket.
+pub const HISTOGRAM_INF: &str = "+Inf";
 
 macro_rules! families {
     ($($variant:ident => $name:literal, $kind:ident, $help:literal, [$($label:literal),*];)*) => {
@@ -130,6 +142,14 @@ families! {
         "1 when a dependency is healthy, 0 when not", ["dependency"];
     LeaderCycleLastRun => "gh_exporter_leader_cycle_last_run_unixtime", Gauge,
         "Time of the leader's last scrape cycle", [];
+    PrLeadTime => "gh_pr_lead_time_seconds", Histogram,
+        "Time from a pull request's creation to its merge, observed once per merged pull request", ["org", "repo", "le"];
+    PrTimeToFirstReview => "gh_pr_time_to_first_review_seconds", Histogram,
+        "Time from a pull request's creation to its first review by someone other than its author (bots excluded), observed once per pull request", ["org", "repo", "le"];
+    PrOpen => "gh_pr_open", Gauge,
+        "Open pull requests, drafts apart", ["org", "repo", "draft"];
+    PrOldestOpenAge => "gh_pr_oldest_open_age_seconds", Gauge,
+        "Age of the oldest open pull request that is not a draft (0 when there is none)", ["org", "repo"];
 }
 
 impl Family {
@@ -184,6 +204,9 @@ mod tests {
                 f.name()
             );
             assert_eq!(Family::from_name(f.name()), Some(*f));
+            if f.kind() == Kind::Histogram {
+                assert_eq!(f.labels().last(), Some(&"le"), "{}", f.name());
+            }
         }
     }
 }

@@ -95,6 +95,230 @@ where
         .await;
     aging_recounts_due_repositories_without_a_write(&*make(default_settings()).await).await;
     held_claims_are_renewed_by_their_owner_only(&*make(default_settings()).await).await;
+    each_pull_request_is_observed_once_in_cumulative_buckets(&*make(default_settings()).await)
+        .await;
+    pull_requests_before_the_lookback_or_retention_are_not_observed(
+        &*make(default_settings()).await,
+    )
+    .await;
+    open_pull_requests_age_between_reads(&*make(default_settings()).await).await;
+}
+
+fn flow_rules() -> FlowRules {
+    FlowRules {
+        lead_time_buckets: vec![3600, 86_400],
+        first_review_buckets: vec![600],
+        lookback: Duration::from_secs(24 * 3600),
+    }
+}
+
+fn observation(
+    histogram: FlowHistogram,
+    number: u64,
+    hours_before: i64,
+    seconds: u64,
+) -> PullObservation {
+    PullObservation {
+        histogram,
+        number,
+        at: t0() - chrono::Duration::hours(hours_before),
+        seconds,
+    }
+}
+
+async fn histogram(store: &dyn Store, family: Family) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = store
+        .snapshot()
+        .await
+        .unwrap()
+        .series
+        .into_iter()
+        .filter(|(k, _)| k.family == family)
+        .map(|(k, v)| (k.labels[2].clone(), v))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+async fn record_flow(
+    store: &dyn Store,
+    ctx: WriteCtx,
+    observations: &[PullObservation],
+    open: Option<OpenPulls>,
+    at: DateTime<Utc>,
+) -> WriteReport {
+    let rules = flow_rules();
+    let flow = PullFlow {
+        observations,
+        open,
+        rules: &rules,
+    };
+    store
+        .record_pull_flow(ctx, "org", "repo", flow, at)
+        .await
+        .unwrap_or_else(|e| panic!("record_pull_flow: {e}"))
+}
+
+pub async fn each_pull_request_is_observed_once_in_cumulative_buckets(store: &dyn Store) {
+    let lead = |n, s| observation(FlowHistogram::LeadTime, n, 1, s);
+    record_flow(store, WriteCtx::leader(0), &[lead(1, 1800)], None, t0()).await;
+    // The same pull request again (a replay, a backfill, another leader),
+    // even with another value: observed once.
+    record_flow(
+        store,
+        WriteCtx::worker(),
+        &[lead(1, 1800), lead(1, 99)],
+        None,
+        t0(),
+    )
+    .await;
+    record_flow(
+        store,
+        WriteCtx::leader(0),
+        &[lead(2, 7200), lead(3, 100_000)],
+        None,
+        t0(),
+    )
+    .await;
+    let expect = |pairs: &[(&str, f64)]| {
+        let mut v: Vec<(String, f64)> = pairs.iter().map(|(l, v)| ((*l).to_owned(), *v)).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    assert_eq!(
+        histogram(store, Family::PrLeadTime).await,
+        expect(&[
+            ("3600", 1.0),
+            ("86400", 2.0),
+            ("+Inf", 3.0),
+            ("count", 3.0),
+            ("sum", 109_000.0),
+        ]),
+        "cumulative buckets, each pull request once"
+    );
+    assert!(
+        histogram(store, Family::PrTimeToFirstReview)
+            .await
+            .is_empty(),
+        "the other histogram is untouched"
+    );
+    // The first review of pull request 1 is another observation.
+    record_flow(
+        store,
+        WriteCtx::worker(),
+        &[observation(FlowHistogram::FirstReview, 1, 2, 60)],
+        None,
+        t0(),
+    )
+    .await;
+    assert_eq!(
+        histogram(store, Family::PrTimeToFirstReview).await,
+        expect(&[("600", 1.0), ("+Inf", 1.0), ("count", 1.0), ("sum", 60.0)])
+    );
+    // A stale leader records nothing.
+    let rules = flow_rules();
+    let flow = PullFlow {
+        observations: &[lead(9, 1)],
+        open: None,
+        rules: &rules,
+    };
+    store.raise_term(5).await.unwrap();
+    assert!(
+        store
+            .record_pull_flow(WriteCtx::leader(4), "org", "repo", flow, t0())
+            .await
+            .is_err(),
+        "a stale leader is fenced"
+    );
+    let count = histogram(store, Family::PrLeadTime).await;
+    assert!(count.contains(&("count".into(), 3.0)), "{count:?}");
+}
+
+pub async fn pull_requests_before_the_lookback_or_retention_are_not_observed(store: &dyn Store) {
+    let ctx = WriteCtx::leader(0);
+    // First seen at t0: merges up to 24 hours before count, older ones not.
+    let merges = [
+        observation(FlowHistogram::LeadTime, 1, 24, 10),
+        observation(FlowHistogram::LeadTime, 2, 25, 10),
+    ];
+    record_flow(store, ctx, &merges, None, t0()).await;
+    let count = |h: Vec<(String, f64)>| h.iter().find(|(l, _)| l == "count").map(|(_, v)| *v);
+    assert_eq!(count(histogram(store, Family::PrLeadTime).await), Some(1.0));
+    // A day later a backfill finds an even older one: still before the look-back.
+    let later = t0() + chrono::Duration::days(1);
+    let older = [PullObservation {
+        at: t0() - chrono::Duration::hours(30),
+        ..merges[0].clone()
+    }];
+    record_flow(store, ctx, &older, None, later).await;
+    assert_eq!(count(histogram(store, Family::PrLeadTime).await), Some(1.0));
+    // Past the retention (30 days) nothing is observed: its record would be gone.
+    let far = t0() + chrono::Duration::days(31);
+    let stale = [PullObservation {
+        number: 3,
+        at: far - chrono::Duration::days(30),
+        ..merges[0].clone()
+    }];
+    record_flow(store, ctx, &stale, None, far).await;
+    assert_eq!(count(histogram(store, Family::PrLeadTime).await), Some(1.0));
+}
+
+pub async fn open_pull_requests_age_between_reads(store: &dyn Store) {
+    let ctx = WriteCtx::leader(0);
+    let gauge = |family, labels: &[&str]| {
+        SeriesKey::new(family, ["org", "repo"].iter().chain(labels).copied())
+    };
+    let ready = gauge(Family::PrOpen, &["false"]);
+    let draft = gauge(Family::PrOpen, &["true"]);
+    let age = gauge(Family::PrOldestOpenAge, &[]);
+    let open = OpenPulls {
+        ready: 2,
+        draft: 1,
+        oldest_ready: Some(t0() - chrono::Duration::hours(1)),
+    };
+    record_flow(store, ctx, &[], Some(open), t0()).await;
+    assert_eq!(value(store, &ready).await, Some(2.0));
+    assert_eq!(value(store, &draft).await, Some(1.0));
+    assert_eq!(value(store, &age).await, Some(3600.0));
+    // Not due yet: nothing rewritten.
+    let soon = t0() + chrono::Duration::seconds(30);
+    store.age_activity(ctx, soon, 100).await.unwrap();
+    assert_eq!(value(store, &age).await, Some(3600.0));
+    // Due: the age grows without a read (GitHub may be failing meanwhile).
+    let later = t0() + OPEN_AGE_STEP + chrono::Duration::seconds(1);
+    let aged = store.age_activity(ctx, later, 100).await.unwrap();
+    assert_eq!(aged.repos, 1);
+    assert_eq!(value(store, &age).await, Some(3661.0));
+    // A read without a listing (a backfill) keeps the open counts and the age going.
+    record_flow(store, WriteCtx::worker(), &[], None, later).await;
+    assert_eq!(value(store, &ready).await, Some(2.0));
+    // All closed: the counts and the age fall to 0, and nothing is due any more.
+    record_flow(store, ctx, &[], Some(OpenPulls::default()), later).await;
+    assert_eq!(value(store, &ready).await, Some(0.0));
+    assert_eq!(value(store, &draft).await, Some(0.0));
+    assert_eq!(value(store, &age).await, Some(0.0));
+    let much_later = later + chrono::Duration::hours(1);
+    let aged = store.age_activity(ctx, much_later, 100).await.unwrap();
+    assert_eq!((aged.repos, aged.changed), (0, 0));
+    // A repository without open pull requests writes no zero series.
+    let rules = flow_rules();
+    let none = PullFlow {
+        observations: &[],
+        open: Some(OpenPulls::default()),
+        rules: &rules,
+    };
+    store
+        .record_pull_flow(ctx, "org", "quiet", none, t0())
+        .await
+        .unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert!(
+        !snap
+            .series
+            .iter()
+            .any(|(k, _)| k.labels.get(1).is_some_and(|r| r == "quiet")),
+        "no series for a repository with nothing open"
+    );
 }
 
 pub async fn an_event_seen_under_two_labels_counts_once_under_the_latest(store: &dyn Store) {

@@ -92,6 +92,23 @@ impl Keys {
         format!("{}active:{org}/{repo}", self.prefix)
     }
 
+    /// Sorted set: a repository's pull-request observations (`code:number`,
+    /// scored by when it happened), kept for the retention.
+    pub fn pull_observations(&self, org: &str, repo: &str) -> String {
+        format!("{}prseen:{org}/{repo}", self.prefix)
+    }
+
+    /// Hash: a repository's pull-request flow state (`first`, `oldest`).
+    pub fn pull_flow(&self, org: &str, repo: &str) -> String {
+        format!("{}prflow:{org}/{repo}", self.prefix)
+    }
+
+    /// Sorted set: `org SEP repo` -> when the age of its oldest open pull
+    /// request is next rewritten by the aging pass.
+    pub fn open_age_due(&self) -> String {
+        format!("{}prflow:age_due", self.prefix)
+    }
+
     /// Set: users with LOC series in a repository.
     pub fn loc_users(&self, org: &str, repo: &str) -> String {
         format!("{}locusers:{org}/{repo}", self.prefix)

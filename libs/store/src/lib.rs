@@ -36,7 +36,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use catalog::{Family, Kind};
+pub use catalog::{Family, HISTOGRAM_COUNT, HISTOGRAM_INF, HISTOGRAM_SUM, Kind};
 pub use error::StoreError;
 pub use health::{STORE_COMPONENT, STORE_PING_INTERVAL, watch_store_health};
 pub use keys::Keys;
@@ -80,7 +80,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Recounts, as of `now`, the 24h gauges of at most `max_repos`
     /// repositories whose counts changed by themselves since they were
     /// last written (an event left the window, or a future-dated one
-    /// entered it), writing only the series whose value changed. The
+    /// entered it), writing only the series whose value changed, and
+    /// rewrites the oldest-open-pull-request age of at most `max_repos`
+    /// repositories whose age is due. The
     /// leader runs it every `store.metric_refresh_interval`, so gauges
     /// age whatever GitHub or the org loops do; it costs nothing for a
     /// repository with nothing due.
@@ -90,6 +92,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
         max_repos: usize,
     ) -> Result<AgingReport>;
+
+    /// Records what one read of the repository's pull requests found.
+    /// Each observation is recorded at most once per histogram and
+    /// pull-request number, whoever reads it how often (a replay, a
+    /// backfill, another leader), and only if it happened at or after the
+    /// time the store first saw the repository's flow minus
+    /// `rules.lookback`, and within the retention (the records of what
+    /// was observed are kept that long). With `open`, sets the open
+    /// pull requests and the age of the oldest ready one, which the aging
+    /// pass then keeps growing (every [`OPEN_AGE_STEP`]) until the next
+    /// read. Zero values of series that do not exist are not written.
+    async fn record_pull_flow(
+        &self,
+        ctx: WriteCtx,
+        org: &str,
+        repo: &str,
+        flow: PullFlow<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<WriteReport>;
 
     /// Replaces the repository's weekly LOC series; users absent from `loc`
     /// fall to 0.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::catalog::{Family, Kind};
+use crate::catalog::{Family, HISTOGRAM_COUNT, HISTOGRAM_INF, HISTOGRAM_SUM, Kind};
 use crate::model::*;
 use crate::series::SeriesKey;
 use crate::{Result, Store, StoreError};
@@ -39,6 +39,20 @@ struct Inner {
     /// the same ordered by time (what the aging pass pops).
     due: HashMap<(String, String), i64>,
     due_order: BTreeSet<(i64, (String, String))>,
+    flow: HashMap<(String, String), FlowState>,
+    /// Repositories whose open-age gauge is next rewritten at a time.
+    age_due: BTreeSet<(i64, (String, String))>,
+}
+
+/// One repository's pull-request flow: when it was first seen, what was
+/// observed (kept for the retention), the oldest ready open pull request.
+#[derive(Debug, Default)]
+struct FlowState {
+    first_seen: i64,
+    written: i64,
+    observed: HashMap<(FlowHistogram, u64), i64>,
+    oldest_ready: Option<i64>,
+    age_due: Option<i64>,
 }
 
 /// One repository's events: (kind, id) -> (user, time).
@@ -181,6 +195,93 @@ impl MemoryStore {
         report
     }
 
+    /// Records a read of the repository's pull requests, or with `flow`
+    /// `None` only rewrites the open age (see `record_pull_flow`).
+    fn flow(
+        &self,
+        inner: &mut Inner,
+        org: &str,
+        repo: &str,
+        flow: Option<PullFlow<'_>>,
+        now: DateTime<Utc>,
+    ) -> WriteReport {
+        let mut report = WriteReport::default();
+        let id = (org.to_owned(), repo.to_owned());
+        let ts = now.timestamp();
+        let retention = self.settings.retention.as_secs() as i64;
+        let state = inner.flow.entry(id.clone()).or_default();
+        if state.written == 0 || ts - state.written > retention {
+            // Never seen, or forgotten (as Redis lets the keys expire).
+            *state = FlowState {
+                first_seen: ts,
+                ..FlowState::default()
+            };
+        }
+        state.written = ts;
+        state.observed.retain(|_, at| *at > ts - retention);
+        let mut observed: Vec<(FlowHistogram, u64)> = Vec::new();
+        if let Some(flow) = &flow {
+            let from = state.first_seen - flow.rules.lookback.as_secs() as i64;
+            for o in flow.observations {
+                let at = o.at.timestamp();
+                if at < from || at <= ts - retention {
+                    continue;
+                }
+                if state.observed.insert((o.histogram, o.number), at).is_none() {
+                    observed.push((o.histogram, o.seconds));
+                }
+            }
+            if let Some(open) = flow.open {
+                state.oldest_ready = open.oldest_ready.map(|t| t.timestamp());
+            }
+        }
+        let oldest = state.oldest_ready;
+        let previous_due = state.age_due.take();
+        state.age_due = oldest.map(|_| ts + OPEN_AGE_STEP.num_seconds());
+        if let Some(p) = previous_due {
+            inner.age_due.remove(&(p, id.clone()));
+        }
+        if let Some(d) = oldest.map(|_| ts + OPEN_AGE_STEP.num_seconds()) {
+            inner.age_due.insert((d, id));
+        }
+        for (histogram, seconds) in observed {
+            let rules = flow.as_ref().map(|f| f.rules);
+            let bounds = rules.map_or(&[][..], |r| r.buckets(histogram));
+            let samples = bounds
+                .iter()
+                .map(|b| (bucket_label(*b), u64::from(seconds <= *b)))
+                .chain([
+                    (HISTOGRAM_INF.to_owned(), 1),
+                    (HISTOGRAM_COUNT.to_owned(), 1),
+                    (HISTOGRAM_SUM.to_owned(), seconds),
+                ]);
+            for (le, by) in samples {
+                let key = SeriesKey::new(histogram.family(), [org, repo, le.as_str()]);
+                let old = inner.series.get(&key).map_or(0.0, |(v, _)| *v);
+                self.write(inner, key, old + by as f64, ts, &mut report);
+            }
+        }
+        let mut gauges = Vec::new();
+        if let Some(open) = flow.and_then(|f| f.open) {
+            gauges.push((
+                SeriesKey::new(Family::PrOpen, [org, repo, "false"]),
+                open.ready,
+            ));
+            gauges.push((
+                SeriesKey::new(Family::PrOpen, [org, repo, "true"]),
+                open.draft,
+            ));
+        }
+        let age = oldest.map_or(0, |o| (ts - o).max(0) as u64);
+        gauges.push((SeriesKey::new(Family::PrOldestOpenAge, [org, repo]), age));
+        for (key, v) in gauges {
+            if v > 0 || inner.series.contains_key(&key) {
+                self.write(inner, key, v as f64, ts, &mut report);
+            }
+        }
+        report
+    }
+
     fn bump_refused(&self, inner: &mut Inner, family: Family, now: i64) {
         let key = SeriesKey::new(Family::SeriesRefused, [family.name()]);
         let entry = inner.series.entry(key.clone()).or_insert((0.0, now));
@@ -241,7 +342,32 @@ impl Store for MemoryStore {
             out.repos += 1;
             out.changed += written.changed;
         }
+        let ages: Vec<(i64, (String, String))> = inner
+            .age_due
+            .iter()
+            .take_while(|(at, _)| *at <= ts)
+            .cloned()
+            .collect();
+        out.remaining += ages.len().saturating_sub(max_repos) as u64;
+        for (_, (org, repo)) in ages.into_iter().take(max_repos) {
+            let written = self.flow(&mut inner, &org, &repo, None, now);
+            out.repos += 1;
+            out.changed += written.changed;
+        }
         Ok(out)
+    }
+
+    async fn record_pull_flow(
+        &self,
+        ctx: WriteCtx,
+        org: &str,
+        repo: &str,
+        flow: PullFlow<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<WriteReport> {
+        let mut inner = self.lock();
+        fence(&inner, ctx)?;
+        Ok(self.flow(&mut inner, org, repo, Some(flow), now))
     }
 
     async fn replace_loc(

@@ -102,6 +102,112 @@ pub struct ActivityEvent {
     pub at: DateTime<Utc>,
 }
 
+/// The two pull-request histograms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FlowHistogram {
+    /// `merged_at - created_at`, observed at `merged_at`.
+    LeadTime,
+    /// From `created_at` to the first review by someone else (no bot),
+    /// observed at that review's `submitted_at`.
+    FirstReview,
+}
+
+impl FlowHistogram {
+    pub const ALL: [FlowHistogram; 2] = [FlowHistogram::LeadTime, FlowHistogram::FirstReview];
+
+    /// One-letter code in stored observation records.
+    pub fn code(self) -> &'static str {
+        match self {
+            FlowHistogram::LeadTime => "l",
+            FlowHistogram::FirstReview => "f",
+        }
+    }
+
+    pub fn family(self) -> Family {
+        match self {
+            FlowHistogram::LeadTime => Family::PrLeadTime,
+            FlowHistogram::FirstReview => Family::PrTimeToFirstReview,
+        }
+    }
+}
+
+/// One observation of one pull request, recorded at most once per
+/// histogram and pull-request number, whoever reads it how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullObservation {
+    pub histogram: FlowHistogram,
+    pub number: u64,
+    /// When it happened (the merge, the first review): the look-back and
+    /// the retention are measured on it.
+    pub at: DateTime<Utc>,
+    /// The observed value, in whole seconds (GitHub's times have whole
+    /// seconds).
+    pub seconds: u64,
+}
+
+/// A repository's open pull requests now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenPulls {
+    /// Open pull requests that are not drafts.
+    pub ready: u64,
+    pub draft: u64,
+    /// `created_at` of the oldest open one that is not a draft.
+    pub oldest_ready: Option<DateTime<Utc>>,
+}
+
+/// How observations are bucketed, and how far before a repository was
+/// first seen its pull requests are still observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRules {
+    /// Upper bounds in seconds, ascending (`+Inf` is implied).
+    pub lead_time_buckets: Vec<u64>,
+    pub first_review_buckets: Vec<u64>,
+    pub lookback: Duration,
+}
+
+impl FlowRules {
+    pub fn buckets(&self, h: FlowHistogram) -> &[u64] {
+        match h {
+            FlowHistogram::LeadTime => &self.lead_time_buckets,
+            FlowHistogram::FirstReview => &self.first_review_buckets,
+        }
+    }
+
+    pub fn from_config(c: &ghstats_config::PullRequestsConfig) -> Self {
+        let secs = |v: &[ghstats_config::Duration]| v.iter().map(|d| d.get().as_secs()).collect();
+        Self {
+            lead_time_buckets: secs(&c.lead_time_buckets),
+            first_review_buckets: secs(&c.first_review_buckets),
+            lookback: c.lookback.get(),
+        }
+    }
+}
+
+impl Default for FlowRules {
+    fn default() -> Self {
+        Self::from_config(&ghstats_config::PullRequestsConfig::default())
+    }
+}
+
+/// What one read of a repository's pull requests adds to its flow.
+#[derive(Debug, Clone, Copy)]
+pub struct PullFlow<'a> {
+    pub observations: &'a [PullObservation],
+    /// The open pull requests now; `None` when they were not read (a
+    /// backfill, a failed listing): the last ones stay and their age grows.
+    pub open: Option<OpenPulls>,
+    pub rules: &'a FlowRules,
+}
+
+/// How often the age of a repository's oldest open pull request is
+/// rewritten between reads (by the leader's aging pass).
+pub const OPEN_AGE_STEP: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The `le` label of a bucket bound.
+pub fn bucket_label(bound: u64) -> String {
+    bound.to_string()
+}
+
 /// Weekly lines of code of one user in one repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserLoc {

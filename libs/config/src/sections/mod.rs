@@ -6,6 +6,7 @@ pub mod github;
 pub mod limits;
 pub mod net;
 pub mod observability;
+pub mod pulls;
 pub mod queue;
 pub mod server;
 pub mod store;

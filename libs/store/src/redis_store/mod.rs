@@ -29,6 +29,7 @@ pub struct RedisStore {
 #[derive(Debug)]
 struct Scripts {
     record_activity: Script,
+    record_pull_flow: Script,
     replace_loc: Script,
     write_series: Script,
     advance_checkpoint: Script,
@@ -56,6 +57,7 @@ impl RedisStore {
             conn,
             scripts: Scripts {
                 record_activity: Script::new(&scripts::record_activity()),
+                record_pull_flow: Script::new(&scripts::record_pull_flow()),
                 replace_loc: Script::new(&scripts::replace_loc()),
                 write_series: Script::new(&scripts::write_series()),
                 advance_checkpoint: Script::new(&scripts::advance_checkpoint()),
@@ -203,6 +205,54 @@ impl RedisStore {
         }
     }
 
+    /// One run of the pull-flow script; `flow` `None` only rewrites the age.
+    async fn pull_flow(
+        &self,
+        ctx: WriteCtx,
+        org: &str,
+        repo: &str,
+        flow: Option<PullFlow<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<WriteReport> {
+        let open = flow.and_then(|f| f.open);
+        let lookback = flow.map_or(0, |f| f.rules.lookback.as_secs());
+        let mut args = vec![
+            org.to_owned(),
+            repo.to_owned(),
+            self.settings.retention.as_secs().to_string(),
+            lookback.to_string(),
+            u8::from(open.is_some()).to_string(),
+        ];
+        let open = open.unwrap_or_default();
+        args.extend([
+            open.ready.to_string(),
+            open.draft.to_string(),
+            open.oldest_ready
+                .map_or("-".to_owned(), |t| t.timestamp().to_string()),
+        ]);
+        for h in FlowHistogram::ALL {
+            let bounds = flow.map_or(&[][..], |f| f.rules.buckets(h));
+            args.push(bounds.len().to_string());
+            args.extend(bounds.iter().map(|b| bucket_label(*b)));
+        }
+        for o in flow.map_or(&[][..], |f| f.observations) {
+            args.extend([
+                o.histogram.code().to_owned(),
+                o.number.to_string(),
+                o.at.timestamp().to_string(),
+                o.seconds.to_string(),
+            ]);
+        }
+        let keys = [
+            self.keys.pull_observations(org, repo),
+            self.keys.pull_flow(org, repo),
+            self.keys.open_age_due(),
+        ];
+        self.run_write(&self.scripts.record_pull_flow, &keys, ctx, now, args)
+            .await
+            .map(report)
+    }
+
     async fn with_conn<T>(
         &self,
         f: impl AsyncFnOnce(&mut conn::ConnHandle) -> redis::RedisResult<T>,
@@ -267,25 +317,28 @@ impl Store for RedisStore {
         max_repos: usize,
     ) -> Result<AgingReport> {
         let index = self.keys.activity_expiry();
+        let ages = self.keys.open_age_due();
         let ts = now.timestamp();
         let term_key = self.keys.leader_term();
-        let (current, due, total): (Option<u64>, Vec<String>, u64) = self
+        type Due = (Option<u64>, Vec<String>, u64, Vec<String>, u64);
+        let (current, due, total, due_ages, total_ages): Due = self
             .with_conn(async |c| {
-                redis::pipe()
-                    .get(&term_key)
-                    .cmd("ZRANGEBYSCORE")
-                    .arg(&index)
-                    .arg("-inf")
-                    .arg(ts)
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(max_repos)
-                    .cmd("ZCOUNT")
-                    .arg(&index)
-                    .arg("-inf")
-                    .arg(ts)
-                    .query_async(c)
-                    .await
+                let mut pipe = redis::pipe();
+                pipe.get(&term_key);
+                for key in [&index, &ages] {
+                    pipe.cmd("ZRANGEBYSCORE")
+                        .arg(key)
+                        .arg("-inf")
+                        .arg(ts)
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(max_repos)
+                        .cmd("ZCOUNT")
+                        .arg(key)
+                        .arg("-inf")
+                        .arg(ts);
+                }
+                pipe.query_async(c).await
             })
             .await?;
         let current = current.unwrap_or(0);
@@ -296,21 +349,39 @@ impl Store for RedisStore {
             });
         }
         let mut out = AgingReport {
-            remaining: total.saturating_sub(due.len() as u64),
+            remaining: total.saturating_sub(due.len() as u64)
+                + total_ages.saturating_sub(due_ages.len() as u64),
             ..AgingReport::default()
         };
-        for member in due {
-            let Some((org, repo)) = member.split_once(crate::series::SEP) else {
-                // Not written by this store: drop it from the index.
-                self.with_conn(async |c| c.zrem::<_, _, ()>(&index, &member).await)
-                    .await?;
-                continue;
-            };
-            let written = self.record_activity(ctx, org, repo, &[], now).await?;
-            out.repos += 1;
-            out.changed += written.changed;
+        for (index, members, activity) in [(&index, due, true), (&ages, due_ages, false)] {
+            for member in members {
+                let Some((org, repo)) = member.split_once(crate::series::SEP) else {
+                    // Not written by this store: drop it from the index.
+                    self.with_conn(async |c| c.zrem::<_, _, ()>(index, &member).await)
+                        .await?;
+                    continue;
+                };
+                let written = if activity {
+                    self.record_activity(ctx, org, repo, &[], now).await?
+                } else {
+                    self.pull_flow(ctx, org, repo, None, now).await?
+                };
+                out.repos += 1;
+                out.changed += written.changed;
+            }
         }
         Ok(out)
+    }
+
+    async fn record_pull_flow(
+        &self,
+        ctx: WriteCtx,
+        org: &str,
+        repo: &str,
+        flow: PullFlow<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<WriteReport> {
+        self.pull_flow(ctx, org, repo, Some(flow), now).await
     }
 
     async fn replace_loc(

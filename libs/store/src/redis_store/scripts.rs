@@ -2,8 +2,8 @@
 //! script run (one round trip, atomic). The scripts encode series and pick
 //! shards exactly like `series.rs`.
 
-use crate::catalog::Family;
-use crate::model::ActivityKind;
+use crate::catalog::{Family, HISTOGRAM_COUNT, HISTOGRAM_INF, HISTOGRAM_SUM};
+use crate::model::{ActivityKind, FlowHistogram, OPEN_AGE_STEP};
 
 /// Helpers shared by every script: fencing, sharding, writing a series
 /// (with the budget, the seen-time for retention and the change log).
@@ -159,6 +159,97 @@ redis.call('EXPIRE', KEYS[3], 172800)
 return {{'ok', changed, refused}}
 "#,
         last = Family::LastEvent.name(),
+    ))
+}
+
+/// KEYS[1] the repository's observation records (member `code:number`,
+/// scored by when it happened), KEYS[2] its flow state (`first`: when
+/// first seen, `oldest`: the oldest ready open pull request), KEYS[3] the
+/// open-age index (`org SEP repo` -> when its age is next rewritten).
+/// ARGV 13.. = org, repo, retention and look-back (seconds), `open` (1
+/// when the open pull requests were read, 0 to only rewrite the age),
+/// ready, draft, oldest (`-` for none), the lead-time bucket count and
+/// bounds, the first-review bucket count and bounds, then (code, number,
+/// at, seconds) per observation.
+pub fn record_pull_flow() -> String {
+    let histograms: String = FlowHistogram::ALL
+        .iter()
+        .map(|h| format!("['{}'] = '{}', ", h.code(), h.family().name()))
+        .collect();
+    with_prelude(&format!(
+        r#"
+local FAMILY = {{ {histograms} }}
+local OPEN, AGE = '{open}', '{age}'
+local INF, COUNT, SUM = '{inf}', '{count}', '{sum}'
+local org, repo = ARGV[13], ARGV[14]
+local retention, lookback = tonumber(ARGV[15]), tonumber(ARGV[16])
+local open_read = ARGV[17] == '1'
+local ready, draft, oldest_arg = tonumber(ARGV[18]), tonumber(ARGV[19]), ARGV[20]
+local bounds, i = {{}}, 21
+for _, code in ipairs({{'{lead}', '{first}'}}) do
+  local n = tonumber(ARGV[i])
+  bounds[code] = {{unpack(ARGV, i + 1, i + n)}}
+  i = i + n + 1
+end
+local first = tonumber(redis.call('HGET', KEYS[2], 'first') or '')
+if first == nil then
+  first = now
+  redis.call('HSET', KEYS[2], 'first', now)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - retention)
+local prefix = SEP .. org .. SEP .. repo .. SEP
+local function add(family, le, by)
+  local field = family .. prefix .. le
+  local old = redis.call('HGET', series_base .. shard(field), field)
+  write(family, field, (tonumber(old) or 0) + by, false)
+end
+for j = i, #ARGV, 4 do
+  local code, number, at, seconds = ARGV[j], ARGV[j + 1], tonumber(ARGV[j + 2]), tonumber(ARGV[j + 3])
+  if at >= first - lookback and at > now - retention
+    and redis.call('ZADD', KEYS[1], 'NX', at, code .. ':' .. number) == 1 then
+    local family = FAMILY[code]
+    for _, b in ipairs(bounds[code]) do
+      if seconds <= tonumber(b) then add(family, b, 1) else add(family, b, 0) end
+    end
+    add(family, INF, 1)
+    add(family, COUNT, 1)
+    add(family, SUM, seconds)
+  end
+end
+local function gauge(family, field, value)
+  write(family, field, value, value == 0)
+end
+if open_read then
+  gauge(OPEN, OPEN .. prefix .. 'false', ready)
+  gauge(OPEN, OPEN .. prefix .. 'true', draft)
+  if oldest_arg == '-' then
+    redis.call('HDEL', KEYS[2], 'oldest')
+  else
+    redis.call('HSET', KEYS[2], 'oldest', oldest_arg)
+  end
+end
+local oldest = tonumber(redis.call('HGET', KEYS[2], 'oldest') or '')
+local indexed = org .. SEP .. repo
+local age = 0
+if oldest == nil then
+  redis.call('ZREM', KEYS[3], indexed)
+else
+  age = math.max(0, now - oldest)
+  redis.call('ZADD', KEYS[3], now + {step}, indexed)
+end
+gauge(AGE, AGE .. SEP .. org .. SEP .. repo, age)
+redis.call('EXPIRE', KEYS[1], retention)
+redis.call('EXPIRE', KEYS[2], retention)
+return {{'ok', changed, refused}}
+"#,
+        open = Family::PrOpen.name(),
+        age = Family::PrOldestOpenAge.name(),
+        inf = HISTOGRAM_INF,
+        count = HISTOGRAM_COUNT,
+        sum = HISTOGRAM_SUM,
+        lead = FlowHistogram::LeadTime.code(),
+        first = FlowHistogram::FirstReview.code(),
+        step = OPEN_AGE_STEP.num_seconds(),
     ))
 }
 
