@@ -145,7 +145,85 @@ fn decode<T: DeserializeOwned>(endpoint: &'static str, body: &[u8]) -> Result<T,
     })
 }
 
+/// A repository's open pull requests as the caller counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenTally {
+    /// Counted open pull requests that are not drafts.
+    pub ready: u64,
+    pub draft: u64,
+    /// `created_at` of the oldest counted one that is not a draft.
+    pub oldest_ready: Option<DateTime<Utc>>,
+}
+
+impl OpenTally {
+    fn add(&mut self, other: OpenTally) {
+        self.ready += other.ready;
+        self.draft += other.draft;
+        self.oldest_ready = match (self.oldest_ready, other.oldest_ready) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// The page memo: `o1 <rules> <len> <ready> <draft> <oldest|->`.
+    fn memo(&self, rules: u64, len: usize) -> Vec<u8> {
+        let oldest = self
+            .oldest_ready
+            .map_or("-".to_owned(), |t| t.timestamp().to_string());
+        format!("o1 {rules} {len} {} {} {oldest}", self.ready, self.draft).into_bytes()
+    }
+
+    /// A page memo read back, if it was derived under `rules`.
+    fn restore(memo: &[u8], rules: u64) -> Option<(usize, OpenTally)> {
+        let mut f = std::str::from_utf8(memo).ok()?.split(' ');
+        if f.next()? != "o1" || f.next()?.parse::<u64>().ok()? != rules {
+            return None;
+        }
+        let len = f.next()?.parse().ok()?;
+        let ready = f.next()?.parse().ok()?;
+        let draft = f.next()?.parse().ok()?;
+        let oldest_ready = match f.next()? {
+            "-" => None,
+            t => Some(DateTime::from_timestamp(t.parse().ok()?, 0)?),
+        };
+        Some((
+            len,
+            OpenTally {
+                ready,
+                draft,
+                oldest_ready,
+            },
+        ))
+    }
+}
+
+/// What [`GithubClient::open_pulls`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenPullsListed {
+    pub tally: OpenTally,
+    /// Every page came back 304.
+    pub unchanged: bool,
+    pub pages: u32,
+}
+
 impl GithubClient {
+    /// The next page's URL from a `Link` header, checked to stay on GitHub.
+    fn next_page(
+        &self,
+        endpoint: &'static str,
+        link: Option<&str>,
+    ) -> Result<Option<url::Url>, GithubError> {
+        let Some(next) = link.and_then(link::next) else {
+            return Ok(None);
+        };
+        let url = url::Url::parse(next).map_err(|e| GithubError::Decode {
+            endpoint,
+            message: format!("bad Link URL: {e}"),
+        })?;
+        self.check_origin(endpoint, &url)?;
+        Ok(Some(url))
+    }
+
     /// Follows `rel="next"` from `path` while the last page is worth
     /// continuing from.
     async fn pages<T: Serialize + DeserializeOwned>(
@@ -161,14 +239,8 @@ impl GithubClient {
             out.pages += 1;
             let go_on = memo.go_on(&page);
             out.items.extend(page.items);
-            match link.as_deref().and_then(link::next) {
-                Some(n) if go_on => {
-                    url = url::Url::parse(n).map_err(|e| GithubError::Decode {
-                        endpoint,
-                        message: format!("bad Link URL: {e}"),
-                    })?;
-                    self.check_origin(endpoint, &url)?;
-                }
+            match self.next_page(endpoint, link.as_deref())? {
+                Some(next) if go_on => url = next,
                 _ => return Ok(out),
             }
         }
@@ -414,6 +486,60 @@ impl GithubClient {
             .await?;
         listed.items.retain(|p| p.updated_at >= since);
         Ok(listed)
+    }
+
+    /// The open pull requests (`state=open`, every page), tallied by
+    /// `counted` (the caller's rules, fingerprinted by `rules`). Each page
+    /// keeps its tally as its memo at once, so an unchanged repository is
+    /// answered by 304s alone; a memo derived under other rules is not read.
+    pub async fn open_pulls(
+        &self,
+        repo: &str,
+        rules: u64,
+        counted: impl Fn(&PullRequest) -> bool,
+    ) -> Result<OpenPullsListed, GithubError> {
+        const ENDPOINT: &str = "list_open_pulls";
+        let path = format!("/repos/{}/{repo}/pulls?state=open&per_page=100", self.org());
+        let mut url = self.url(&path)?;
+        let mut out = OpenPullsListed {
+            unchanged: true,
+            ..OpenPullsListed::default()
+        };
+        loop {
+            out.pages += 1;
+            let restore = |m: &[u8]| OpenTally::restore(m, rules);
+            let (len, link) = match self.get_or_memo(ENDPOINT, url, restore).await? {
+                Answered::Memo((len, tally), link) => {
+                    out.tally.add(tally);
+                    (len, link)
+                }
+                Answered::Fresh(mut fetched) => {
+                    out.unchanged = false;
+                    let page: Vec<PullRequest> = decode(ENDPOINT, &fetched.body)?;
+                    let mut tally = OpenTally::default();
+                    for p in page.iter().filter(|p| p.closed_at.is_none() && counted(p)) {
+                        if p.draft {
+                            tally.draft += 1;
+                        } else {
+                            tally.ready += 1;
+                            tally.oldest_ready = Some(
+                                tally.oldest_ready.map_or(p.created_at, |o| o.min(p.created_at)),
+                            );
+                        }
+                    }
+                    if let Some(pending) = fetched.pending.take() {
+                        self.keep(pending.with_memo(tally.memo(rules, page.len())))
+                            .await;
+                    }
+                    out.tally.add(tally);
+                    (page.len(), fetched.link)
+                }
+            };
+            match self.next_page(ENDPOINT, link.as_deref())? {
+                Some(next) if len > 0 => url = next,
+                _ => return Ok(out),
+            }
+        }
     }
 
     /// The reviews of pull request `number`, derived from for a window

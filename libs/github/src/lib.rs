@@ -26,7 +26,7 @@ pub use accounting::{Usage, status_class};
 pub use async_trait::async_trait;
 pub use auth::{Credentials, InstallationToken, REFRESH_MARGIN};
 pub use client::{API_VERSION, ClientOptions, Fetched, GithubClient};
-pub use endpoints::{Conditional, Listed};
+pub use endpoints::{Conditional, Listed, OpenPullsListed, OpenTally};
 pub use error::GithubError;
 pub use etag::{EtagCache, MemoryEtagCache, Pending, Unkept, Validator};
 pub use from_config::client_options;

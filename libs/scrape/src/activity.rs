@@ -14,24 +14,16 @@ use chrono::{DateTime, Utc};
 use ghstats_github::models::Review;
 use ghstats_github::{GithubClient, GithubError, Unkept};
 use ghstats_proto::{BackfillReason, TimeWindow};
-use ghstats_store::{ACTIVITY_WINDOW, ActivityEvent, ActivityKind};
+use ghstats_store::{ACTIVITY_WINDOW, ActivityEvent, ActivityKind, PullObservation};
 
-use crate::attribution::{Attribution, Credit, Labelled, Person, commit_credit, person};
+use crate::attribution::{
+    Attribution, Credit, Labelled, Person, commit_credit, person, same_account,
+};
+use crate::pulls;
 
 /// The review states that count: a pending review has not been submitted,
 /// a dismissed one was withdrawn.
 pub const COUNTED_REVIEW_STATES: [&str; 3] = ["APPROVED", "CHANGES_REQUESTED", "COMMENTED"];
-
-/// Whether two accounts are the same (by id when both have one).
-fn same_account(a: Option<&Person>, b: Option<&Person>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => match (a.id, b.id) {
-            (Some(x), Some(y)) => x == y,
-            _ => a.login.eq_ignore_ascii_case(&b.login),
-        },
-        _ => false,
-    }
-}
 
 /// How listings are fetched; the result is the same, the cost differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +45,9 @@ pub struct Failure {
 #[derive(Debug, Clone, Default)]
 pub struct ActivityScrape {
     pub events: Vec<ActivityEvent>,
+    /// Merges and first reviews of the listed pull requests in the window
+    /// (see [`crate::pulls`]).
+    pub flow: Vec<PullObservation>,
     /// Commits with no linked author that `unattributed_commits: drop` dropped.
     pub dropped_unattributed: u64,
     /// Merge commits (never counted).
@@ -209,6 +204,13 @@ pub async fn scrape_activity(
                 match client.list_reviews(repo, pr.number, since).await {
                     Ok(reviews) => {
                         c.reviews(author.as_ref(), &reviews.items, since);
+                        c.out.flow.extend(pulls::observations(
+                            c.attribution,
+                            pr,
+                            &reviews.items,
+                            since,
+                            c.window.end(),
+                        ));
                         unkept.extend(reviews.unkept);
                     }
                     Err(e) => {

@@ -96,6 +96,15 @@ impl Attribution {
         })
     }
 
+    /// The rules that decide who counts, as text (for fingerprints of
+    /// what was derived under them).
+    pub fn rules_text(&self) -> String {
+        format!(
+            "bots={} allow={:?} deny={:?}",
+            self.include_bots, self.allow, self.deny
+        )
+    }
+
     /// The label of a credit.
     pub fn credit(&self, credit: &Credit) -> Labelled {
         match credit {
@@ -116,6 +125,17 @@ pub fn person(account: Option<&Account>) -> Option<Person> {
         id: a.id,
         bot: a.is_bot(),
     })
+}
+
+/// Whether two accounts are the same (by id when both have one).
+pub fn same_account(a: Option<&Person>, b: Option<&Person>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => match (a.id, b.id) {
+            (Some(x), Some(y)) => x == y,
+            _ => a.login.eq_ignore_ascii_case(&b.login),
+        },
+        _ => false,
+    }
 }
 
 /// Whom a commit is credited to: its linked author, whoever committed it.

@@ -12,6 +12,7 @@ pub mod glob;
 pub mod loc;
 pub mod org;
 pub mod org_state;
+pub mod pulls;
 pub mod repos;
 pub mod usage;
 pub mod window;

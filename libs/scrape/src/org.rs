@@ -12,13 +12,15 @@ use ghstats_backfill::{BackfillProducer, BackfillRequest};
 use ghstats_config::{Config, OrgConfig};
 use ghstats_github::{GithubClient, GithubError};
 use ghstats_proto::{BackfillReason, TimeWindow};
-use ghstats_store::{Family, SeriesKey, Store, StoreError, WriteCtx, WriteTally};
+use ghstats_store::{
+    Family, FlowRules, OpenPulls, PullFlow, SeriesKey, Store, StoreError, WriteCtx, WriteTally,
+};
 
 use crate::activity::{Failure, Fetch, scrape_activity};
 use crate::attribution::Attribution;
 use crate::copilot::{CopilotScraper, ScopeRun};
 use crate::loc::{self, FallbackBudget, LocContext, LocMode};
-use crate::repos;
+use crate::{pulls, repos};
 use crate::usage::{UsageMeter, request_counters};
 use crate::window;
 
@@ -78,6 +80,8 @@ pub struct OrgScraper {
     org: OrgConfig,
     config: Arc<Config>,
     attribution: Attribution,
+    /// `pull_requests.*` when enabled.
+    pull_flow: Option<FlowRules>,
     budget: FallbackBudget,
     usage: UsageMeter,
     writes: WriteTally,
@@ -109,6 +113,10 @@ impl OrgScraper {
     ) -> Self {
         Self {
             attribution: Attribution::from_config(&config.github),
+            pull_flow: config
+                .pull_requests
+                .enabled
+                .then(|| FlowRules::from_config(&config.pull_requests)),
             budget: FallbackBudget::new(
                 config.loc.fallback_max_commit_detail_calls_per_org_per_hour,
             ),
@@ -225,6 +233,14 @@ impl OrgScraper {
         for gone in marks.keys().filter(|name| !new_marks.contains_key(*name)) {
             tracing::info!(org, repo = %gone, "repository left the selection");
             self.store.replace_loc(ctx, org, gone, &[], now).await?;
+            if let Some(rules) = &self.pull_flow {
+                let flow = PullFlow {
+                    observations: &[],
+                    open: Some(OpenPulls::default()),
+                    rules,
+                };
+                self.store.record_pull_flow(ctx, org, gone, flow, now).await?;
+            }
         }
         if new_marks != marks {
             repos::save_marks(
@@ -282,6 +298,24 @@ impl OrgScraper {
             .await;
         self.writes.observe(&written);
         written?;
+        if let Some(rules) = &self.pull_flow {
+            let open = match pulls::open_pulls(&self.client, &self.attribution, repo).await {
+                Ok(open) => Some(open),
+                Err(e) => {
+                    // The counts stay and the age keeps growing; the next
+                    // cycle reads them again (a backfill cannot: they are now).
+                    tracing::warn!(org, repo, error = %e, "listing open pull requests failed");
+                    activity.unchanged = false;
+                    None
+                }
+            };
+            let flow = PullFlow {
+                observations: &activity.flow,
+                open,
+                rules,
+            };
+            self.store.record_pull_flow(ctx, org, repo, flow, now).await?;
+        }
         self.client.keep(std::mem::take(&mut activity.unkept)).await;
         let lc = LocContext {
             client: &self.client,

@@ -86,8 +86,10 @@ fn truth_options(
 
 /// `GET /_sim/truth?since=&until=&org=&include_bots=&drop_unattributed=
 /// &include_archived=&include_forks=&label_by_id=&observed_since=`:
-/// activity in `[since, until)` (default: the last 24 hours) and LOC of
-/// the last complete week, by the rules of `docs/metrics.md`.
+/// activity in `[since, until)` (default: the last 24 hours), LOC of the
+/// last complete week, and the pull-request flow observed from
+/// `observed_since` (default `since`) to `until` with the pull requests
+/// open at `until`, by the rules of `docs/metrics.md`.
 async fn get_truth(State(state): St, Query(q): Query<HashMap<String, String>>) -> Response {
     let now = state.clock.now();
     let (since, until) = match (
@@ -106,6 +108,7 @@ async fn get_truth(State(state): St, Query(q): Query<HashMap<String, String>>) -
         "since": since, "until": until, "now": now,
         "activity": truth::activity(&world, since, until, &options),
         "loc": truth::loc(&world, now, &options),
+        "pull_flow": truth::pull_flow(&world, until, now, &options),
     }))
     .into_response()
 }
@@ -231,7 +234,7 @@ async fn rename_user(State(state): St, Json(r): Json<UserRename>) -> Response {
 }
 
 /// The kinds `POST /_sim/activity` adds.
-pub const ACTIVITY_KINDS: [&str; 8] = [
+pub const ACTIVITY_KINDS: [&str; 15] = [
     "commit",
     "late_commit",
     "rebase",
@@ -240,6 +243,13 @@ pub const ACTIVITY_KINDS: [&str; 8] = [
     "squash_unlinked",
     "pull",
     "comment",
+    "open_pull",
+    "draft_pull",
+    "review",
+    "ready_pull",
+    "merge_pull",
+    "close_pull",
+    "reopen_pull",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -341,6 +351,13 @@ fn add_to_world(
         "squash_unlinked" => world.add_squash(rng, &mut target, now, false),
         "pull" => world.add_pull(rng, &mut target, now, now),
         "comment" => world.add_comment(rng, &mut target, now),
+        "open_pull" => world.open_pull(rng, &mut target, now, false),
+        "draft_pull" => world.open_pull(rng, &mut target, now, true),
+        "review" => world.review_pull(rng, &mut target, now),
+        "ready_pull" => world.ready_pull(rng, &mut target, now),
+        "merge_pull" => world.merge_pull(rng, &mut target, now),
+        "close_pull" => world.close_pull(rng, &mut target, now),
+        "reopen_pull" => world.reopen_pull(rng, &mut target, now),
         other => {
             world.put_repo(o, target);
             return Err(SimError::UnknownKind(other.to_owned()));

@@ -20,6 +20,7 @@ mod api;
 mod auth;
 pub mod copilot;
 mod error;
+mod pull_life;
 mod rng;
 mod shapes;
 mod state;
@@ -40,7 +41,7 @@ pub use admin::{ACTIVITY_KINDS, Event};
 pub use auth::Caller;
 pub use error::SimError;
 pub use state::{FaultRule, LoggedRequest};
-pub use truth::{LocTruth, TruthOptions, TruthRow, UNATTRIBUTED};
+pub use truth::{FlowTruth, LocTruth, TruthOptions, TruthRow, UNATTRIBUTED};
 pub use world::{Departure, FIRST_INSTALLATION_ID, WorldSpec};
 
 /// The demo GitHub App's id.
@@ -401,6 +402,18 @@ impl Simulator {
             }
         }
         out
+    }
+
+    /// Expected pull-request flow per repository: observations in
+    /// `[options.observed_since, until)`, open pull requests at `now`.
+    pub fn flow_truth(
+        &self,
+        until: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+        options: &TruthOptions,
+    ) -> Vec<FlowTruth> {
+        let world = self.state.world.read().unwrap_or_else(|p| p.into_inner());
+        truth::pull_flow(&world, until, now, options)
     }
 
     /// Expected activity per (org, repo, user) in `[since, until)`.

@@ -195,7 +195,7 @@ pub fn pull(l: &Links, org: &Org, r: &Repo, p: &Pull) -> Value {
         "review_comment_url": format!("{api}/pulls/comments{{/number}}"),
         "comments_url": format!("{api}/issues/{}/comments", p.number),
         "statuses_url": format!("{api}/statuses/{:040x}", p.id),
-        "number": p.number, "state": state, "locked": false, "title": p.title, "user": user(l, &p.user),
+        "number": p.number, "state": state, "locked": false, "draft": p.draft, "title": p.title, "user": user(l, &p.user),
         "body": null, "labels": [], "milestone": null, "active_lock_reason": null,
         "created_at": time(p.created_at), "updated_at": time(p.updated_at),
         "closed_at": p.closed_at.map(time), "merged_at": p.merged_at.map(time),

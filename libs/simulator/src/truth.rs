@@ -21,6 +21,13 @@
 //!   after `observed_since` (when the exporter started watching, 24 hours
 //!   before its first cycle).
 //!
+//! - Pull-request flow: per repository, `merged_at - created_at` of each
+//!   pull request by a counted author merged in the observed span; the
+//!   time from `created_at` to its first review (submitted, counted state,
+//!   not by the author, not by a bot, by a counted reviewer) when that
+//!   review is in the span; and now, its open pull requests by counted
+//!   authors, drafts apart, and the age of the oldest that is not a draft.
+//!
 //! Windows are half-open: `[since, until)`.
 
 use std::collections::BTreeMap;
@@ -194,6 +201,80 @@ pub fn activity(
 }
 
 type Key = (String, String, String);
+
+/// The pull-request flow of one repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowTruth {
+    pub org: String,
+    pub repo: String,
+    /// Lead time of each counted merge in the span, in seconds.
+    pub lead_time_seconds: Vec<u64>,
+    /// Time to first review of each pull request whose first review is in
+    /// the span, in seconds.
+    pub first_review_seconds: Vec<u64>,
+    pub open_ready: u64,
+    pub open_draft: u64,
+    /// Age of the oldest open pull request that is not a draft (0: none).
+    pub oldest_open_age_seconds: u64,
+}
+
+/// The pull-request flow observed in `[observed_since, until)` (for a
+/// repository that left, until it left), and the open pull requests at
+/// `now`.
+pub fn pull_flow(
+    world: &World,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+    o: &TruthOptions,
+) -> Vec<FlowTruth> {
+    let observed = o
+        .observed_since
+        .unwrap_or(until - Duration::hours(24));
+    let mut out = Vec::new();
+    for (org, repo, left) in counted_repos(world, o) {
+        let end = left.map_or(until, |l| l.min(until));
+        let in_span = |at: DateTime<Utc>| at >= observed && at < end;
+        let mut row = FlowTruth {
+            org: org.to_owned(),
+            repo: repo.name.clone(),
+            ..FlowTruth::default()
+        };
+        let mut oldest: Option<DateTime<Utc>> = None;
+        for p in repo.pulls.iter().filter(|p| o.label(&p.user).is_some()) {
+            let since_created = |at: DateTime<Utc>| (at - p.created_at).num_seconds().max(0) as u64;
+            if let Some(m) = p.merged_at.filter(|m| in_span(*m)) {
+                row.lead_time_seconds.push(since_created(m));
+            }
+            let first = p
+                .reviews
+                .iter()
+                .filter(|r| {
+                    ["APPROVED", "CHANGES_REQUESTED", "COMMENTED"].contains(&r.state)
+                        && r.user.id != p.user.id
+                        && !r.user.bot
+                        && o.label(&r.user).is_some()
+                })
+                .map(|r| r.submitted_at)
+                .min();
+            if let Some(f) = first.filter(|f| in_span(*f)) {
+                row.first_review_seconds.push(since_created(f));
+            }
+            if left.is_none() && p.closed_at.is_none() && p.created_at <= now {
+                if p.draft {
+                    row.open_draft += 1;
+                } else {
+                    row.open_ready += 1;
+                    oldest = Some(oldest.map_or(p.created_at, |t| t.min(p.created_at)));
+                }
+            }
+        }
+        row.oldest_open_age_seconds = oldest.map_or(0, |t| (now - t).num_seconds().max(0) as u64);
+        row.lead_time_seconds.sort_unstable();
+        row.first_review_seconds.sort_unstable();
+        out.push(row);
+    }
+    out
+}
 
 /// LOC of the last complete week before `now`, per selected repository and
 /// linked author, as GitHub's contributor stats report it: none for a

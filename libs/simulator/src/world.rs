@@ -142,6 +142,9 @@ pub struct Pull {
     pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub merged_at: Option<DateTime<Utc>>,
+    /// A draft (GitHub's `draft`; the REST pull request does not say when
+    /// it left draft).
+    pub draft: bool,
     pub reviews: Vec<Review>,
 }
 
@@ -190,7 +193,7 @@ pub struct World {
     pub departed: Vec<Departed>,
     /// While set, every new event is this account's.
     pub actor: Option<User>,
-    next_id: u64,
+    pub(crate) next_id: u64,
 }
 
 /// The demo App's installations are numbered from here, one per org.
@@ -252,12 +255,12 @@ impl World {
         world
     }
 
-    fn fresh_id(&mut self) -> u64 {
+    pub(crate) fn fresh_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
 
-    fn pick_user(&self, rng: &mut Rng) -> User {
+    pub(crate) fn pick_user(&self, rng: &mut Rng) -> User {
         if let Some(actor) = &self.actor {
             return actor.clone();
         }
@@ -505,6 +508,8 @@ impl World {
             updated_at: last,
             closed_at,
             merged_at,
+            // Some of those still open are drafts.
+            draft: closed_at.is_none() && number % 3 == 0,
             reviews,
         });
         touch(repo, last);
@@ -571,7 +576,7 @@ fn push_commit(repo: &mut Repo, commit: Commit) {
     repo.pushed_at = repo.pushed_at.max(at);
 }
 
-fn touch(repo: &mut Repo, at: DateTime<Utc>) {
+pub(crate) fn touch(repo: &mut Repo, at: DateTime<Utc>) {
     repo.updated_at = repo.updated_at.max(at);
     repo.generation += 1;
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use flate2::write::GzEncoder;
 use ghstats_store::{Change, Cursor, Family, SeriesKey, Snapshot, Store};
 
-use crate::render::{FamilySeries, Format, family_block, family_header, label_set};
+use crate::render::{FamilySeries, Format, family_block, family_header, label_set, parse_block};
 
 /// Target series per chunk; a chunk splits at twice this.
 pub const CHUNK: usize = 4096;
@@ -242,24 +242,6 @@ impl Chunk {
         }
         self.rendered.clone().unwrap_or_default()
     }
-}
-
-/// The series of sample lines rendered by `family_block`.
-fn parse_block(family: Family, block: &[u8]) -> FamilySeries {
-    let name = family.name().len();
-    String::from_utf8_lossy(block)
-        .lines()
-        .filter_map(|line| {
-            let (head, value) = line.rsplit_once(' ')?;
-            let value = match value {
-                "NaN" => f64::NAN,
-                "+Inf" => f64::INFINITY,
-                "-Inf" => f64::NEG_INFINITY,
-                v => v.parse().ok()?,
-            };
-            Some((Box::from(head.get(name..)?), value))
-        })
-        .collect()
 }
 
 #[derive(Debug, Default)]

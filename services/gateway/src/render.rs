@@ -1,11 +1,17 @@
 //! Renders families in OpenMetrics 1.0.0 and Prometheus text 0.0.4: each
 //! family's metadata, then its samples, series sorted by their labels, label values
 //! escaped, so two gateways render byte-identical bodies for the same data.
+//! A histogram's samples are kept under keys that sort each label set's
+//! buckets by bound, then `+Inf`, `_count` and `_sum`, and are read back
+//! from their rendered lines by [`parse_block`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use ghstats_store::{Family, Kind};
+use ghstats_store::{Family, HISTOGRAM_COUNT, HISTOGRAM_INF, HISTOGRAM_SUM, Kind};
+
+/// Separates a histogram key's label prefix, sort key and `le` value.
+const HISTOGRAM_SEP: char = '\u{1f}';
 
 /// Series of one family: the rendered label set (`{org="a",...}`, empty
 /// for a family without labels) -> value. Keeping the rendered form keeps
@@ -13,14 +19,19 @@ use ghstats_store::{Family, Kind};
 pub type FamilySeries = BTreeMap<Box<str>, f64>;
 
 /// The rendered label set of `values` (in the family's label order).
+///
+/// For a histogram it is its sample's key: the other labels' set without
+/// its closing brace, the sample's sort key and its `le` value.
 pub fn label_set(family: Family, values: &[String]) -> Box<str> {
     let labels = family.labels();
     if labels.is_empty() {
         return Box::from("");
     }
+    let histogram = family.kind() == Kind::Histogram;
+    let shown = labels.len() - usize::from(histogram);
     let mut out = String::with_capacity(values.iter().map(|v| v.len() + 12).sum::<usize>() + 2);
     out.push('{');
-    for (i, (k, val)) in labels.iter().zip(values).enumerate() {
+    for (i, (k, val)) in labels[..shown].iter().zip(values).enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -29,8 +40,66 @@ pub fn label_set(family: Family, values: &[String]) -> Box<str> {
         escape_into(&mut out, val);
         out.push('"');
     }
+    if histogram {
+        let le = values.get(shown).map_or("", String::as_str);
+        return histogram_key(out, le);
+    }
     out.push('}');
     out.into_boxed_str()
+}
+
+/// A histogram sample's key from its label prefix (`{org="a",repo="r"`)
+/// and `le` value.
+fn histogram_key(mut prefix: String, le: &str) -> Box<str> {
+    let order = match le {
+        HISTOGRAM_INF => "c".to_owned(),
+        HISTOGRAM_COUNT => "d".to_owned(),
+        HISTOGRAM_SUM => "e".to_owned(),
+        bound => match bound.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => format!("b{v:030.9}"),
+            _ => format!("f{bound}"),
+        },
+    };
+    prefix.push(HISTOGRAM_SEP);
+    prefix.push_str(&order);
+    prefix.push(HISTOGRAM_SEP);
+    prefix.push_str(le);
+    prefix.into_boxed_str()
+}
+
+/// The sample line of a histogram key: its name suffix and label set.
+fn histogram_sample(out: &mut String, name: &str, key: &str) {
+    let mut parts = key.splitn(3, HISTOGRAM_SEP);
+    let (prefix, _, le) = (
+        parts.next().unwrap_or(""),
+        parts.next(),
+        parts.next().unwrap_or(""),
+    );
+    let bare = prefix == "{";
+    out.push_str(name);
+    match le {
+        HISTOGRAM_COUNT | HISTOGRAM_SUM => {
+            out.push_str(if le == HISTOGRAM_COUNT {
+                "_count"
+            } else {
+                "_sum"
+            });
+            if !bare {
+                out.push_str(prefix);
+                out.push('}');
+            }
+        }
+        bound => {
+            out.push_str("_bucket");
+            out.push_str(prefix);
+            if !bare {
+                out.push(',');
+            }
+            out.push_str("le=\"");
+            out.push_str(bound);
+            out.push_str("\"}");
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +156,7 @@ pub fn family_header(family: Family, format: Format) -> String {
     let kind = match family.kind() {
         Kind::Gauge => "gauge",
         Kind::Counter => "counter",
+        Kind::Histogram => "histogram",
     };
     let mut out = String::new();
     match format {
@@ -108,14 +178,66 @@ pub fn family_header(family: Family, format: Format) -> String {
 /// The sample lines of `series` (sorted by their rendered labels).
 pub fn family_block(family: Family, series: &FamilySeries) -> String {
     let mut out = String::with_capacity(series.len() * (family.name().len() + 64));
+    let histogram = family.kind() == Kind::Histogram;
     for (labels, v) in series {
-        out.push_str(family.name());
-        out.push_str(labels);
+        if histogram {
+            histogram_sample(&mut out, family.name(), labels);
+        } else {
+            out.push_str(family.name());
+            out.push_str(labels);
+        }
         out.push(' ');
         write_value(&mut out, *v);
         out.push('\n');
     }
     out
+}
+
+/// The series of sample lines rendered by [`family_block`].
+pub fn parse_block(family: Family, block: &[u8]) -> FamilySeries {
+    let name = family.name().len();
+    let histogram = family.kind() == Kind::Histogram;
+    String::from_utf8_lossy(block)
+        .lines()
+        .filter_map(|line| {
+            let (head, value) = line.rsplit_once(' ')?;
+            let value = match value {
+                "NaN" => f64::NAN,
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v.parse().ok()?,
+            };
+            let labels = head.get(name..)?;
+            let key = if histogram {
+                parse_histogram_sample(labels)?
+            } else {
+                Box::from(labels)
+            };
+            Some((key, value))
+        })
+        .collect()
+}
+
+/// The key of a histogram sample line after the family name
+/// (`_bucket{org="a",le="60"}`, `_count{org="a"}`, `_sum`).
+fn parse_histogram_sample(rest: &str) -> Option<Box<str>> {
+    let braces = |labels: &str| -> String {
+        match labels.strip_suffix('}') {
+            Some(inner) => inner.to_owned(),
+            None => "{".to_owned(),
+        }
+    };
+    if let Some(labels) = rest.strip_prefix("_bucket") {
+        let at = labels.rfind("le=\"")?;
+        let le = labels.get(at + 4..)?.strip_suffix("\"}")?;
+        let prefix = labels[..at].trim_end_matches(',');
+        return Some(histogram_key(prefix.to_owned(), le));
+    }
+    if let Some(labels) = rest.strip_prefix("_count") {
+        return Some(histogram_key(braces(labels), HISTOGRAM_COUNT));
+    }
+    let labels = rest.strip_prefix("_sum")?;
+    Some(histogram_key(braces(labels), HISTOGRAM_SUM))
 }
 
 #[cfg(test)]
@@ -163,5 +285,45 @@ mod tests {
             "{text}"
         );
         assert_eq!(family_block(Family::Commits24h, &FamilySeries::new()), "");
+    }
+
+    #[test]
+    fn histograms_render_buckets_in_order_and_read_back() {
+        let mut s = FamilySeries::new();
+        for (repo, le, v) in [
+            ("r", "86400", 2.0),
+            ("r", "+Inf", 3.0),
+            ("r", "sum", 109000.0),
+            ("r", "3600", 1.0),
+            ("r", "count", 3.0),
+            ("r2", "3600", 0.0),
+            ("r2", "+Inf", 1.0),
+            ("r2", "count", 1.0),
+            ("r2", "sum", 7200.0),
+            ("r2", "86400", 1.0),
+        ] {
+            let labels = ["o".to_owned(), repo.to_owned(), le.to_owned()];
+            s.insert(label_set(Family::PrLeadTime, &labels), v);
+        }
+        let block = family_block(Family::PrLeadTime, &s);
+        assert_eq!(
+            block,
+            "gh_pr_lead_time_seconds_bucket{org=\"o\",repo=\"r\",le=\"3600\"} 1\n\
+             gh_pr_lead_time_seconds_bucket{org=\"o\",repo=\"r\",le=\"86400\"} 2\n\
+             gh_pr_lead_time_seconds_bucket{org=\"o\",repo=\"r\",le=\"+Inf\"} 3\n\
+             gh_pr_lead_time_seconds_count{org=\"o\",repo=\"r\"} 3\n\
+             gh_pr_lead_time_seconds_sum{org=\"o\",repo=\"r\"} 109000\n\
+             gh_pr_lead_time_seconds_bucket{org=\"o\",repo=\"r2\",le=\"3600\"} 0\n\
+             gh_pr_lead_time_seconds_bucket{org=\"o\",repo=\"r2\",le=\"86400\"} 1\n\
+             gh_pr_lead_time_seconds_bucket{org=\"o\",repo=\"r2\",le=\"+Inf\"} 1\n\
+             gh_pr_lead_time_seconds_count{org=\"o\",repo=\"r2\"} 1\n\
+             gh_pr_lead_time_seconds_sum{org=\"o\",repo=\"r2\"} 7200\n"
+        );
+        assert_eq!(parse_block(Family::PrLeadTime, block.as_bytes()), s);
+        assert!(
+            family_header(Family::PrLeadTime, Format::OpenMetrics).starts_with(
+                "# TYPE gh_pr_lead_time_seconds histogram\n# UNIT gh_pr_lead_time_seconds seconds\n"
+            )
+        );
     }
 }

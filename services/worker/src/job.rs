@@ -24,7 +24,7 @@ use ghstats_github::GithubClient;
 use ghstats_proto::BackfillJob;
 use ghstats_scrape::copilot::{CopilotScraper, Scope, Window};
 use ghstats_scrape::{Attribution, Fetch, scrape_activity};
-use ghstats_store::{ClaimKind, Store, WriteCtx, WriteTally};
+use ghstats_store::{ClaimKind, FlowRules, PullFlow, Store, WriteCtx, WriteTally};
 
 /// What to do with a job after processing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,8 @@ pub struct JobContext {
     pub writes: WriteTally,
     /// Reads the 1-day Copilot reports of Copilot jobs, when enabled.
     pub copilot: Option<Arc<CopilotScraper>>,
+    /// `pull_requests.*` when enabled (the default).
+    pub pull_flow: Option<FlowRules>,
 }
 
 /// The owner of one run's job lock: the worker's identity, its process and
@@ -154,7 +156,14 @@ impl JobContext {
             held: std::sync::Mutex::default(),
             writes: WriteTally::default(),
             copilot: None,
+            pull_flow: Some(FlowRules::default()),
         }
+    }
+
+    /// Records pull-request flow by `rules` (`None`: not at all).
+    pub fn with_pull_flow(mut self, rules: Option<FlowRules>) -> Self {
+        self.pull_flow = rules;
+        self
     }
 
     /// Runs Copilot jobs with `copilot` (`None`: they are dead-lettered).
@@ -323,6 +332,20 @@ impl JobContext {
             self.writes.observe(&written);
             if let Err(e) = written {
                 return Verdict::Retry(format!("store: {e}"));
+            }
+            if let Some(rules) = &self.pull_flow {
+                let flow = PullFlow {
+                    observations: &scrape.flow,
+                    open: None,
+                    rules,
+                };
+                let written = self
+                    .store
+                    .record_pull_flow(WriteCtx::worker(), &job.org, repo, flow, now)
+                    .await;
+                if let Err(e) = written {
+                    return Verdict::Retry(format!("store: {e}"));
+                }
             }
             client.keep(scrape.unkept.clone()).await;
             let failed: Vec<String> = scrape

@@ -111,7 +111,13 @@ pub async fn serve_with(
             config.backfill.max_message_age.get(),
             config.rate_limit.min_remaining_threshold.into(),
         )
-        .with_copilot(copilot),
+        .with_copilot(copilot)
+        .with_pull_flow(
+            config
+                .pull_requests
+                .enabled
+                .then(|| ghstats_store::FlowRules::from_config(&config.pull_requests)),
+        ),
     );
     let counts = Arc::new(consume::Counts::default());
     let gate = Arc::new(gate::Gate::default());
