@@ -523,7 +523,9 @@ impl GithubClient {
                         } else {
                             tally.ready += 1;
                             tally.oldest_ready = Some(
-                                tally.oldest_ready.map_or(p.created_at, |o| o.min(p.created_at)),
+                                tally
+                                    .oldest_ready
+                                    .map_or(p.created_at, |o| o.min(p.created_at)),
                             );
                         }
                     }

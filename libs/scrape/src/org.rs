@@ -20,9 +20,9 @@ use crate::activity::{Failure, Fetch, scrape_activity};
 use crate::attribution::Attribution;
 use crate::copilot::{CopilotScraper, ScopeRun};
 use crate::loc::{self, FallbackBudget, LocContext, LocMode};
-use crate::{pulls, repos};
 use crate::usage::{UsageMeter, request_counters};
 use crate::window;
+use crate::{pulls, repos};
 
 /// How far back of the checkpoint a scheduled window starts.
 const OVERLAP: Duration = Duration::minutes(5);
@@ -239,7 +239,9 @@ impl OrgScraper {
                     open: Some(OpenPulls::default()),
                     rules,
                 };
-                self.store.record_pull_flow(ctx, org, gone, flow, now).await?;
+                self.store
+                    .record_pull_flow(ctx, org, gone, flow, now)
+                    .await?;
             }
         }
         if new_marks != marks {
@@ -314,7 +316,9 @@ impl OrgScraper {
                 open,
                 rules,
             };
-            self.store.record_pull_flow(ctx, org, repo, flow, now).await?;
+            self.store
+                .record_pull_flow(ctx, org, repo, flow, now)
+                .await?;
         }
         self.client.keep(std::mem::take(&mut activity.unkept)).await;
         let lc = LocContext {

@@ -100,3 +100,98 @@ pub async fn open_pulls(
         oldest_ready: listed.tally.oldest_ready,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use ghstats_config::GithubConfig;
+    use ghstats_github::models::Account;
+
+    use super::*;
+
+    fn account(login: &str, id: u64, bot: bool) -> Option<Account> {
+        Some(Account {
+            login: Some(login.into()),
+            id: Some(id),
+            kind: Some(if bot { "Bot" } else { "User" }.into()),
+        })
+    }
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 12, minute, 0).unwrap()
+    }
+
+    fn review(id: u64, user: Option<Account>, state: &str, minute: Option<u32>) -> Review {
+        Review {
+            id,
+            user,
+            state: state.into(),
+            submitted_at: minute.map(at),
+        }
+    }
+
+    #[test]
+    fn the_first_review_is_the_earliest_counted_one_by_someone_else_and_no_bot() {
+        let author = person(account("alice", 1, false).as_ref());
+        let reviews = [
+            review(1, account("alice", 1, false), "COMMENTED", Some(1)),
+            review(2, account("Copilot", 9, true), "COMMENTED", Some(2)),
+            review(3, account("bob", 2, false), "PENDING", None),
+            review(4, account("carol", 3, false), "DISMISSED", Some(3)),
+            review(5, account("bob", 2, false), "APPROVED", Some(5)),
+            review(6, account("dave", 4, false), "CHANGES_REQUESTED", Some(4)),
+        ];
+        // Bots count in the activity families with include_bot_accounts,
+        // never as a first review.
+        for include_bot_accounts in [false, true] {
+            let rules = Attribution::from_config(&GithubConfig {
+                include_bot_accounts,
+                ..GithubConfig::default()
+            });
+            assert_eq!(
+                first_review(&rules, author.as_ref(), &reviews),
+                Some(at(4)),
+                "bots: {include_bot_accounts}"
+            );
+        }
+        let deny_dave = Attribution::new(
+            ghstats_config::UserLabelMode::Login,
+            vec![],
+            vec!["dave".into()],
+        );
+        assert_eq!(
+            first_review(&deny_dave, author.as_ref(), &reviews),
+            Some(at(5))
+        );
+    }
+
+    #[test]
+    fn a_bot_authored_pull_request_is_not_observed() {
+        let rules = Attribution::from_config(&GithubConfig::default());
+        let pr = PullRequest {
+            number: 7,
+            user: account("dependabot[bot]", 5, true),
+            state: "closed".into(),
+            created_at: at(0),
+            updated_at: at(30),
+            closed_at: Some(at(30)),
+            merged_at: Some(at(30)),
+            draft: false,
+        };
+        assert!(observations(&rules, &pr, &[], at(0), at(59)).is_empty());
+        let human = PullRequest {
+            user: account("alice", 1, false),
+            ..pr
+        };
+        let seen = observations(&rules, &human, &[], at(0), at(59));
+        assert_eq!(seen.len(), 1);
+        assert_eq!(
+            (seen[0].histogram, seen[0].seconds),
+            (FlowHistogram::LeadTime, 1800)
+        );
+        assert!(
+            observations(&rules, &human, &[], at(31), at(59)).is_empty(),
+            "a merge outside the window is not this read's"
+        );
+    }
+}

@@ -97,7 +97,9 @@ impl World {
 
     /// A pull request closed without merging reopened now.
     pub fn reopen_pull(&mut self, rng: &mut Rng, repo: &mut Repo, now: DateTime<Utc>) {
-        let Some(p) = pick(rng, repo, |p| p.closed_at.is_some() && p.merged_at.is_none()) else {
+        let Some(p) = pick(rng, repo, |p| {
+            p.closed_at.is_some() && p.merged_at.is_none()
+        }) else {
             return self.open_pull(rng, repo, now, false);
         };
         p.closed_at = None;

@@ -211,7 +211,7 @@ pub fn pull(l: &Links, org: &Org, r: &Repo, p: &Pull) -> Value {
             "commits": href(format!("{api}/pulls/{}/commits", p.number)),
             "statuses": href(format!("{api}/statuses/{:040x}", p.id)),
         },
-        "author_association": "MEMBER", "auto_merge": null, "draft": false,
+        "author_association": "MEMBER", "auto_merge": null,
     })
 }
 

@@ -227,13 +227,15 @@ pub fn pull_flow(
     now: DateTime<Utc>,
     o: &TruthOptions,
 ) -> Vec<FlowTruth> {
-    let observed = o
-        .observed_since
-        .unwrap_or(until - Duration::hours(24));
+    let observed = o.observed_since.unwrap_or(until - Duration::hours(24));
     let mut out = Vec::new();
     for (org, repo, left) in counted_repos(world, o) {
         let end = left.map_or(until, |l| l.min(until));
-        let in_span = |at: DateTime<Utc>| at >= observed && at < end;
+        // GitHub gives times in whole seconds.
+        let in_span = |at: DateTime<Utc>| {
+            let at = at.timestamp();
+            at >= observed.timestamp() && at < end.timestamp()
+        };
         let mut row = FlowTruth {
             org: org.to_owned(),
             repo: repo.name.clone(),
@@ -241,7 +243,8 @@ pub fn pull_flow(
         };
         let mut oldest: Option<DateTime<Utc>> = None;
         for p in repo.pulls.iter().filter(|p| o.label(&p.user).is_some()) {
-            let since_created = |at: DateTime<Utc>| (at - p.created_at).num_seconds().max(0) as u64;
+            let since_created =
+                |at: DateTime<Utc>| (at.timestamp() - p.created_at.timestamp()).max(0) as u64;
             if let Some(m) = p.merged_at.filter(|m| in_span(*m)) {
                 row.lead_time_seconds.push(since_created(m));
             }
@@ -268,7 +271,8 @@ pub fn pull_flow(
                 }
             }
         }
-        row.oldest_open_age_seconds = oldest.map_or(0, |t| (now - t).num_seconds().max(0) as u64);
+        row.oldest_open_age_seconds =
+            oldest.map_or(0, |t| (now.timestamp() - t.timestamp()).max(0) as u64);
         row.lead_time_seconds.sort_unstable();
         row.first_review_seconds.sort_unstable();
         out.push(row);

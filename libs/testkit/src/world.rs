@@ -234,3 +234,73 @@ pub fn loc_truth(
     }
     out
 }
+
+/// The pull-request flow families of the store, keyed (family, org, repo,
+/// third label: `le` of a histogram sample, `draft` of `gh_pr_open`, empty
+/// for the age); non-zero values only.
+pub async fn flow_gauges(store: &dyn Store) -> Gauges {
+    const FLOW: [Family; 4] = [
+        Family::PrLeadTime,
+        Family::PrTimeToFirstReview,
+        Family::PrOpen,
+        Family::PrOldestOpenAge,
+    ];
+    series_where(store, |k| FLOW.contains(&k.family))
+        .await
+        .into_iter()
+        .filter(|(_, v)| *v > 0.0)
+        .map(|(k, v)| {
+            let third = k.labels.get(2).cloned().unwrap_or_default();
+            let key = (
+                k.family.name().to_owned(),
+                k.labels[0].clone(),
+                k.labels[1].clone(),
+                third,
+            );
+            (key, v)
+        })
+        .collect()
+}
+
+/// The same from the simulator's truth: observations in
+/// `[options.observed_since, until)` bucketed by `rules`, open pull
+/// requests at `now`.
+pub fn flow_truth(
+    sim: &Simulator,
+    until: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    options: &TruthOptions,
+    rules: &ghstats_store::FlowRules,
+) -> Gauges {
+    use ghstats_store::{FlowHistogram, HISTOGRAM_COUNT, HISTOGRAM_INF, HISTOGRAM_SUM};
+    let mut out = Gauges::new();
+    for row in sim.flow_truth(until, now, options) {
+        let mut put = |family: Family, third: &str, v: u64| {
+            if v > 0 {
+                let key = (
+                    family.name().to_owned(),
+                    row.org.clone(),
+                    row.repo.clone(),
+                    third.to_owned(),
+                );
+                out.insert(key, v as f64);
+            }
+        };
+        for (h, values) in [
+            (FlowHistogram::LeadTime, &row.lead_time_seconds),
+            (FlowHistogram::FirstReview, &row.first_review_seconds),
+        ] {
+            for b in rules.buckets(h) {
+                let n = values.iter().filter(|v| **v <= *b).count() as u64;
+                put(h.family(), &b.to_string(), n);
+            }
+            put(h.family(), HISTOGRAM_INF, values.len() as u64);
+            put(h.family(), HISTOGRAM_COUNT, values.len() as u64);
+            put(h.family(), HISTOGRAM_SUM, values.iter().sum());
+        }
+        put(Family::PrOpen, "false", row.open_ready);
+        put(Family::PrOpen, "true", row.open_draft);
+        put(Family::PrOldestOpenAge, "", row.oldest_open_age_seconds);
+    }
+    out
+}

@@ -1,0 +1,266 @@
+//! Several simulated days of pull requests against real Redis: opened
+//! (drafts too), reviewed by others, by bots and by their author (a reply),
+//! marked ready, merged, closed and reopened, with bot-authored pull
+//! requests, a leader change and backfills of windows that overlap what
+//! the scheduled scrape read (one reaching before the look-back). After
+//! every step the four pull-request flow families equal the simulator's
+//! truth (histogram buckets, counts and sums, open pull requests, the
+//! oldest one's age), and no histogram counter ever went down.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::DurationRound;
+use ghstats_backfill::{BackfillProducer, BackfillRequest};
+use ghstats_core::Shutdown;
+use ghstats_proto::{BackfillReason, TimeWindow};
+use ghstats_queue::{JobQueue, MemoryQueue};
+use ghstats_scheduler::enqueue::{EnqueueSettings, Enqueuer};
+use ghstats_scheduler::org_loop::{OrgController, TickOutcome};
+use ghstats_simulator::{Event, SimConfig, TruthOptions, WorldSpec};
+use ghstats_store::{FlowRules, Kind, Store, StoreError, WriteCtx};
+use ghstats_testkit::{flow_gauges, flow_truth, world_with};
+use ghstats_worker::job::{JobContext, Verdict};
+
+const STEP: chrono::Duration = chrono::Duration::hours(2);
+const STEPS: u32 = 30;
+
+/// The pull-request actions of a step, and who acts (`None`: anyone).
+const ACTIONS: [(&str, Option<&str>); 12] = [
+    ("open_pull", None),
+    ("draft_pull", None),
+    ("review", None),
+    ("review", None),
+    ("review", Some("Copilot")),
+    ("ready_pull", None),
+    ("merge_pull", None),
+    ("merge_pull", None),
+    ("close_pull", None),
+    ("reopen_pull", None),
+    ("open_pull", Some("dependabot[bot]")),
+    ("pull", None),
+];
+
+/// A deterministic sequence of choices.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+fn controller(
+    w: &ghstats_testkit::World,
+    store: &Arc<dyn Store>,
+    backfill: &Arc<dyn BackfillProducer>,
+    shutdown: &Shutdown,
+) -> Arc<OrgController> {
+    ghstats_scheduler::leader::controllers(
+        &w.config,
+        store,
+        backfill,
+        &ghstats_core::Tenure::default(),
+        shutdown,
+    )
+    .unwrap()
+    .remove(0)
+}
+
+#[tokio::test]
+async fn pull_request_flow_equals_the_truth_through_days_of_reviews_merges_and_a_leader_change() {
+    let shutdown = Shutdown::new();
+    let sim = SimConfig {
+        world: WorldSpec {
+            orgs: 1,
+            repos_per_org: 4,
+            users: 6,
+            days: 3,
+            special_repos: false,
+            ..WorldSpec::default()
+        },
+        ..SimConfig::default()
+    };
+    let w = world_with(
+        &shutdown,
+        sim,
+        "",
+        "retry:\n  max_attempts: 1\n  initial_backoff: 1ms\n  max_backoff: 1ms\nloc:\n  refresh_interval: 1h\nbackfill:\n  requeue_delays: [50ms]\n",
+    );
+    let rules = FlowRules::from_config(&w.config.pull_requests);
+    let redis = ghstats_testkit::redis_store(&w.config, "pull-flow").await;
+    let store: Arc<dyn Store> = redis.clone();
+    let queue = Arc::new(MemoryQueue::with_delays(&[Duration::from_millis(50)]));
+    let jobs_queue: Arc<dyn JobQueue> = queue.clone();
+    let enqueuer = Arc::new(Enqueuer::new(
+        jobs_queue.clone(),
+        store.clone(),
+        EnqueueSettings::from_config(&w.config),
+    ));
+    let backfill: Arc<dyn BackfillProducer> = enqueuer.clone();
+    let orgs = ghstats_scrape::clients::org_clients(&w.config, &store, shutdown.token())
+        .unwrap()
+        .into_iter()
+        .map(|(o, c)| (o.org.to_ascii_lowercase(), (o, c)))
+        .collect();
+    let worker = JobContext::new(
+        store.clone(),
+        orgs,
+        ghstats_scrape::Attribution::from_config(&w.config.github),
+        Duration::from_secs(30 * 86400),
+        0,
+    )
+    .with_pull_flow(Some(rules.clone()));
+    let now = || {
+        w.sim
+            .now()
+            .duration_trunc(chrono::Duration::seconds(1))
+            .unwrap()
+    };
+    let start = now();
+    // The first cycle reads 24 hours back, the look-back is 24 hours.
+    let truth = TruthOptions {
+        org: Some("org-a".into()),
+        observed_since: Some(start - chrono::Duration::hours(24)),
+        ..TruthOptions::default()
+    };
+    let mut term = 1;
+    store.raise_term(term).await.unwrap();
+    let mut leader = controller(&w, &store, &backfill, &shutdown);
+    let mut dice = Dice(11);
+    let mut highest: BTreeMap<(String, String, String, String), f64> = BTreeMap::new();
+    let mut seen_families = std::collections::BTreeSet::new();
+    let repos = w.sim.repo_names("org-a");
+
+    for step in 0..STEPS {
+        for _ in 0..6 {
+            let repo = &repos[dice.below(repos.len())];
+            let (kind, user) = ACTIONS[dice.below(ACTIONS.len())];
+            w.sim
+                .add_event(&Event {
+                    org: "org-a",
+                    repo,
+                    kind,
+                    user,
+                    ..Event::default()
+                })
+                .unwrap();
+        }
+        if step == 10 {
+            term += 1;
+            store.raise_term(term).await.unwrap();
+            let old = std::mem::replace(&mut leader, controller(&w, &store, &backfill, &shutdown));
+            assert_eq!(
+                old.tick(WriteCtx::leader(term - 1), now()).await,
+                TickOutcome::Fenced,
+                "the deposed leader writes nothing"
+            );
+        }
+        let ctx = WriteCtx::leader(term);
+        let first = leader.tick(ctx, now()).await;
+        w.sim.advance_clock(chrono::Duration::seconds(31));
+        // Everything after this tick writes as of its time (the simulator's
+        // clock runs on), so the ages are compared to the second.
+        let at = now();
+        let second = leader.tick(ctx, at).await;
+        for outcome in [&first, &second] {
+            assert!(
+                matches!(
+                    outcome,
+                    TickOutcome::Scraped(ghstats_scrape::CycleResult::Success)
+                ),
+                "step {step}: {outcome:?}"
+            );
+        }
+        // Backfills over windows the scrape read: the first one reaches
+        // before the look-back, the second one is read twice.
+        let windows: &[(i64, i64)] = match step {
+            8 => &[(48, 1)],
+            16 | 17 => &[(20, 0)],
+            _ => &[],
+        };
+        for (from, to) in windows {
+            let window = TimeWindow::ordered(
+                at - chrono::Duration::hours(*from),
+                at - chrono::Duration::hours(*to),
+            );
+            let request = BackfillRequest {
+                org: "org-a".into(),
+                repo: "*".into(),
+                window,
+                reason: BackfillReason::Manual,
+            };
+            backfill.request(ctx, request).await.unwrap();
+        }
+        enqueuer.sweep(Some(ctx), at).await;
+        while queue.depth() > 0 {
+            let delivery = tokio::time::timeout(Duration::from_secs(5), jobs_queue.next())
+                .await
+                .unwrap()
+                .unwrap();
+            let verdict = worker.process(&delivery.job, at).await;
+            assert!(
+                matches!(verdict, Verdict::Done { .. } | Verdict::Duplicate),
+                "step {step}: job {:?} {verdict:?}",
+                delivery.job
+            );
+            jobs_queue.ack(delivery).await.unwrap();
+        }
+        ghstats_scheduler::leader::age_activity(&*store, ctx, at).await;
+
+        let got = flow_gauges(&*store).await;
+        let want = flow_truth(
+            &w.sim,
+            at + chrono::Duration::seconds(1),
+            at,
+            &truth,
+            &rules,
+        );
+        let diff: Vec<_> = got
+            .iter()
+            .filter(|(k, v)| want.get(*k) != Some(v))
+            .map(|(k, v)| (k.clone(), Some(*v), want.get(k).copied()))
+            .chain(
+                want.iter()
+                    .filter(|(k, _)| !got.contains_key(*k))
+                    .map(|(k, v)| (k.clone(), None, Some(*v))),
+            )
+            .collect();
+        assert!(
+            diff.is_empty(),
+            "step {step} at {at}: (series, exporter, truth) differ: {diff:#?}"
+        );
+        for (key, v) in &got {
+            let family = ghstats_store::Family::from_name(&key.0).unwrap();
+            if family.kind() == Kind::Histogram {
+                let before = highest.insert(key.clone(), *v).unwrap_or(0.0);
+                assert!(
+                    *v >= before,
+                    "step {step}: {key:?} fell from {before} to {v}"
+                );
+            }
+            seen_families.insert(key.0.clone());
+        }
+        w.sim.advance_clock(STEP - chrono::Duration::seconds(31));
+    }
+    assert_eq!(
+        seen_families.len(),
+        4,
+        "every family had values: {seen_families:?}"
+    );
+    assert!(matches!(
+        store
+            .record_activity(WriteCtx::leader(term - 1), "org-a", "repo-000", &[], now())
+            .await,
+        Err(StoreError::Fenced { .. })
+    ));
+    redis.delete_all_keys().await.unwrap();
+    shutdown.trigger();
+}
