@@ -16,8 +16,8 @@ use chrono::Utc;
 use ghstats_core::Shutdown;
 use ghstats_runtime::ServiceListeners;
 use ghstats_store::{
-    ActivityEvent, ActivityKind, Family, RedisAuth, RedisStore, RedisTarget, SeriesKey, Store,
-    StoreSettings, WriteCtx,
+    ActivityEvent, ActivityKind, Family, FlowHistogram, FlowRules, PullFlow, PullObservation,
+    RedisAuth, RedisStore, RedisTarget, SeriesKey, Store, StoreSettings, WriteCtx,
 };
 
 fn settings(prefix: &str) -> StoreSettings {
@@ -116,6 +116,25 @@ async fn fill(store: &dyn Store) {
         )
         .await
         .unwrap();
+    let rules = FlowRules {
+        lead_time_buckets: vec![3600, 86_400],
+        ..FlowRules::default()
+    };
+    let merged = |number, seconds| PullObservation {
+        histogram: FlowHistogram::LeadTime,
+        number,
+        at: now,
+        seconds,
+    };
+    let flow = PullFlow {
+        observations: &[merged(1, 600), merged(2, 7200), merged(3, 100_000)],
+        open: None,
+        rules: &rules,
+    };
+    store
+        .record_pull_flow(WriteCtx::leader(0), "org-a", "repo-x", flow, now)
+        .await
+        .unwrap();
 }
 
 /// family -> (type, label set -> value), from the independent parser.
@@ -140,6 +159,10 @@ fn parse_om(body: &str) -> BTreeMap<String, (String, Samples)> {
                     let value = match &s.value {
                         openmetrics_parser::OpenMetricsValue::Gauge(n) => n.as_f64(),
                         openmetrics_parser::OpenMetricsValue::Counter(c) => c.value.as_f64(),
+                        // (the count; the buckets are checked on their own)
+                        openmetrics_parser::OpenMetricsValue::Histogram(h) => {
+                            h.count.unwrap_or_default() as f64
+                        }
                         other => panic!("unexpected value {other:?}"),
                     };
                     (labels, value)
@@ -196,8 +219,36 @@ async fn both_formats_parse_and_two_gateways_agree() {
         Some(&1.25)
     );
 
+    // A real histogram: cumulative buckets, +Inf, count and sum.
+    let exposition = openmetrics_parser::openmetrics::parse_openmetrics(&om).unwrap();
+    let lead = &exposition.families["gh_pr_lead_time_seconds"];
+    assert_eq!(lead.family_type.to_string(), "histogram");
+    let sample = lead.iter_samples().next().unwrap();
+    let openmetrics_parser::OpenMetricsValue::Histogram(h) = &sample.value else {
+        panic!("not a histogram: {:?}", sample.value)
+    };
+    let buckets: Vec<(f64, f64)> = h
+        .buckets
+        .iter()
+        .map(|b| (b.upper_bound, b.count.as_f64()))
+        .collect();
+    assert_eq!(
+        buckets,
+        [(3600.0, 1.0), (86_400.0, 2.0), (f64::INFINITY, 3.0)]
+    );
+    assert_eq!(
+        (h.count, h.sum.map(|s| s.as_f64())),
+        (Some(3), Some(107_800.0))
+    );
+
     let (_, text) = get(g1, "/metrics", None).await;
     let prom = openmetrics_parser::prometheus::parse_prometheus(&text).unwrap();
+    assert_eq!(
+        prom.families["gh_pr_lead_time_seconds"]
+            .family_type
+            .to_string(),
+        "histogram"
+    );
     assert!(prom.families.contains_key("gh_activity_commits_24h"));
     assert!(prom.families.contains_key("gh_exporter_scrape_runs_total"));
 

@@ -197,9 +197,9 @@ if first == nil then
   redis.call('HSET', KEYS[2], 'first', now)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - retention)
-local prefix = SEP .. org .. SEP .. repo .. SEP
+local labels = SEP .. org .. SEP .. repo .. SEP
 local function add(family, le, by)
-  local field = family .. prefix .. le
+  local field = family .. labels .. le
   local old = redis.call('HGET', series_base .. shard(field), field)
   write(family, field, (tonumber(old) or 0) + by, false)
 end
@@ -220,8 +220,8 @@ local function gauge(family, field, value)
   write(family, field, value, value == 0)
 end
 if open_read then
-  gauge(OPEN, OPEN .. prefix .. 'false', ready)
-  gauge(OPEN, OPEN .. prefix .. 'true', draft)
+  gauge(OPEN, OPEN .. labels .. 'false', ready)
+  gauge(OPEN, OPEN .. labels .. 'true', draft)
   if oldest_arg == '-' then
     redis.call('HDEL', KEYS[2], 'oldest')
   else
