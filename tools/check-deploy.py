@@ -5,6 +5,7 @@ Grafana dashboards that schema validation cannot see.
 usage: check-deploy.py NONPROD.yaml PROD.yaml DASHBOARD.json...
 """
 import json
+import re
 import sys
 
 import yaml
@@ -135,14 +136,28 @@ def check_lease(overlay, objects, deployments):
             fail(overlay, "default-deny egress: schedulers need a NetworkPolicy to the API server (443/6443)")
 
 
+RULES = "deploy/prometheus/rules/ghstats.rules.yml"
+
+
+def recorded_names():
+    """The series the recording rules produce."""
+    groups = yaml.safe_load(open(RULES))["groups"]
+    return {r["record"] for g in groups for r in g["rules"] if "record" in r}
+
+
 def check_dashboard(path):
     board = json.load(open(path))
     if not board.get("uid") or not board.get("panels"):
         fail(path, "a dashboard needs a uid and panels")
+    recorded = recorded_names()
     for p in board.get("panels", []):
         for t in p.get("targets", []):
             if not t.get("expr"):
                 fail(path, f"panel {p.get('title')} has an empty query")
+            # A recorded series (level:metric:operation) must have its rule.
+            for name in re.findall(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", t.get("expr", "")):
+                if name not in recorded:
+                    fail(path, f"panel {p.get('title')} reads {name}, which no rule in {RULES} records")
 
 
 def main():
