@@ -509,7 +509,7 @@ impl World {
             closed_at,
             merged_at,
             // Some of those still open are drafts.
-            draft: closed_at.is_none() && number % 3 == 0,
+            draft: closed_at.is_none() && number.is_multiple_of(3),
             reviews,
         });
         touch(repo, last);
