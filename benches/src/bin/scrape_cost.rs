@@ -2,7 +2,8 @@
 //! in which 5% of the repositories change between cycles, for ghstats'
 //! scrape engine and for the naive pattern (re-list every pull request,
 //! review and comment of every repository each cycle), both against the
-//! same simulator in the same run.
+//! same simulator in the same run; and what the pull-request flow's open
+//! listing adds, next to the same engine with `pull_requests.enabled: false`.
 //!
 //! `cargo run --release -p ghstats-benches --bin scrape_cost [repos] [cycles]`
 
@@ -109,8 +110,28 @@ async fn main() -> Result<()> {
         ours,
         store.clone(),
         Arc::new(MemoryProducer::default()),
-        org,
+        org.clone(),
         Arc::new(Config::default()),
+    );
+    // The same engine without the pull-request flow, on a store of its own.
+    let flowless_store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(
+        &Config::default().store,
+    )));
+    let mut flowless_config = Config::default();
+    flowless_config.pull_requests.enabled = false;
+    let flowless = OrgScraper::new(
+        client(
+            &sim,
+            Arc::new(StoreEtagCache::new(
+                flowless_store.clone(),
+                Duration::from_secs(86400),
+            )),
+            &shutdown,
+        )?,
+        flowless_store,
+        Arc::new(MemoryProducer::default()),
+        org,
+        Arc::new(flowless_config),
     );
     let naive = client(&sim, Arc::new(NoCache), &shutdown)?;
 
@@ -120,6 +141,7 @@ async fn main() -> Result<()> {
     let mut now = sim.now();
     for _ in 0..3 {
         scraper.run_cycle(WriteCtx::leader(0), now).await?;
+        flowless.run_cycle(WriteCtx::leader(0), now).await?;
         sim.advance_clock(chrono::Duration::minutes(6));
         now = sim.now();
     }
@@ -127,6 +149,7 @@ async fn main() -> Result<()> {
     let names: Vec<String> = (0..repos).map(|i| format!("repo-{i:03}")).collect();
     let kinds = ["commit", "pull", "comment"];
     let (mut ours_total, mut naive_total, mut list_pages) = (0usize, 0usize, 0usize);
+    let (mut open_listings, mut flowless_total) = (0usize, 0usize);
     for cycle in 0..cycles {
         for (i, name) in names
             .iter()
@@ -146,7 +169,15 @@ async fn main() -> Result<()> {
             .iter()
             .filter(|r| r.endpoint == "list_org_repos" && r.counted)
             .count();
+        open_listings += sim
+            .requests()
+            .iter()
+            .filter(|r| r.counted && r.path.contains("state=open"))
+            .count();
         ours_total += c;
+        sim.clear_requests();
+        flowless.run_cycle(WriteCtx::leader(0), now).await?;
+        flowless_total += counted(&sim);
         sim.clear_requests();
         naive_cycle(&naive, now).await?;
         naive_total += counted(&sim);
@@ -163,6 +194,11 @@ async fn main() -> Result<()> {
     sim.clear_requests();
     scraper.run_cycle(WriteCtx::leader(0), now).await?;
     let unchanged = counted(&sim);
+    let unchanged_free_open = sim
+        .requests()
+        .iter()
+        .filter(|r| !r.counted && r.path.contains("state=open"))
+        .count();
     let ours_per_cycle = ours_total as f64 / cycles as f64;
     let naive_per_cycle = naive_total as f64 / cycles as f64;
     println!(
@@ -186,7 +222,21 @@ async fn main() -> Result<()> {
         (ours_per_cycle - list_pages as f64 / cycles as f64) / changed_per_cycle as f64,
         list_pages as f64 / cycles as f64
     );
-    println!("unchanged org: {unchanged} counted requests per cycle");
+    println!(
+        "{:<34} {:>14.1} {:>16.0}",
+        "ghstats, pull_requests off",
+        flowless_total as f64 / cycles as f64,
+        flowless_total as f64 / cycles as f64 * 12.0
+    );
+    println!(
+        "pull-request flow adds {:.2} counted requests per changed repository ({:.1} open listings per cycle, {:.2} per changed repository)",
+        (ours_total as f64 - flowless_total as f64) / (cycles * changed_per_cycle) as f64,
+        open_listings as f64 / cycles as f64,
+        open_listings as f64 / (cycles * changed_per_cycle) as f64
+    );
+    println!(
+        "unchanged org: {unchanged} counted requests per cycle ({unchanged_free_open} open listings answered 304)"
+    );
     println!(
         "ratio naive / ghstats: {:.1}x",
         naive_per_cycle / ours_per_cycle.max(1.0)
