@@ -38,6 +38,7 @@ pub use sections::server::{
     ServicesConfig, Topology,
 };
 pub use sections::store::{ExportCacheMode, RedisMode, StoreBackend, StoreConfig};
+pub use sections::webhooks::WebhooksConfig;
 
 /// The whole configuration, with defaults filled in.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -58,6 +59,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub copilot: CopilotConfig,
     pub pull_requests: PullRequestsConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 impl Config {
@@ -77,6 +79,7 @@ impl Config {
         self.telemetry.check(&mut c);
         self.copilot.check(&mut c);
         self.pull_requests.check(&mut c);
+        self.webhooks.check(&mut c);
         c.problems
     }
 

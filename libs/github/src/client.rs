@@ -168,6 +168,14 @@ impl GithubClient {
     }
 
     /// The primary budget as last seen (`None`: unlimited or not seen yet).
+    /// The GitHub App the client authenticates as (`None` for a token).
+    pub fn app_label(&self) -> Option<String> {
+        match &self.inner.opts.credentials {
+            Credentials::App { app_id, .. } => Some(app_id.to_string()),
+            Credentials::Token(_) => None,
+        }
+    }
+
     pub fn budget(&self) -> Option<Budget> {
         self.inner.rate.budget()
     }
@@ -534,6 +542,59 @@ impl GithubClient {
                 status: s,
                 message: github_message(&body),
             }),
+        }
+    }
+
+    /// One request as the GitHub App itself (its JWT), for the App API
+    /// (`/app/...`); not retried here (its callers run again later).
+    pub(crate) async fn app_request(
+        &self,
+        endpoint: &'static str,
+        method: Method,
+        url: &Url,
+    ) -> Result<(u16, HeaderMap, Bytes), GithubError> {
+        let Some(jwt) = self.inner.opts.credentials.jwt()? else {
+            return Err(GithubError::Credentials(format!(
+                "{endpoint} needs GitHub App credentials, not a token"
+            )));
+        };
+        self.check_origin(endpoint, url)?;
+        self.still_leader(endpoint)?;
+        let (status, headers, body) = self
+            .send(method, url, &format!("Bearer {jwt}"), None)
+            .await
+            .map_err(|message| GithubError::Transport {
+                endpoint,
+                message,
+                attempts: 1,
+            })?;
+        self.inner.accounting.record(endpoint, Some(status));
+        Ok((status, headers, body))
+    }
+
+    /// The error of an App API answer that is not a success.
+    pub(crate) fn app_refusal(
+        &self,
+        endpoint: &'static str,
+        status: u16,
+        body: &[u8],
+    ) -> GithubError {
+        match status {
+            401 | 403 => GithubError::Unauthorized {
+                endpoint,
+                message: github_message(body),
+            },
+            404 => GithubError::NotFound { endpoint },
+            s if s >= 500 => GithubError::Server {
+                endpoint,
+                status: s,
+                attempts: 1,
+            },
+            s => GithubError::Refused {
+                endpoint,
+                status: s,
+                message: github_message(body),
+            },
         }
     }
 

@@ -208,7 +208,7 @@ pub struct OpenPullsListed {
 
 impl GithubClient {
     /// The next page's URL from a `Link` header, checked to stay on GitHub.
-    fn next_page(
+    pub(crate) fn next_page(
         &self,
         endpoint: &'static str,
         link: Option<&str>,

@@ -20,6 +20,7 @@ mod link;
 pub mod models;
 mod rate;
 mod retry;
+pub mod webhook;
 
 pub use accounting::{Usage, status_class};
 /// Re-exported so other crates can implement [`EtagCache`].

@@ -7,11 +7,13 @@ use tokio::net::TcpListener;
 
 use crate::ServeError;
 
-/// An HTTP and a gRPC listener.
+/// An HTTP and a gRPC listener, and the worker's webhook listener when
+/// bound ahead (tests; else the worker binds `webhooks.listen_addr`).
 #[derive(Debug)]
 pub struct ServiceListeners {
     pub http: TcpListener,
     pub grpc: TcpListener,
+    pub webhook: Option<TcpListener>,
 }
 
 impl ServiceListeners {
@@ -19,7 +21,19 @@ impl ServiceListeners {
         Ok(Self {
             http: bind(http).await?,
             grpc: bind(grpc).await?,
+            webhook: None,
         })
+    }
+
+    /// With a webhook listener on `127.0.0.1` and a port chosen by the system.
+    pub async fn with_ephemeral_webhook(mut self) -> Result<Self, ServeError> {
+        self.webhook = Some(bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?);
+        Ok(self)
+    }
+
+    /// The webhook listener's address, when bound.
+    pub fn webhook_addr(&self) -> Option<SocketAddr> {
+        self.webhook.as_ref().map(local)
     }
 
     /// Both on `127.0.0.1` with ports chosen by the system (tests).

@@ -11,8 +11,8 @@
 //! window, whatever the checkpoint), so no such commit is missed.
 
 use chrono::{DateTime, Utc};
-use ghstats_github::models::Review;
-use ghstats_github::{GithubClient, GithubError, Unkept};
+use ghstats_github::models::{Commit, IssueComment, PullRequest, Review};
+use ghstats_github::{GithubClient, GithubError, Listed, Unkept};
 use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_store::{ACTIVITY_WINDOW, ActivityEvent, ActivityKind, PullObservation};
 
@@ -117,6 +117,69 @@ impl Collector<'_> {
         }
     }
 
+    /// A pull request's opened and merged events, and with its reviews
+    /// (`None`: not read) their events and its flow observations.
+    fn pull(&mut self, pr: &PullRequest, reviews: Option<&[Review]>) {
+        let since = self.window.start();
+        let author = person(pr.user.as_ref());
+        let credit = author.clone().map(Credit::Person);
+        let number = pr.number.to_string();
+        self.push(
+            ActivityKind::PrOpened,
+            number.clone(),
+            credit.clone(),
+            pr.created_at,
+            since,
+        );
+        if let Some(merged) = pr.merged_at {
+            self.push(ActivityKind::PrMerged, number, credit, merged, since);
+        }
+        if let Some(reviews) = reviews {
+            self.reviews(author.as_ref(), reviews, since);
+        }
+        self.out.flow.extend(pulls::observations(
+            self.attribution,
+            pr,
+            reviews.unwrap_or_default(),
+            since,
+            self.window.end(),
+        ));
+    }
+
+    /// The events of a commit listing read from `from`.
+    fn commits(&mut self, l: &mut Listed<Commit>, from: DateTime<Utc>) {
+        self.out.unchanged &= l.unchanged;
+        self.out.unkept.extend(std::mem::take(&mut l.unkept));
+        for commit in &l.items {
+            if commit.is_merge() {
+                self.out.merge_commits += 1;
+                continue;
+            }
+            if let Some(at) = commit.author_date() {
+                let credit = commit_credit(commit.author.as_ref());
+                self.push(
+                    ActivityKind::Commit,
+                    commit.sha.clone(),
+                    Some(credit),
+                    at,
+                    from,
+                );
+            }
+        }
+    }
+
+    fn comment(&mut self, comment: &IssueComment) {
+        let since = self.window.start();
+        let credit = person(comment.user.as_ref()).map(Credit::Person);
+        self.push(
+            ActivityKind::IssueComment,
+            comment.id.to_string(),
+            credit,
+            comment.created_at,
+            since,
+        );
+    }
+
     fn fail(&mut self, reason: BackfillReason, error: GithubError) {
         tracing::warn!(reason = %reason, error = %error, "listing failed");
         self.out.failures.push(Failure { reason, error });
@@ -134,14 +197,7 @@ pub async fn scrape_activity(
     fetch: Fetch,
     skip_commits: bool,
 ) -> ActivityScrape {
-    let mut c = Collector {
-        attribution,
-        window,
-        out: ActivityScrape {
-            unchanged: true,
-            ..ActivityScrape::default()
-        },
-    };
+    let mut c = Collector::new(attribution, window);
     let since = window.start();
 
     if !skip_commits {
@@ -156,26 +212,7 @@ pub async fn scrape_activity(
             Fetch::Window => client.list_commits_committed_since(repo, from).await,
         };
         match listed {
-            Ok(mut l) => {
-                c.out.unchanged &= l.unchanged;
-                c.out.unkept.extend(std::mem::take(&mut l.unkept));
-                for commit in &l.items {
-                    if commit.is_merge() {
-                        c.out.merge_commits += 1;
-                        continue;
-                    }
-                    if let Some(at) = commit.author_date() {
-                        let credit = commit_credit(commit.author.as_ref());
-                        c.push(
-                            ActivityKind::Commit,
-                            commit.sha.clone(),
-                            Some(credit),
-                            at,
-                            from,
-                        );
-                    }
-                }
-            }
+            Ok(mut l) => c.commits(&mut l, from),
             Err(e) => c.fail(BackfillReason::ActivityCommitsFailed, e),
         }
     }
@@ -188,32 +225,13 @@ pub async fn scrape_activity(
             let mut unkept = std::mem::take(&mut l.unkept);
             let mut reviews_ok = true;
             for pr in &l.items {
-                let author = person(pr.user.as_ref());
-                let credit = author.clone().map(Credit::Person);
-                let number = pr.number.to_string();
-                c.push(
-                    ActivityKind::PrOpened,
-                    number.clone(),
-                    credit.clone(),
-                    pr.created_at,
-                    since,
-                );
-                if let Some(merged) = pr.merged_at {
-                    c.push(ActivityKind::PrMerged, number, credit, merged, since);
-                }
                 match client.list_reviews(repo, pr.number, since).await {
                     Ok(reviews) => {
-                        c.reviews(author.as_ref(), &reviews.items, since);
-                        c.out.flow.extend(pulls::observations(
-                            c.attribution,
-                            pr,
-                            &reviews.items,
-                            since,
-                            c.window.end(),
-                        ));
+                        c.pull(pr, Some(&reviews.items));
                         unkept.extend(reviews.unkept);
                     }
                     Err(e) => {
+                        c.pull(pr, None);
                         reviews_ok = false;
                         c.fail(BackfillReason::ActivityReviewsFailed, e);
                     }
@@ -235,16 +253,91 @@ pub async fn scrape_activity(
             c.out.unchanged &= l.unchanged;
             c.out.unkept.extend(std::mem::take(&mut l.unkept));
             for comment in &l.items {
-                c.push(
-                    ActivityKind::IssueComment,
-                    comment.id.to_string(),
-                    person(comment.user.as_ref()).map(Credit::Person),
-                    comment.created_at,
-                    since,
-                );
+                c.comment(comment);
             }
         }
         Err(e) => c.fail(BackfillReason::ActivityIssueCommentsFailed, e),
+    }
+    c.out
+}
+
+impl<'a> Collector<'a> {
+    fn new(attribution: &'a Attribution, window: TimeWindow) -> Self {
+        Collector {
+            attribution,
+            window,
+            out: ActivityScrape {
+                unchanged: true,
+                ..ActivityScrape::default()
+            },
+        }
+    }
+}
+
+/// The events of one pull request as GitHub gives it (a webhook payload),
+/// for `window`: opened, merged, and its lead time; its reviews and first
+/// review when given.
+pub fn pull_events(
+    attribution: &Attribution,
+    window: TimeWindow,
+    pr: &PullRequest,
+    reviews: Option<&[Review]>,
+) -> ActivityScrape {
+    let mut c = Collector::new(attribution, window);
+    c.out.unchanged = false;
+    c.pull(pr, reviews);
+    c.out
+}
+
+/// The event of one issue comment as GitHub gives it, for `window`.
+pub fn comment_event(
+    attribution: &Attribution,
+    window: TimeWindow,
+    comment: &IssueComment,
+) -> ActivityScrape {
+    let mut c = Collector::new(attribution, window);
+    c.out.unchanged = false;
+    c.comment(comment);
+    c.out
+}
+
+/// The default branch's commits of `window` (as the scheduled scrape
+/// reads them, from the start of the 24-hour window).
+pub async fn scrape_commits(
+    client: &GithubClient,
+    attribution: &Attribution,
+    repo: &str,
+    window: TimeWindow,
+) -> ActivityScrape {
+    let mut c = Collector::new(attribution, window);
+    let from = window.start().min(window.end() - ACTIVITY_WINDOW);
+    match client.list_commits_newest(repo, from).await {
+        Ok(mut l) => c.commits(&mut l, from),
+        Err(e) => c.fail(BackfillReason::ActivityCommitsFailed, e),
+    }
+    c.out
+}
+
+/// One pull request's events with its reviews read from GitHub (the
+/// reviews and first review a webhook review delivery announces).
+pub async fn scrape_pull(
+    client: &GithubClient,
+    attribution: &Attribution,
+    repo: &str,
+    pr: &PullRequest,
+    window: TimeWindow,
+) -> ActivityScrape {
+    let mut c = Collector::new(attribution, window);
+    match client.list_reviews(repo, pr.number, window.start()).await {
+        Ok(reviews) => {
+            c.out.unchanged &= reviews.unchanged;
+            c.pull(pr, Some(&reviews.items));
+            c.out.unkept.extend(reviews.unkept);
+        }
+        Err(e) => {
+            c.pull(pr, None);
+            c.fail(BackfillReason::ActivityReviewsFailed, e);
+        }
     }
     c.out
 }

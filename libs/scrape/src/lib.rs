@@ -9,6 +9,7 @@ pub mod clients;
 pub mod copilot;
 pub mod etag_store;
 pub mod glob;
+pub mod hooks;
 pub mod loc;
 pub mod org;
 pub mod org_state;

@@ -15,13 +15,16 @@ use crate::glob;
 pub fn select(org: &OrgConfig, repos: Vec<Repository>) -> Vec<Repository> {
     repos
         .into_iter()
-        .filter(|r| {
-            glob::any(&org.repo_allowlist, &r.name) && !glob::any(&org.repo_denylist, &r.name)
-        })
-        .filter(|r| org.include_archived || !r.archived)
-        .filter(|r| org.include_forks || !r.fork)
-        .filter(|r| !r.disabled)
+        .filter(|r| selects(org, &r.name, r.archived, r.fork) && !r.disabled)
         .collect()
+}
+
+/// Whether `org` scrapes a repository of this name and kind.
+pub fn selects(org: &OrgConfig, name: &str, archived: bool, fork: bool) -> bool {
+    glob::any(&org.repo_allowlist, name)
+        && !glob::any(&org.repo_denylist, name)
+        && (org.include_archived || !archived)
+        && (org.include_forks || !fork)
 }
 
 /// Every repository of the last cycle's selection, with its `pushed_at`

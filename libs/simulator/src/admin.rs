@@ -36,6 +36,8 @@ pub fn routes(state: Arc<SimState>) -> Router {
         .route("/_sim/users", post(rename_user))
         .route("/_sim/world", get(get_world))
         .route("/_sim/copilot", get(get_copilot).post(set_copilot))
+        .route("/_sim/hooks", get(get_hooks).post(set_hooks))
+        .route("/_sim/hooks/deliveries", get(get_hook_deliveries))
         .with_state(state)
 }
 
@@ -158,6 +160,21 @@ async fn set_copilot(State(state): St, Json(knobs): Json<crate::copilot::Knobs>)
     StatusCode::NO_CONTENT
 }
 
+async fn get_hooks(State(state): St) -> Response {
+    Json(state.hooks.knobs()).into_response()
+}
+
+/// `POST /_sim/hooks {urls, secret, drop_every, duplicate_every,
+/// missign_every, delay_ms, reorder}`: the App's webhook.
+async fn set_hooks(State(state): St, Json(knobs): Json<crate::hooks::HookKnobs>) -> StatusCode {
+    state.hooks.set_knobs(knobs);
+    StatusCode::NO_CONTENT
+}
+
+async fn get_hook_deliveries(State(state): St) -> Response {
+    Json(state.hooks.deliveries()).into_response()
+}
+
 async fn clear_faults(State(state): St) -> StatusCode {
     state.faults.clear();
     StatusCode::NO_CONTENT
@@ -211,8 +228,38 @@ struct RepoChange {
 async fn change_repo(State(state): St, Json(c): Json<RepoChange>) -> Response {
     let now = state.clock.now();
     let mut world = state.world.write().unwrap_or_else(|p| p.into_inner());
+    let before = world
+        .orgs
+        .iter()
+        .find(|o| o.login.eq_ignore_ascii_case(&c.org))
+        .and_then(|o| {
+            let repo = o
+                .repos
+                .iter()
+                .find(|r| r.name.eq_ignore_ascii_case(&c.repo))?;
+            Some((o.clone_shallow(), repo.clone()))
+        });
     match world.depart(&c.org, &c.repo, c.action, c.new_name.as_deref(), now) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => {
+            if let Some((org, mut repo)) = before {
+                let action = match c.action {
+                    crate::world::Departure::Archived => "archived",
+                    crate::world::Departure::Renamed => "renamed",
+                    crate::world::Departure::Deleted => "deleted",
+                };
+                let old_name = repo.name.clone();
+                if let Some(new) = &c.new_name {
+                    repo.name = new.clone();
+                }
+                repo.archived |= action == "archived";
+                let mut payload = crate::hooks::envelope(&state.links, &org, &repo, Some(action));
+                if action == "renamed" {
+                    payload["changes"] = json!({ "repository": { "name": { "from": old_name } } });
+                }
+                state.hooks.emit(now, &org, &repo, "repository", payload);
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => bad_request(e),
     }
 }
@@ -315,12 +362,13 @@ pub(crate) fn add_event(
         ),
         None => None,
     };
-    let result = add_to_world(&mut world, event, rng, now);
+    let result = add_to_world(state, &mut world, event, rng, now);
     world.actor = None;
     result
 }
 
 fn add_to_world(
+    state: &SimState,
     world: &mut crate::world::World,
     event: &Event<'_>,
     rng: &mut Rng,
@@ -338,6 +386,7 @@ fn add_to_world(
         .position(|r| r.name.eq_ignore_ascii_case(repo))
         .ok_or_else(|| SimError::NoRepo(repo.to_owned()))?;
     let mut target = world.take_repo(o, r);
+    let before = target.clone();
     match kind {
         "commit" => {
             let written = now - Duration::seconds(event.authored_seconds_ago.unwrap_or(0));
@@ -362,6 +411,11 @@ fn add_to_world(
             world.put_repo(o, target);
             return Err(SimError::UnknownKind(other.to_owned()));
         }
+    }
+    for (event, payload) in crate::hooks::changes(&state.links, &world.orgs[o], &before, &target) {
+        state
+            .hooks
+            .emit(now, &world.orgs[o], &target, event, payload);
     }
     world.put_repo(o, target);
     Ok(())

@@ -47,6 +47,11 @@ pub fn routes(state: Arc<SimState>) -> Router {
             "/app/installations/{id}/access_tokens",
             post(create_installation_token),
         )
+        .route("/app/hook/deliveries", get(list_hook_deliveries))
+        .route(
+            "/app/hook/deliveries/{id}/attempts",
+            post(redeliver_hook_delivery),
+        )
         .with_state(state)
 }
 
@@ -105,6 +110,8 @@ pub(crate) fn log(
     state.log.push(LoggedRequest {
         at: state.clock.now(),
         method: if endpoint == "create_installation_token" {
+            Method::POST
+        } else if endpoint == "redeliver_hook_delivery" {
             Method::POST
         } else {
             Method::GET
@@ -578,6 +585,68 @@ async fn rate_limit(
     .into_response();
     rate_headers(&mut resp, &b);
     resp
+}
+
+/// `GET /app/hook/deliveries?per_page=&cursor=` (App JWT): the App's
+/// delivery attempts, newest first, `Link: rel="next"` with a cursor.
+async fn list_hook_deliveries(
+    State(state): St,
+    Query(q): Q,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    const ENDPOINT: &str = "list_hook_deliveries";
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if let Err((status, msg)) = state.auth.app_of(authorization) {
+        log(&state, ENDPOINT, &uri, &headers, status, "", false);
+        return message(status, msg);
+    }
+    let per_page: usize = q
+        .get("per_page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let from: usize = q.get("cursor").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let all = state.hooks.deliveries();
+    let page: Vec<_> = all.iter().skip(from).take(per_page).cloned().collect();
+    log(&state, ENDPOINT, &uri, &headers, 200, "", false);
+    let mut response = axum::Json(Value::Array(page)).into_response();
+    if from + per_page < all.len() {
+        let next = format!(
+            "<{}/app/hook/deliveries?per_page={per_page}&cursor={}>; rel=\"next\"",
+            state.links.api,
+            from + per_page
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&next) {
+            response.headers_mut().insert(axum::http::header::LINK, v);
+        }
+    }
+    response
+}
+
+/// `POST /app/hook/deliveries/{id}/attempts` (App JWT): delivers it again.
+async fn redeliver_hook_delivery(
+    State(state): St,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    const ENDPOINT: &str = "redeliver_hook_delivery";
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if let Err((status, msg)) = state.auth.app_of(authorization) {
+        log(&state, ENDPOINT, &uri, &headers, status, "", false);
+        return message(status, msg);
+    }
+    match state.hooks.redeliver(id, state.clock.now()) {
+        Some(_) => {
+            log(&state, ENDPOINT, &uri, &headers, 202, "", false);
+            (StatusCode::ACCEPTED, axum::Json(json!({}))).into_response()
+        }
+        None => {
+            log(&state, ENDPOINT, &uri, &headers, 404, "", false);
+            message(404, "Not Found")
+        }
+    }
 }
 
 async fn create_installation_token(

@@ -94,6 +94,27 @@ impl Auth {
         self.pats.insert(token.to_owned(), name.to_owned());
     }
 
+    /// The App whose JWT `authorization` carries (the App API: `/app/...`).
+    pub fn app_of(&self, authorization: Option<&str>) -> Result<u64, Refusal> {
+        let jwt = bearer(authorization).ok_or((401, "A JSON web token could not be decoded"))?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_required_spec_claims(&["exp", "iat"]);
+        validation.leeway = 0;
+        for (app_id, key) in &self.apps {
+            if let Ok(claims) = jsonwebtoken::decode::<Claims>(jwt, key, &validation) {
+                let iss = match &claims.claims.iss {
+                    serde_json::Value::Number(n) => n.as_u64(),
+                    serde_json::Value::String(s) => s.parse::<u64>().ok(),
+                    _ => None,
+                };
+                if iss == Some(*app_id) {
+                    return Ok(*app_id);
+                }
+            }
+        }
+        Err((401, "A JSON web token could not be decoded"))
+    }
+
     /// `POST /app/installations/{id}/access_tokens` with `Bearer <jwt>`.
     pub fn mint(
         &self,

@@ -20,6 +20,7 @@ mod api;
 mod auth;
 pub mod copilot;
 mod error;
+pub mod hooks;
 mod pull_life;
 mod rng;
 mod shapes;
@@ -106,6 +107,7 @@ pub(crate) struct SimState {
     pub log: state::RequestLog,
     pub links: shapes::Links,
     pub copilot: copilot::CopilotSim,
+    pub hooks: hooks::Hooks,
 }
 
 /// A running simulator.
@@ -171,8 +173,10 @@ impl Simulator {
             log: state::RequestLog::default(),
             links,
             copilot,
+            hooks: hooks::Hooks::default(),
             config,
         });
+        hooks::spawn_sender(state.clone(), shutdown);
         let app = router(state.clone());
         let stop = shutdown.clone();
         shutdown.spawn("simulator_http", async move {
@@ -191,6 +195,16 @@ impl Simulator {
             admin::spawn_live_activity(state.clone(), every, shutdown);
         }
         Ok(Self { addr, state })
+    }
+
+    /// Configures the App's webhook (URLs, secret, fault knobs).
+    pub fn set_hooks(&self, knobs: hooks::HookKnobs) {
+        self.state.hooks.set_knobs(knobs);
+    }
+
+    /// The webhook's delivery attempts, newest first, as the App API lists them.
+    pub fn hook_deliveries(&self) -> Vec<serde_json::Value> {
+        self.state.hooks.deliveries()
     }
 
     /// The base of Copilot download links (`http://localhost:{port}`).

@@ -185,6 +185,18 @@ pub struct Org {
     pub repos: Vec<Repo>,
 }
 
+impl Org {
+    /// The org without its repositories (for payloads).
+    pub fn clone_shallow(&self) -> Org {
+        Org {
+            login: self.login.clone(),
+            id: self.id,
+            installation_id: self.installation_id,
+            repos: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct World {
     pub orgs: Vec<Org>,

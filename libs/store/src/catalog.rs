@@ -142,6 +142,10 @@ families! {
         "1 when a dependency is healthy, 0 when not", ["dependency"];
     LeaderCycleLastRun => "gh_exporter_leader_cycle_last_run_unixtime", Gauge,
         "Time of the leader's last scrape cycle", [];
+    WebhookDeliveries => "gh_exporter_webhook_deliveries_total", Counter,
+        "Webhook deliveries received by the workers, per org, event and result", ["org", "event", "result"];
+    WebhookRedeliveries => "gh_exporter_webhook_redeliveries_requested_total", Counter,
+        "Failed webhook deliveries the leader asked GitHub to redeliver", ["org"];
     PrLeadTime => "gh_pr_lead_time_seconds", Histogram,
         "Time from a pull request's creation to its merge, observed once per merged pull request", ["org", "repo", "le"];
     PrTimeToFirstReview => "gh_pr_time_to_first_review_seconds", Histogram,

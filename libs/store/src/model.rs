@@ -294,6 +294,10 @@ pub enum ClaimKind {
     JobLock,
     /// A backfill job whose window was written (its deliveries are done).
     JobDone,
+    /// A webhook delivery (`X-GitHub-Delivery`) already made durable.
+    WebhookDelivery,
+    /// A failed webhook delivery whose redelivery was asked for.
+    Redelivery,
 }
 
 impl ClaimKind {
@@ -302,6 +306,8 @@ impl ClaimKind {
             ClaimKind::Dedup => "dedup",
             ClaimKind::JobLock => "joblock",
             ClaimKind::JobDone => "jobdone",
+            ClaimKind::WebhookDelivery => "hook",
+            ClaimKind::Redelivery => "redeliver",
         }
     }
 }

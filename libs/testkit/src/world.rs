@@ -52,6 +52,36 @@ pub fn world_with(shutdown: &Shutdown, sim: SimConfig, github_extra: &str, extra
     }
 }
 
+/// The webhook secret of [`hook_world`]'s org and simulator.
+pub const HOOK_SECRET: &str = "webhook-secret-for-tests";
+
+/// A world whose org `org-a` uses the simulator's demo GitHub App (so the
+/// App API of webhook deliveries answers), with webhooks on and the
+/// webhook secret [`HOOK_SECRET`] (`org_extra`: more YAML lines of the
+/// org, indented by six spaces; `extra`: top-level sections).
+pub fn hook_world(shutdown: &Shutdown, sim: SimConfig, org_extra: &str, extra: &str) -> World {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let sim = Simulator::start(sim, listener, shutdown).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("app.pem");
+    std::fs::write(&key, ghstats_simulator::DEMO_APP_PRIVATE_KEY).unwrap();
+    let yaml = format!(
+        "github:\n  orgs:\n    - org: org-a\n      app_id: {app}\n      installation_id: {inst}\n      private_key_path: {key}\n      api_base_url: {api}\n      webhook_secret: {HOOK_SECRET}\n{org_extra}webhooks:\n  enabled: true\n{extra}",
+        app = ghstats_simulator::DEMO_APP_ID,
+        inst = ghstats_simulator::FIRST_INSTALLATION_ID,
+        key = key.display(),
+        api = sim.api_base(),
+    );
+    let config = Arc::new(ghstats_config::load_str(&yaml, "test.yaml", Vec::new()).unwrap());
+    World {
+        sim,
+        config,
+        _dir: dir,
+    }
+}
+
 /// A store on the shared Redis under its own key prefix.
 pub async fn redis_store(config: &Config, name: &str) -> Arc<RedisStore> {
     let target = RedisTarget::Standalone {

@@ -45,6 +45,9 @@ pub struct LeaderWork {
     /// How often an org cooling down probes GitHub
     /// (`health.github_probe_interval`).
     pub probe_interval: Duration,
+    /// With webhooks and their recovery on: how often failed deliveries
+    /// are asked again, and how far back.
+    pub redelivery: Option<(Duration, Duration)>,
 }
 
 /// The Copilot health components `config` turns on.
@@ -138,6 +141,23 @@ impl LeaderWork {
                 }
             }
         });
+        if let Some((interval, lookback)) = self.redelivery {
+            let (controllers, store) = (self.controllers.clone(), self.store.clone());
+            scope.spawn_every("webhook_redelivery", interval, move || {
+                let (controllers, store) = (controllers.clone(), store.clone());
+                async move {
+                    crate::redeliver::redeliver_failed(
+                        &controllers,
+                        &*store,
+                        ctx,
+                        lookback,
+                        interval,
+                        Utc::now(),
+                    )
+                    .await;
+                }
+            });
+        }
         let (queue, store, health) = (self.queue.clone(), self.store.clone(), health.clone());
         scope.spawn_every("fleet_signals", QUEUE_STATS_INTERVAL, move || {
             let (queue, store, health) = (queue.clone(), store.clone(), health.clone());

@@ -8,6 +8,7 @@ pub mod cooldown;
 pub mod enqueue;
 pub mod leader;
 pub mod org_loop;
+pub mod redeliver;
 pub mod role;
 
 use std::net::SocketAddr;
@@ -134,6 +135,12 @@ pub async fn serve_with(
         queue: deps.queue.clone(),
         copilot_components: leader::copilot_components(&config),
         probe_interval: config.health.github_probe_interval.get(),
+        redelivery: (config.webhooks.enabled && config.webhooks.redelivery_enabled).then(|| {
+            (
+                config.webhooks.redelivery_interval.get(),
+                config.webhooks.redelivery_lookback.get(),
+            )
+        }),
     };
     let leadership = Arc::new(control::Leadership::default());
     if startup != role::Startup::Static(Role::Follower) {

@@ -7,6 +7,7 @@ pub mod consume;
 pub mod control;
 pub mod gate;
 pub mod job;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -95,6 +96,18 @@ pub async fn serve_with(
             .into_iter()
             .map(|(org, client)| (org.org.to_ascii_lowercase(), (org, client)))
             .collect();
+    let mut listeners = listeners;
+    if config.webhooks.enabled {
+        start_intake(
+            &config,
+            &deps.store,
+            &orgs,
+            &mut host,
+            listeners.webhook.take(),
+            &shutdown,
+        )
+        .await?;
+    }
     let shared_config = Arc::new(config.clone());
     let copilot = ghstats_scrape::clients::copilot_scraper(
         &shared_config,
@@ -152,4 +165,54 @@ pub async fn serve_with(
     };
     host.grpc.add_service(WorkerControlServer::new(control));
     host.serve(listeners, shutdown).await
+}
+
+/// Starts the webhook intake on `listener` (else `webhooks.listen_addr`)
+/// as the named task `webhook_intake`, with its counter flush.
+async fn start_intake(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    orgs: &HashMap<String, (ghstats_config::OrgConfig, ghstats_github::GithubClient)>,
+    host: &mut ServiceHost,
+    listener: Option<tokio::net::TcpListener>,
+    shutdown: &Shutdown,
+) -> Result<(), ServeError> {
+    let intake = Arc::new(
+        webhook::Intake::new(config, store.clone(), orgs)
+            .map_err(|e| ServeError::task("webhook intake", e))?,
+    );
+    let listener = match listener {
+        Some(l) => l,
+        None => ghstats_runtime::listeners::bind(config.webhooks.listen_addr.socket_addr()).await?,
+    };
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServeError::task("webhook listener", e))?;
+    host.metrics.registry_mut().register_with_unit(
+        "gh_exporter_webhook_event_lag",
+        "Time from what a webhook delivery reports to its store write",
+        prometheus_client::registry::Unit::Seconds,
+        intake.lag.clone(),
+    );
+    host.health
+        .register(webhook::INTAKE_COMPONENT, Readiness::Required);
+    host.health
+        .set_info("webhooks", format!("intake on {addr}{}", webhook::PATH));
+    let router = intake.clone().router();
+    shutdown.spawn(
+        "webhook_intake",
+        ghstats_runtime::http::serve(listener, router, shutdown.clone()),
+    );
+    host.health.set_healthy(webhook::INTAKE_COMPONENT);
+    tracing::info!(%addr, path = webhook::PATH, "webhook intake listening");
+    let flushing = intake.clone();
+    shutdown.spawn_every(
+        "webhook_counter_flush",
+        webhook::COUNTER_FLUSH_INTERVAL,
+        move || {
+            let intake = flushing.clone();
+            async move { intake.flush().await }
+        },
+    );
+    Ok(())
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::net::HttpUrl;
 use crate::Duration;
 use crate::check::Check;
-use crate::secret::SecretSource;
+use crate::secret::{Secret, SecretConflict, SecretSource};
 
 /// How a user appears in the `user` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +96,16 @@ pub struct OrgConfig {
     pub include_forks: bool,
     /// Repositories scraped at once within this org.
     pub per_org_concurrency: u32,
+    /// The secret of the webhook that delivers this org's events (the
+    /// GitHub App's webhook secret, or the org webhook's); without one the
+    /// org's deliveries are refused. Inline (discouraged), `_env` or `_file`.
+    pub webhook_secret: Option<Secret>,
+    pub webhook_secret_env: Option<String>,
+    pub webhook_secret_file: Option<PathBuf>,
+    /// The secret being rotated away from, still accepted until removed.
+    pub webhook_previous_secret: Option<Secret>,
+    pub webhook_previous_secret_env: Option<String>,
+    pub webhook_previous_secret_file: Option<PathBuf>,
 }
 
 impl Default for OrgConfig {
@@ -114,6 +124,12 @@ impl Default for OrgConfig {
             include_archived: false,
             include_forks: true,
             per_org_concurrency: 8,
+            webhook_secret: None,
+            webhook_secret_env: None,
+            webhook_secret_file: None,
+            webhook_previous_secret: None,
+            webhook_previous_secret_env: None,
+            webhook_previous_secret_file: None,
         }
     }
 }
@@ -152,8 +168,35 @@ impl OrgConfig {
         .map(OrgAuth::Token)
     }
 
+    /// The webhook secrets to accept, current first, each with its key.
+    pub fn webhook_secret_sources(&self) -> Result<Vec<(String, SecretSource)>, SecretConflict> {
+        let current = SecretSource::choose(
+            "webhook_secret",
+            self.webhook_secret.as_ref(),
+            self.webhook_secret_env.as_deref(),
+            self.webhook_secret_file.as_ref(),
+        )?;
+        let previous = SecretSource::choose(
+            "webhook_previous_secret",
+            self.webhook_previous_secret.as_ref(),
+            self.webhook_previous_secret_env.as_deref(),
+            self.webhook_previous_secret_file.as_ref(),
+        )?;
+        Ok([
+            ("webhook_secret", current),
+            ("webhook_previous_secret", previous),
+        ]
+        .into_iter()
+        .filter(|(_, s)| s.is_set())
+        .map(|(k, s)| (k.to_owned(), s))
+        .collect())
+    }
+
     fn check(&self, key: &str, c: &mut Check) {
         c.not_blank(&format!("{key}.org"), &self.org);
+        if let Err(e) = self.webhook_secret_sources() {
+            c.fail(format!("{key}.webhook_secret"), e.to_string());
+        }
         let app_keys = [
             ("app_id", self.app_id.is_some()),
             ("installation_id", self.installation_id.is_some()),
