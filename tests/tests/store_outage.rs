@@ -8,57 +8,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ghstats_core::Shutdown;
 use ghstats_runtime::ServiceListeners;
 use ghstats_store::{MemoryStore, RedisAuth, RedisStore, RedisTarget, Store, StoreSettings};
-use ghstats_testkit::{eventually, spare_port};
+use ghstats_testkit::{OwnRedis, eventually, spare_port};
 use serde_json::Value;
-
-struct Redis(Child);
-
-impl Redis {
-    fn start(port: u16, dir: &Path) -> Self {
-        let redis = Self(
-            Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                ])
-                .args(["--appendonly", "yes", "--dir", dir.to_str().unwrap()])
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("redis-server is installed"),
-        );
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return redis;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("own redis-server did not start");
-    }
-
-    fn kill(mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
     match reqwest::get(format!("http://{addr}{path}")).await {
@@ -88,7 +45,7 @@ use fleet::{fleet_world, spawn_scheduler, spawn_worker};
 async fn services_say_the_store_is_away_and_recover_when_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let port = spare_port();
-    let redis = Redis::start(port, dir.path());
+    let redis = OwnRedis::start(port, dir.path());
     let shutdown = Shutdown::new();
     let (scheduler_l, worker_l, gateway_l) = (
         ServiceListeners::ephemeral().await.unwrap(),
@@ -160,7 +117,7 @@ async fn services_say_the_store_is_away_and_recover_when_it_is_back() {
     .await;
     assert!(fleet_says, "{:#}", get(g_http, "/healthz?full=1").await.1);
 
-    let _redis = Redis::start(port, dir.path());
+    let _redis = OwnRedis::start(port, dir.path());
     for addr in [s_http, w_http] {
         assert!(
             eventually(Duration::from_secs(15), || store_is(addr, "healthy", 200)).await,

@@ -375,3 +375,215 @@ async fn duplicated_and_reordered_deliveries_equal_the_truth_without_a_scrape() 
     assert!(deliveries.len() >= 36, "{} deliveries", deliveries.len());
     shutdown.trigger();
 }
+
+/// The leader's recovery pass (as its `webhook_redelivery` task runs it).
+async fn recover(w: &ghstats_testkit::World, store: &Arc<dyn Store>, shutdown: &Shutdown) -> usize {
+    let backfill: Arc<dyn ghstats_backfill::BackfillProducer> =
+        Arc::new(ghstats_backfill::MemoryProducer::default());
+    let controllers = ghstats_scheduler::leader::controllers(
+        &w.config,
+        store,
+        &backfill,
+        &ghstats_core::Tenure::default(),
+        shutdown,
+    )
+    .unwrap();
+    ghstats_scheduler::redeliver::redeliver_failed(
+        &controllers,
+        &**store,
+        WriteCtx::leader(0),
+        Duration::from_secs(3600),
+        Duration::from_secs(300),
+        chrono::Utc::now(),
+    )
+    .await
+    .requested
+}
+
+/// Waits until every delivery attempt the simulator made has settled.
+async fn settled(w: &ghstats_testkit::World, attempts: usize) {
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            w.sim.hook_deliveries().len() >= attempts
+        })
+        .await,
+        "the simulator sent {attempts} attempts"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_and_mis_signed_deliveries_come_back_by_redelivery() {
+    let shutdown = Shutdown::new();
+    let w = hook_world(&shutdown, SimConfig::default(), "", "");
+    let store = memory_store(&w);
+    let hook = start_worker(&w, &store, None, None, &shutdown).await;
+    let start = w.sim.now();
+    scrape(&w, &store, &shutdown).await;
+    // Every second delivery is lost, every third signed wrong.
+    w.sim.set_hooks(HookKnobs {
+        drop_every: 2,
+        missign_every: 3,
+        ..knobs(hook)
+    });
+    for (i, kind) in [
+        "open_pull",
+        "comment",
+        "review",
+        "merge_pull",
+        "comment",
+        "pull",
+    ]
+    .iter()
+    .enumerate()
+    {
+        w.sim
+            .add_activity("org-a", &format!("repo-00{}", i % 3), kind)
+            .unwrap();
+    }
+    settled(&w, 6).await;
+    let failed = w
+        .sim
+        .hook_deliveries()
+        .iter()
+        .filter(|d| d["status_code"].as_u64() != Some(200))
+        .count();
+    assert!(failed >= 3, "{failed} deliveries failed");
+    assert_ne!(webhook_families(&*store).await, webhook_truth(&w, start));
+    // GitHub now delivers well; the leader asks for what failed.
+    w.sim.set_hooks(knobs(hook));
+    let requested = recover(&w, &store, &shutdown).await;
+    assert_eq!(requested, failed, "each failed event asked again once");
+    equals_truth_soon(&w, &*store, start).await;
+    assert_eq!(
+        recover(&w, &store, &shutdown).await,
+        0,
+        "nothing asked twice (claimed), and nothing left"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            series_value(&*store, Family::WebhookRedeliveries, &["org-a"]).await == failed as f64
+        })
+        .await
+    );
+    shutdown.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redelivery_off_the_scheduled_scrape_reconciles_a_lost_delivery() {
+    let shutdown = Shutdown::new();
+    let w = hook_world(
+        &shutdown,
+        SimConfig::default(),
+        "",
+        "  redelivery_enabled: false\n",
+    );
+    let store = memory_store(&w);
+    let hook = start_worker(&w, &store, None, None, &shutdown).await;
+    let start = w.sim.now();
+    scrape(&w, &store, &shutdown).await;
+    w.sim.set_hooks(HookKnobs {
+        drop_every: 1,
+        ..knobs(hook)
+    });
+    w.sim.add_activity("org-a", "repo-001", "pull").unwrap();
+    w.sim.add_activity("org-a", "repo-002", "comment").unwrap();
+    settled(&w, 2).await;
+    assert_ne!(webhook_families(&*store).await, webhook_truth(&w, start));
+    scrape(&w, &store, &shutdown).await;
+    equals_truth_soon(&w, &*store, start).await;
+    shutdown.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_down_and_redis_down_at_delivery_time_lose_nothing() {
+    let shutdown = Shutdown::new();
+    let w = hook_world(&shutdown, SimConfig::default(), "", "");
+    let dir = tempfile::tempdir().unwrap();
+    let port = ghstats_testkit::spare_port();
+    let redis = ghstats_testkit::OwnRedis::start(port, dir.path());
+    let target = ghstats_store::RedisTarget::Standalone {
+        addr: format!("127.0.0.1:{port}"),
+        tls: false,
+    };
+    let store: Arc<dyn Store> = Arc::new(
+        ghstats_store::RedisStore::connect(
+            &target,
+            &ghstats_store::RedisAuth::default(),
+            StoreSettings::from_config(&w.config.store),
+        )
+        .await
+        .unwrap(),
+    );
+    let start = w.sim.now();
+    scrape(&w, &store, &shutdown).await;
+    // A worker stopped: GitHub cannot connect.
+    let worker = shutdown.child();
+    let hook = start_worker(&w, &store, None, None, &worker).await;
+    worker.trigger();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            reqwest::Client::new()
+                .get(format!("http://{hook}/webhooks/github"))
+                .send()
+                .await
+                .is_err()
+        })
+        .await
+    );
+    w.sim.set_hooks(knobs(hook));
+    w.sim.add_activity("org-a", "repo-000", "comment").unwrap();
+    settled(&w, 1).await;
+    // A new worker; now Redis goes away while GitHub delivers.
+    let hook = start_worker(&w, &store, None, None, &shutdown).await;
+    w.sim.set_hooks(knobs(hook));
+    redis.kill();
+    w.sim.add_activity("org-a", "repo-001", "pull").unwrap();
+    settled(&w, 2).await;
+    let codes: Vec<u64> = w
+        .sim
+        .hook_deliveries()
+        .iter()
+        .filter_map(|d| d["status_code"].as_u64())
+        .collect();
+    assert_eq!(
+        codes,
+        [503, 0],
+        "newest first: 503 while Redis is down, none while the worker was"
+    );
+    // Redis is back (its append-only file); the leader asks again.
+    let _redis = ghstats_testkit::OwnRedis::start(port, dir.path());
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            store.ping().await.is_ok()
+        })
+        .await
+    );
+    assert_eq!(recover(&w, &store, &shutdown).await, 2);
+    equals_truth_soon(&w, &*store, start).await;
+    shutdown.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_are_taken_while_rabbitmq_is_unreachable() {
+    let shutdown = Shutdown::new();
+    let w = hook_world(&shutdown, SimConfig::default(), "", "");
+    let store = memory_store(&w);
+    // A broker that is not there: the consumer is unhealthy, the intake is not.
+    let rabbit = ghstats_testkit::rabbit_queue(
+        &w.config,
+        &format!(
+            "amqp://guest:guest@127.0.0.1:{}/%2f",
+            ghstats_testkit::spare_port()
+        ),
+        "hooks-down",
+    );
+    let queue: Arc<dyn JobQueue> = Arc::new(rabbit.clone());
+    let hook = start_worker(&w, &store, Some(queue), Some(rabbit), &shutdown).await;
+    let start = w.sim.now();
+    scrape(&w, &store, &shutdown).await;
+    w.sim.set_hooks(knobs(hook));
+    w.sim.add_activity("org-a", "repo-002", "pull").unwrap();
+    w.sim.add_activity("org-a", "repo-002", "review").unwrap();
+    equals_truth_soon(&w, &*store, start).await;
+    shutdown.trigger();
+}

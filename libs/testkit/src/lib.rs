@@ -8,8 +8,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod own_redis;
 #[cfg(feature = "world")]
 mod world;
+pub use own_redis::OwnRedis;
 #[cfg(feature = "world")]
 pub use world::*;
 
