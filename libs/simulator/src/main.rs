@@ -28,6 +28,12 @@ use ghstats_simulator::{DEMO_APP_ID, DEMO_TOKEN, SimConfig, Simulator, WorldSpec
 /// POST /_sim/copilot {"link_host":"evil.example:80","expired_links":true,
 /// "extra_lines":["{not json"]} changes how reports are served (GET shows it).
 ///
+/// Webhooks: --webhook-url (repeatable) and --webhook-secret deliver signed
+/// push, pull_request, pull_request_review, issue_comment and repository
+/// events for every change; POST /_sim/hooks {"urls","secret","drop_every",
+/// "duplicate_every","missign_every","delay_ms","reorder"} changes them; the
+/// App API serves GET /app/hook/deliveries and POST .../{id}/attempts.
+///
 /// Credentials: the demo App (id 1000, key libs/simulator/keys/demo-app.pem)
 /// is installed in every org (installation ids from 2000), and the token
 /// ghp_simulator_demo_token is accepted for every org.
@@ -74,6 +80,12 @@ struct Cli {
     /// Synthetic Copilot users on top of the world's users.
     #[arg(long, default_value_t = 0)]
     copilot_extra_users: u32,
+    /// Deliver webhooks to this URL (repeatable).
+    #[arg(long, value_name = "URL")]
+    webhook_url: Vec<String>,
+    /// The webhook secret deliveries are signed with.
+    #[arg(long, default_value = "")]
+    webhook_secret: String,
     /// GET this URL and exit 0 on a 2xx answer (container health check).
     #[arg(long, value_name = "URL")]
     probe: Option<String>,
@@ -132,6 +144,14 @@ fn main() -> ExitCode {
             sim.api_base(),
             sim.admin_base()
         );
+        if !cli.webhook_url.is_empty() {
+            sim.set_hooks(ghstats_simulator::hooks::HookKnobs {
+                urls: cli.webhook_url.clone(),
+                secret: cli.webhook_secret.clone(),
+                ..Default::default()
+            });
+            println!("webhooks to {}", cli.webhook_url.join(", "));
+        }
         println!("demo App id {DEMO_APP_ID}; token {DEMO_TOKEN}");
         for (org, installation) in sim.installations() {
             println!("  org {org}: installation {installation}");

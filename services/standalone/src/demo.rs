@@ -1,11 +1,16 @@
 //! The demo GitHub: when no org is configured, `ghstats` starts the bundled
-//! simulator in-process (with live activity, so the numbers move) and
-//! configures its orgs with the simulator's demo token.
+//! simulator in-process (with live activity, so the numbers move),
+//! configures its orgs with the simulator's demo token, and has the
+//! simulator's webhook deliver to this process's own intake, so activity
+//! added through `/_sim/activity` shows in `/metrics` within seconds.
 
 use ghstats_config::{Config, HttpUrl, OrgConfig};
 use ghstats_core::Shutdown;
 use ghstats_runtime::ServeError;
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
+
+/// The webhook secret the demo's simulator signs with and its orgs accept.
+pub const DEMO_WEBHOOK_SECRET: &str = "ghstats-demo-webhook-secret";
 
 /// How often the demo scrapes its simulated orgs.
 pub const DEMO_SCRAPE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
@@ -43,6 +48,7 @@ pub async fn start(config: &mut Config, shutdown: &Shutdown) -> Result<DemoGithu
             // The simulator's activity (an event every 5 s) shows within
             // half a minute, and LOC within a minute of the start.
             scrape_interval: DEMO_SCRAPE_INTERVAL.into(),
+            webhook_secret: Some(ghstats_config::Secret::new(DEMO_WEBHOOK_SECRET)),
             ..OrgConfig::default()
         })
         .collect();
@@ -53,6 +59,7 @@ pub async fn start(config: &mut Config, shutdown: &Shutdown) -> Result<DemoGithu
         copilot.include_org_users_28d = true;
         copilot.download_host_allowlist = vec!["localhost".into()];
     }
+    config.webhooks.enabled = true;
     tracing::info!(
         api = %simulator.api_base(),
         admin = %simulator.admin_base(),
@@ -63,4 +70,17 @@ pub async fn start(config: &mut Config, shutdown: &Shutdown) -> Result<DemoGithu
         simulator,
         _token_dir: token_dir,
     })
+}
+
+impl DemoGithub {
+    /// Has the simulator's webhook deliver to the intake at `addr`.
+    pub fn deliver_to(&self, addr: std::net::SocketAddr) {
+        self.simulator
+            .set_hooks(ghstats_simulator::hooks::HookKnobs {
+                urls: vec![format!("http://{addr}/webhooks/github")],
+                secret: DEMO_WEBHOOK_SECRET.into(),
+                ..Default::default()
+            });
+        tracing::info!(intake = %format!("http://{addr}/webhooks/github"), "the demo simulator delivers webhooks to this process");
+    }
 }

@@ -42,7 +42,10 @@ impl Listeners {
         Ok(Self {
             gateway: ServiceListeners::ephemeral().await?,
             scheduler: ServiceListeners::ephemeral().await?,
-            worker: ServiceListeners::ephemeral().await?,
+            worker: ServiceListeners::ephemeral()
+                .await?
+                .with_ephemeral_webhook()
+                .await?,
         })
     }
 }
@@ -62,11 +65,20 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
     let mut config = standalone_config(config);
-    let _demo = if config.github.orgs.is_empty() {
+    let mut listeners = listeners;
+    let demo = if config.github.orgs.is_empty() {
         Some(demo::start(&mut config, &shutdown).await?)
     } else {
         None
     };
+    if config.webhooks.enabled && listeners.worker.webhook.is_none() {
+        listeners.worker.webhook = Some(
+            ghstats_runtime::listeners::bind(config.webhooks.listen_addr.socket_addr()).await?,
+        );
+    }
+    if let (Some(demo), Some(addr)) = (&demo, listeners.worker.webhook_addr()) {
+        demo.deliver_to(addr);
+    }
     let store: Arc<dyn Store> =
         Arc::new(MemoryStore::new(StoreSettings::from_config(&config.store)));
     // Backfill jobs stay in this process: the scheduler asks, the worker
