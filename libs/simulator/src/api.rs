@@ -109,9 +109,7 @@ pub(crate) fn log(
 ) {
     state.log.push(LoggedRequest {
         at: state.clock.now(),
-        method: if endpoint == "create_installation_token" {
-            Method::POST
-        } else if endpoint == "redeliver_hook_delivery" {
+        method: if ["create_installation_token", "redeliver_hook_delivery"].contains(&endpoint) {
             Method::POST
         } else {
             Method::GET
