@@ -207,14 +207,15 @@ fn deliveries(n: usize) -> Vec<(String, Vec<u8>, String)> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     (0..n)
         .map(|i| {
-            let body = serde_json::to_vec(&serde_json::json!({
+            let body = serde_json::json!({
                 "action": "created",
                 "comment": { "id": 50_000_000 + i, "user": { "login": format!("u{}", i % 50), "id": i % 50 + 1, "type": "User" }, "created_at": now, "updated_at": now },
                 "issue": { "number": 1 },
                 "repository": { "name": format!("repo-{:03}", i % 8), "owner": { "login": "org-a" }, "default_branch": "main" },
                 "organization": { "login": "org-a" },
-            }))
-            .unwrap_or_default();
+            })
+            .to_string()
+            .into_bytes();
             let sig = ghstats_simulator::hooks::sign(SECRET, &body);
             (format!("bench-{i}"), body, sig)
         })

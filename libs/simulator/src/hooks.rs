@@ -125,7 +125,7 @@ impl Hooks {
             action,
             installation_id: org.installation_id,
             repository_id: repo.id,
-            body: Arc::new(serde_json::to_vec(&payload).unwrap_or_default()),
+            body: Arc::new(payload.to_string().into_bytes()),
         };
         lock(&self.log).push(attempt);
         let _ = self.queue.send(id);
