@@ -587,3 +587,62 @@ async fn deliveries_are_taken_while_rabbitmq_is_unreachable() {
     equals_truth_soon(&w, &*store, start).await;
     shutdown.trigger();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_archived_or_renamed_leaves_the_selection_at_once() {
+    let shutdown = Shutdown::new();
+    let w = hook_world(&shutdown, SimConfig::default(), "", "");
+    let store = memory_store(&w);
+    let hook = start_worker(&w, &store, None, None, &shutdown).await;
+    scrape(&w, &store, &shutdown).await;
+    w.sim.set_hooks(knobs(hook));
+    let open = |repo: String| {
+        let store = store.clone();
+        async move { series_value(&*store, Family::PrOpen, &["org-a", &repo, "false"]).await }
+    };
+    // Two repositories with open pull requests (opened now if need be).
+    let mut with_open = Vec::new();
+    for r in w.sim.repo_names("org-a") {
+        if open(r.clone()).await > 0.0 {
+            with_open.push(r);
+        }
+    }
+    assert!(with_open.len() >= 2, "{with_open:?}");
+    let (archived, renamed) = (with_open[0].clone(), with_open[1].clone());
+    w.sim
+        .depart(
+            "org-a",
+            &archived,
+            ghstats_simulator::Departure::Archived,
+            None,
+        )
+        .unwrap();
+    w.sim
+        .depart(
+            "org-a",
+            &renamed,
+            ghstats_simulator::Departure::Renamed,
+            Some("brand-new-name"),
+        )
+        .unwrap();
+    // No scrape: the deliveries alone take them out of the selection.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            open(archived.clone()).await == 0.0 && open(renamed.clone()).await == 0.0
+        })
+        .await,
+        "the open pull requests of {archived} and {renamed} fell to 0"
+    );
+    let events: Vec<String> = w
+        .sim
+        .hook_deliveries()
+        .iter()
+        .map(|d| format!("{} {}", d["event"], d["action"]))
+        .collect();
+    assert!(
+        events.iter().any(|e| e.contains("archived"))
+            && events.iter().any(|e| e.contains("renamed")),
+        "{events:?}"
+    );
+    shutdown.trigger();
+}

@@ -227,41 +227,50 @@ struct RepoChange {
 /// `POST /_sim/repos {org, repo, action: archived|renamed|deleted, new_name}`.
 async fn change_repo(State(state): St, Json(c): Json<RepoChange>) -> Response {
     let now = state.clock.now();
+    match depart(&state, &c.org, &c.repo, c.action, c.new_name.as_deref(), now) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+/// A repository leaves its org now, and the App's webhook says so
+/// (`repository` archived, renamed with the old name, deleted).
+pub(crate) fn depart(
+    state: &SimState,
+    org: &str,
+    repo: &str,
+    how: crate::world::Departure,
+    new_name: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), SimError> {
     let mut world = state.world.write().unwrap_or_else(|p| p.into_inner());
     let before = world
         .orgs
         .iter()
-        .find(|o| o.login.eq_ignore_ascii_case(&c.org))
+        .find(|o| o.login.eq_ignore_ascii_case(org))
         .and_then(|o| {
-            let repo = o
-                .repos
-                .iter()
-                .find(|r| r.name.eq_ignore_ascii_case(&c.repo))?;
-            Some((o.clone_shallow(), repo.clone()))
+            let r = o.repos.iter().find(|r| r.name.eq_ignore_ascii_case(repo))?;
+            Some((o.clone_shallow(), r.clone()))
         });
-    match world.depart(&c.org, &c.repo, c.action, c.new_name.as_deref(), now) {
-        Ok(()) => {
-            if let Some((org, mut repo)) = before {
-                let action = match c.action {
-                    crate::world::Departure::Archived => "archived",
-                    crate::world::Departure::Renamed => "renamed",
-                    crate::world::Departure::Deleted => "deleted",
-                };
-                let old_name = repo.name.clone();
-                if let Some(new) = &c.new_name {
-                    repo.name = new.clone();
-                }
-                repo.archived |= action == "archived";
-                let mut payload = crate::hooks::envelope(&state.links, &org, &repo, Some(action));
-                if action == "renamed" {
-                    payload["changes"] = json!({ "repository": { "name": { "from": old_name } } });
-                }
-                state.hooks.emit(now, &org, &repo, "repository", payload);
-            }
-            StatusCode::NO_CONTENT.into_response()
+    world.depart(org, repo, how, new_name, now)?;
+    if let Some((org, mut repo)) = before {
+        let action = match how {
+            crate::world::Departure::Archived => "archived",
+            crate::world::Departure::Renamed => "renamed",
+            crate::world::Departure::Deleted => "deleted",
+        };
+        let old_name = repo.name.clone();
+        if let Some(new) = new_name {
+            repo.name = new.to_owned();
         }
-        Err(e) => bad_request(e),
+        repo.archived |= action == "archived";
+        let mut payload = crate::hooks::envelope(&state.links, &org, &repo, Some(action));
+        if action == "renamed" {
+            payload["changes"] = json!({ "repository": { "name": { "from": old_name } } });
+        }
+        state.hooks.emit(now, &org, &repo, "repository", payload);
     }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]

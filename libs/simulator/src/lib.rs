@@ -348,9 +348,7 @@ impl Simulator {
         how: Departure,
         new_name: Option<&str>,
     ) -> Result<(), SimError> {
-        let now = self.state.clock.now();
-        let mut world = self.state.world.write().unwrap_or_else(|p| p.into_inner());
-        world.depart(org, repo, how, new_name, now)
+        admin::depart(&self.state, org, repo, how, new_name, self.state.clock.now())
     }
 
     /// Renames a user account (GitHub shows the new login everywhere).

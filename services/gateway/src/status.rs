@@ -328,7 +328,7 @@ fn orgs(h: &mut String, page: &StatusPage, status: &FleetStatus, now: DateTime<U
 }
 
 fn workers(h: &mut String, status: &FleetStatus) {
-    h.push_str("<section><h2>Workers</h2><table id=\"workers\"><tr><th>replica</th><th>identity</th><th>consumers</th><th>in flight</th><th>processed</th><th>failed</th><th>state</th><th>health</th></tr>");
+    h.push_str("<section><h2>Workers</h2><table id=\"workers\"><tr><th>replica</th><th>identity</th><th>consumers</th><th>in flight</th><th>processed</th><th>failed</th><th>state</th><th>webhooks</th><th>health</th></tr>");
     for (endpoint, answer) in &status.workers {
         match answer {
             Ok(w) => {
@@ -339,7 +339,7 @@ fn workers(h: &mut String, status: &FleetStatus) {
                 };
                 let _ = write!(
                     h,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{} {}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{} {}</td></tr>",
                     esc(endpoint),
                     esc(&w.identity),
                     w.consumers,
@@ -347,6 +347,11 @@ fn workers(h: &mut String, status: &FleetStatus) {
                     w.processed,
                     w.failed,
                     if w.draining { "drained" } else { "consuming" },
+                    if w.webhook_listen.is_empty() {
+                        "off".to_owned()
+                    } else {
+                        format!("{} accepted", w.webhook_accepted)
+                    },
                     health_class(mode),
                     esc(mode),
                     esc(&w.health_reason)
@@ -355,7 +360,7 @@ fn workers(h: &mut String, status: &FleetStatus) {
             Err(reason) => {
                 let _ = write!(
                     h,
-                    "<tr><td>{}</td><td colspan=\"6\"></td><td class=\"bad\">unreachable: {}</td></tr>",
+                    "<tr><td>{}</td><td colspan=\"7\"></td><td class=\"bad\">unreachable: {}</td></tr>",
                     esc(endpoint),
                     esc(reason)
                 );

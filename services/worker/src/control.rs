@@ -24,6 +24,8 @@ pub struct ControlService {
     pub admin_token: Option<String>,
     /// This replica's health, reported with its status.
     pub health: ghstats_core::health::HealthRegistry,
+    /// The webhook intake and where it listens, when on.
+    pub intake: Option<(Arc<crate::webhook::Intake>, String)>,
 }
 
 impl ControlService {
@@ -38,6 +40,15 @@ impl ControlService {
             processed: self.counts.processed.load(Ordering::Relaxed),
             failed: self.counts.failed.load(Ordering::Relaxed),
             draining: self.gate.draining(),
+            webhook_listen: self
+                .intake
+                .as_ref()
+                .map(|(_, addr)| addr.clone())
+                .unwrap_or_default(),
+            webhook_accepted: self
+                .intake
+                .as_ref()
+                .map_or(0, |(i, _)| i.accepted.load(Ordering::Relaxed)),
         }
     }
 

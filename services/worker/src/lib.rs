@@ -97,17 +97,12 @@ pub async fn serve_with(
             .map(|(org, client)| (org.org.to_ascii_lowercase(), (org, client)))
             .collect();
     let mut listeners = listeners;
-    if config.webhooks.enabled {
-        start_intake(
-            &config,
-            &deps.store,
-            &orgs,
-            &mut host,
-            listeners.webhook.take(),
-            &shutdown,
-        )
-        .await?;
-    }
+    let intake = if config.webhooks.enabled {
+        let webhook = listeners.webhook.take();
+        Some(start_intake(&config, &deps.store, &orgs, &mut host, webhook, &shutdown).await?)
+    } else {
+        None
+    };
     let shared_config = Arc::new(config.clone());
     let copilot = ghstats_scrape::clients::copilot_scraper(
         &shared_config,
@@ -162,6 +157,7 @@ pub async fn serve_with(
         queue: deps.queue,
         admin_token,
         health: host.health.clone(),
+        intake,
     };
     host.grpc.add_service(WorkerControlServer::new(control));
     host.serve(listeners, shutdown).await
@@ -176,7 +172,7 @@ async fn start_intake(
     host: &mut ServiceHost,
     listener: Option<tokio::net::TcpListener>,
     shutdown: &Shutdown,
-) -> Result<(), ServeError> {
+) -> Result<(Arc<webhook::Intake>, String), ServeError> {
     let intake = Arc::new(
         webhook::Intake::new(config, store.clone(), orgs)
             .map_err(|e| ServeError::task("webhook intake", e))?,
@@ -214,5 +210,13 @@ async fn start_intake(
             async move { intake.flush().await }
         },
     );
-    Ok(())
+    // What was counted since the last flush is written on the way out.
+    let stop = shutdown.clone();
+    let last = intake.clone();
+    shutdown.spawn("webhook_final_flush", async move {
+        stop.triggered().await;
+        last.flush().await;
+        Ok::<(), std::convert::Infallible>(())
+    });
+    Ok((intake, format!("{addr}{}", webhook::PATH)))
 }
