@@ -74,7 +74,10 @@ pub async fn start(config: &mut Config, shutdown: &Shutdown) -> Result<DemoGithu
 
 impl DemoGithub {
     /// Has the simulator's webhook deliver to the intake at `addr`.
-    pub fn deliver_to(&self, addr: std::net::SocketAddr) {
+    pub fn deliver_to(&self, mut addr: std::net::SocketAddr) {
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
         self.simulator
             .set_hooks(ghstats_simulator::hooks::HookKnobs {
                 urls: vec![format!("http://{addr}/webhooks/github")],
