@@ -11,6 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod leader;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,45 +22,19 @@ use ghstats_core::Shutdown;
 use ghstats_queue::{JobQueue, MemoryQueue};
 use ghstats_scheduler::cooldown::GithubState;
 use ghstats_scheduler::enqueue::{EnqueueSettings, Enqueuer};
-use ghstats_scheduler::org_loop::{OrgController, TickOutcome};
+use ghstats_scheduler::org_loop::TickOutcome;
 use ghstats_scrape::CycleResult;
 use ghstats_simulator::{ACTIVITY_KINDS, Departure, FaultRule, SimConfig, TruthOptions, WorldSpec};
 use ghstats_store::{Family, Store, StoreError, WriteCtx};
-use ghstats_testkit::{Gauges, activity_gauges, loc_gauges, loc_truth, series_where, world_with};
+use ghstats_testkit::Dice;
+use ghstats_testkit::{
+    Gauges, activity_gauges, gauge_diff, loc_gauges, loc_truth, series_where, world_with,
+};
 use ghstats_worker::job::{JobContext, Verdict};
+use leader::controller;
 
 const STEP: chrono::Duration = chrono::Duration::hours(2);
 const STEPS: u32 = 40;
-
-/// A deterministic sequence of choices.
-struct Dice(u64);
-
-impl Dice {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
-
-fn controller(
-    w: &ghstats_testkit::World,
-    store: &Arc<dyn Store>,
-    backfill: &Arc<dyn BackfillProducer>,
-    shutdown: &Shutdown,
-) -> Arc<OrgController> {
-    ghstats_scheduler::leader::controllers(
-        &w.config,
-        store,
-        backfill,
-        &ghstats_core::Tenure::default(),
-        shutdown,
-    )
-    .unwrap()
-    .remove(0)
-}
 
 /// (family, org, repo, user) -> value of every non-zero last-event series.
 async fn last_events(store: &dyn Store) -> Gauges {
@@ -142,7 +118,7 @@ async fn several_days_with_faults_and_changes_equal_the_truth_after_every_step()
     };
     let mut term = 1;
     store.raise_term(term).await.unwrap();
-    let mut leader = controller(&w, &store, &backfill, &shutdown);
+    let mut leader = controller(&w, &store, Some(&backfill), &shutdown);
     let mut dice = Dice(7);
     let mut renamed_at: Option<DateTime<Utc>> = None;
     let quiet = [6, 7]; // GitHub is down, then cooling down: nothing happens.
@@ -209,7 +185,10 @@ async fn several_days_with_faults_and_changes_equal_the_truth_after_every_step()
         if step == 16 {
             term += 1;
             store.raise_term(term).await.unwrap();
-            let old = std::mem::replace(&mut leader, controller(&w, &store, &backfill, &shutdown));
+            let old = std::mem::replace(
+                &mut leader,
+                controller(&w, &store, Some(&backfill), &shutdown),
+            );
             assert_eq!(
                 old.tick(WriteCtx::leader(term - 1), now()).await,
                 TickOutcome::Fenced,
@@ -298,16 +277,7 @@ async fn several_days_with_faults_and_changes_equal_the_truth_after_every_step()
         got.extend(loc_gauges(&*store).await);
         step_truth.observed_since = None;
         want.extend(loc_truth(&w.sim, at, &step_truth));
-        let diff: Vec<_> = got
-            .iter()
-            .filter(|(k, v)| want.get(*k) != Some(v))
-            .map(|(k, v)| (k.clone(), Some(*v), want.get(k).copied()))
-            .chain(
-                want.iter()
-                    .filter(|(k, _)| !got.contains_key(*k))
-                    .map(|(k, v)| (k.clone(), None, Some(*v))),
-            )
-            .collect();
+        let diff = gauge_diff(&got, &want);
         assert!(
             diff.is_empty(),
             "step {step} at {at}: (series, exporter, truth) differ: {diff:#?}"

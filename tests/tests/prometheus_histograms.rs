@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod leader;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,17 +123,7 @@ async fn prometheus_scrapes_the_histograms_and_their_median_is_the_truths() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(
         &w.config.store,
     )));
-    let backfill: Arc<dyn ghstats_backfill::BackfillProducer> =
-        Arc::new(ghstats_backfill::MemoryProducer::default());
-    let leader = ghstats_scheduler::leader::controllers(
-        &w.config,
-        &store,
-        &backfill,
-        &ghstats_core::Tenure::default(),
-        &shutdown,
-    )
-    .unwrap()
-    .remove(0);
+    let leader = leader::controller(&w, &store, None, &shutdown);
     let now = w.sim.now();
     leader.tick(WriteCtx::leader(0), now).await;
 

@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod leader;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,11 +21,13 @@ use ghstats_core::Shutdown;
 use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_queue::{JobQueue, MemoryQueue};
 use ghstats_scheduler::enqueue::{EnqueueSettings, Enqueuer};
-use ghstats_scheduler::org_loop::{OrgController, TickOutcome};
+use ghstats_scheduler::org_loop::TickOutcome;
 use ghstats_simulator::{Event, SimConfig, TruthOptions, WorldSpec};
 use ghstats_store::{FlowRules, Kind, Store, StoreError, WriteCtx};
-use ghstats_testkit::{flow_gauges, flow_truth, world_with};
+use ghstats_testkit::Dice;
+use ghstats_testkit::{flow_gauges, flow_truth, gauge_diff, world_with};
 use ghstats_worker::job::{JobContext, Verdict};
+use leader::controller;
 
 const STEP: chrono::Duration = chrono::Duration::hours(2);
 const STEPS: u32 = 30;
@@ -43,36 +47,6 @@ const ACTIONS: [(&str, Option<&str>); 12] = [
     ("open_pull", Some("dependabot[bot]")),
     ("pull", None),
 ];
-
-/// A deterministic sequence of choices.
-struct Dice(u64);
-
-impl Dice {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
-
-fn controller(
-    w: &ghstats_testkit::World,
-    store: &Arc<dyn Store>,
-    backfill: &Arc<dyn BackfillProducer>,
-    shutdown: &Shutdown,
-) -> Arc<OrgController> {
-    ghstats_scheduler::leader::controllers(
-        &w.config,
-        store,
-        backfill,
-        &ghstats_core::Tenure::default(),
-        shutdown,
-    )
-    .unwrap()
-    .remove(0)
-}
 
 #[tokio::test]
 async fn pull_request_flow_equals_the_truth_through_days_of_reviews_merges_and_a_leader_change() {
@@ -133,7 +107,7 @@ async fn pull_request_flow_equals_the_truth_through_days_of_reviews_merges_and_a
     };
     let mut term = 1;
     store.raise_term(term).await.unwrap();
-    let mut leader = controller(&w, &store, &backfill, &shutdown);
+    let mut leader = controller(&w, &store, Some(&backfill), &shutdown);
     let mut dice = Dice(11);
     let mut highest: BTreeMap<(String, String, String, String), f64> = BTreeMap::new();
     let mut seen_families = std::collections::BTreeSet::new();
@@ -156,7 +130,10 @@ async fn pull_request_flow_equals_the_truth_through_days_of_reviews_merges_and_a
         if step == 10 {
             term += 1;
             store.raise_term(term).await.unwrap();
-            let old = std::mem::replace(&mut leader, controller(&w, &store, &backfill, &shutdown));
+            let old = std::mem::replace(
+                &mut leader,
+                controller(&w, &store, Some(&backfill), &shutdown),
+            );
             assert_eq!(
                 old.tick(WriteCtx::leader(term - 1), now()).await,
                 TickOutcome::Fenced,
@@ -223,16 +200,7 @@ async fn pull_request_flow_equals_the_truth_through_days_of_reviews_merges_and_a
             &truth,
             &rules,
         );
-        let diff: Vec<_> = got
-            .iter()
-            .filter(|(k, v)| want.get(*k) != Some(v))
-            .map(|(k, v)| (k.clone(), Some(*v), want.get(k).copied()))
-            .chain(
-                want.iter()
-                    .filter(|(k, _)| !got.contains_key(*k))
-                    .map(|(k, v)| (k.clone(), None, Some(*v))),
-            )
-            .collect();
+        let diff = gauge_diff(&got, &want);
         assert!(
             diff.is_empty(),
             "step {step} at {at}: (series, exporter, truth) differ: {diff:#?}"

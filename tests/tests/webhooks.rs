@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod leader;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +22,8 @@ use ghstats_simulator::SimConfig;
 use ghstats_simulator::hooks::HookKnobs;
 use ghstats_store::{Family, FlowRules, MemoryStore, Store, StoreSettings, WriteCtx};
 use ghstats_testkit::{
-    Gauges, HOOK_SECRET, activity_gauges, eventually, flow_gauges, flow_truth, hook_world,
-    series_value, truth,
+    Gauges, HOOK_SECRET, activity_gauges, eventually, flow_gauges, flow_truth, gauge_diff,
+    hook_world, series_value, truth,
 };
 
 fn memory_store(w: &ghstats_testkit::World) -> Arc<dyn Store> {
@@ -162,17 +164,7 @@ fn webhook_truth(w: &ghstats_testkit::World, start: chrono::DateTime<chrono::Utc
 
 /// One scheduled cycle of the leader (the baseline, or the reconciliation).
 async fn scrape(w: &ghstats_testkit::World, store: &Arc<dyn Store>, shutdown: &Shutdown) {
-    let backfill: Arc<dyn ghstats_backfill::BackfillProducer> =
-        Arc::new(ghstats_backfill::MemoryProducer::default());
-    let leader = ghstats_scheduler::leader::controllers(
-        &w.config,
-        store,
-        &backfill,
-        &ghstats_core::Tenure::default(),
-        shutdown,
-    )
-    .unwrap()
-    .remove(0);
+    let leader = leader::controller(w, store, None, shutdown);
     leader.tick(WriteCtx::leader(0), w.sim.now()).await;
 }
 
@@ -192,16 +184,7 @@ async fn equals_truth_soon(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let diff: Vec<_> = got
-        .iter()
-        .filter(|(k, v)| want.get(*k) != Some(v))
-        .map(|(k, v)| (k.clone(), Some(*v), want.get(k).copied()))
-        .chain(
-            want.iter()
-                .filter(|(k, _)| !got.contains_key(*k))
-                .map(|(k, v)| (k.clone(), None, Some(*v))),
-        )
-        .collect();
+    let diff = gauge_diff(&got, &want);
     assert!(same, "(series, exporter, truth) differ: {diff:#?}");
 }
 
@@ -378,16 +361,7 @@ async fn duplicated_and_reordered_deliveries_equal_the_truth_without_a_scrape() 
 
 /// The leader's recovery pass (as its `webhook_redelivery` task runs it).
 async fn recover(w: &ghstats_testkit::World, store: &Arc<dyn Store>, shutdown: &Shutdown) -> usize {
-    let backfill: Arc<dyn ghstats_backfill::BackfillProducer> =
-        Arc::new(ghstats_backfill::MemoryProducer::default());
-    let controllers = ghstats_scheduler::leader::controllers(
-        &w.config,
-        store,
-        &backfill,
-        &ghstats_core::Tenure::default(),
-        shutdown,
-    )
-    .unwrap();
+    let controllers = [leader::controller(w, store, None, shutdown)];
     ghstats_scheduler::redeliver::redeliver_failed(
         &controllers,
         &**store,

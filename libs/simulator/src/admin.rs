@@ -227,7 +227,14 @@ struct RepoChange {
 /// `POST /_sim/repos {org, repo, action: archived|renamed|deleted, new_name}`.
 async fn change_repo(State(state): St, Json(c): Json<RepoChange>) -> Response {
     let now = state.clock.now();
-    match depart(&state, &c.org, &c.repo, c.action, c.new_name.as_deref(), now) {
+    match depart(
+        &state,
+        &c.org,
+        &c.repo,
+        c.action,
+        c.new_name.as_deref(),
+        now,
+    ) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => bad_request(e),
     }

@@ -348,7 +348,14 @@ impl Simulator {
         how: Departure,
         new_name: Option<&str>,
     ) -> Result<(), SimError> {
-        admin::depart(&self.state, org, repo, how, new_name, self.state.clock.now())
+        admin::depart(
+            &self.state,
+            org,
+            repo,
+            how,
+            new_name,
+            self.state.clock.now(),
+        )
     }
 
     /// Renames a user account (GitHub shows the new login everywhere).

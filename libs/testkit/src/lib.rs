@@ -33,6 +33,21 @@ pub fn unique(name: &str) -> String {
     format!("test.{name}.{}.{nanos}", std::process::id())
 }
 
+/// A deterministic sequence of choices (for simulated days).
+#[derive(Debug)]
+pub struct Dice(pub u64);
+
+impl Dice {
+    /// The next choice in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
 /// The test broker: `GHSTATS_TEST_AMQP_URL`, or the local RabbitMQ.
 pub fn amqp_url() -> String {
     std::env::var("GHSTATS_TEST_AMQP_URL")

@@ -334,3 +334,19 @@ pub fn flow_truth(
     }
     out
 }
+
+/// A key whose value differs: (series, got, wanted).
+pub type GaugeDiff = ((String, String, String, String), Option<f64>, Option<f64>);
+
+/// Where `got` and `want` differ, absent on either side included.
+pub fn gauge_diff(got: &Gauges, want: &Gauges) -> Vec<GaugeDiff> {
+    got.iter()
+        .filter(|(k, v)| want.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), Some(*v), want.get(k).copied()))
+        .chain(
+            want.iter()
+                .filter(|(k, _)| !got.contains_key(*k))
+                .map(|(k, v)| (k.clone(), None, Some(*v))),
+        )
+        .collect()
+}
