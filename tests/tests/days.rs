@@ -11,17 +11,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod days_rig;
 mod leader;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Datelike, DurationRound, TimeZone, Utc};
-use ghstats_backfill::BackfillProducer;
 use ghstats_core::Shutdown;
-use ghstats_queue::{JobQueue, MemoryQueue};
 use ghstats_scheduler::cooldown::GithubState;
-use ghstats_scheduler::enqueue::{EnqueueSettings, Enqueuer};
 use ghstats_scheduler::org_loop::TickOutcome;
 use ghstats_scrape::CycleResult;
 use ghstats_simulator::{ACTIVITY_KINDS, Departure, FaultRule, SimConfig, TruthOptions, WorldSpec};
@@ -30,7 +27,6 @@ use ghstats_testkit::Dice;
 use ghstats_testkit::{
     Gauges, activity_gauges, gauge_diff, loc_gauges, loc_truth, series_where, world_with,
 };
-use ghstats_worker::job::{JobContext, Verdict};
 use leader::controller;
 
 const STEP: chrono::Duration = chrono::Duration::hours(2);
@@ -71,26 +67,8 @@ async fn several_days_with_faults_and_changes_equal_the_truth_after_every_step()
     );
     let redis = ghstats_testkit::redis_store(&w.config, "days").await;
     let store: Arc<dyn Store> = redis.clone();
-    let queue = Arc::new(MemoryQueue::with_delays(&[Duration::from_millis(50)]));
-    let jobs_queue: Arc<dyn JobQueue> = queue.clone();
-    let enqueuer = Arc::new(Enqueuer::new(
-        jobs_queue.clone(),
-        store.clone(),
-        EnqueueSettings::from_config(&w.config),
-    ));
-    let backfill: Arc<dyn BackfillProducer> = enqueuer.clone();
-    let orgs = ghstats_scrape::clients::org_clients(&w.config, &store, shutdown.token())
-        .unwrap()
-        .into_iter()
-        .map(|(o, c)| (o.org.to_ascii_lowercase(), (o, c)))
-        .collect();
-    let worker = JobContext::new(
-        store.clone(),
-        orgs,
-        ghstats_scrape::Attribution::from_config(&w.config.github),
-        Duration::from_secs(30 * 86400),
-        0,
-    );
+    let rig = days_rig::Backfill::new(&w, &store, &shutdown);
+    let (enqueuer, backfill) = (rig.enqueuer.clone(), rig.producer.clone());
 
     // Start on a Saturday at 08:00 UTC, so the run crosses Sunday 00:00.
     let real = w.sim.now();
@@ -226,19 +204,8 @@ async fn several_days_with_faults_and_changes_equal_the_truth_after_every_step()
         let at = now();
         enqueuer.sweep(Some(ctx), at).await;
         let cooling = matches!(leader.github_state(), GithubState::CoolingDown(_));
-        while !cooling && queue.depth() > 0 {
-            let delivery = tokio::time::timeout(Duration::from_secs(5), jobs_queue.next())
-                .await
-                .unwrap()
-                .unwrap();
-            let verdict = worker.process(&delivery.job, at).await;
-            backfilled.push(delivery.job.repo.clone());
-            assert!(
-                matches!(verdict, Verdict::Done { .. } | Verdict::Duplicate),
-                "step {step}: job {:?} {verdict:?}",
-                delivery.job
-            );
-            jobs_queue.ack(delivery).await.unwrap();
+        if !cooling {
+            backfilled.extend(rig.run_jobs(at, step).await);
         }
         assert!(
             enqueuer.pending().is_empty(),

@@ -9,24 +9,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod days_rig;
 mod leader;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::DurationRound;
-use ghstats_backfill::{BackfillProducer, BackfillRequest};
+use ghstats_backfill::BackfillRequest;
 use ghstats_core::Shutdown;
 use ghstats_proto::{BackfillReason, TimeWindow};
-use ghstats_queue::{JobQueue, MemoryQueue};
-use ghstats_scheduler::enqueue::{EnqueueSettings, Enqueuer};
 use ghstats_scheduler::org_loop::TickOutcome;
 use ghstats_simulator::{Event, SimConfig, TruthOptions, WorldSpec};
 use ghstats_store::{FlowRules, Kind, Store, StoreError, WriteCtx};
 use ghstats_testkit::Dice;
 use ghstats_testkit::{flow_gauges, flow_truth, gauge_diff, world_with};
-use ghstats_worker::job::{JobContext, Verdict};
 use leader::controller;
 
 const STEP: chrono::Duration = chrono::Duration::hours(2);
@@ -71,27 +68,8 @@ async fn pull_request_flow_equals_the_truth_through_days_of_reviews_merges_and_a
     let rules = FlowRules::from_config(&w.config.pull_requests);
     let redis = ghstats_testkit::redis_store(&w.config, "pull-flow").await;
     let store: Arc<dyn Store> = redis.clone();
-    let queue = Arc::new(MemoryQueue::with_delays(&[Duration::from_millis(50)]));
-    let jobs_queue: Arc<dyn JobQueue> = queue.clone();
-    let enqueuer = Arc::new(Enqueuer::new(
-        jobs_queue.clone(),
-        store.clone(),
-        EnqueueSettings::from_config(&w.config),
-    ));
-    let backfill: Arc<dyn BackfillProducer> = enqueuer.clone();
-    let orgs = ghstats_scrape::clients::org_clients(&w.config, &store, shutdown.token())
-        .unwrap()
-        .into_iter()
-        .map(|(o, c)| (o.org.to_ascii_lowercase(), (o, c)))
-        .collect();
-    let worker = JobContext::new(
-        store.clone(),
-        orgs,
-        ghstats_scrape::Attribution::from_config(&w.config.github),
-        Duration::from_secs(30 * 86400),
-        0,
-    )
-    .with_pull_flow(Some(rules.clone()));
+    let rig = days_rig::Backfill::new(&w, &store, &shutdown);
+    let backfill = rig.producer.clone();
     let now = || {
         w.sim
             .now()
@@ -176,20 +154,8 @@ async fn pull_request_flow_equals_the_truth_through_days_of_reviews_merges_and_a
             };
             backfill.request(ctx, request).await.unwrap();
         }
-        enqueuer.sweep(Some(ctx), at).await;
-        while queue.depth() > 0 {
-            let delivery = tokio::time::timeout(Duration::from_secs(5), jobs_queue.next())
-                .await
-                .unwrap()
-                .unwrap();
-            let verdict = worker.process(&delivery.job, at).await;
-            assert!(
-                matches!(verdict, Verdict::Done { .. } | Verdict::Duplicate),
-                "step {step}: job {:?} {verdict:?}",
-                delivery.job
-            );
-            jobs_queue.ack(delivery).await.unwrap();
-        }
+        rig.enqueuer.sweep(Some(ctx), at).await;
+        rig.run_jobs(at, step).await;
         ghstats_scheduler::leader::age_activity(&*store, ctx, at).await;
 
         let got = flow_gauges(&*store).await;

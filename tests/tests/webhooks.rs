@@ -168,6 +168,25 @@ async fn scrape(w: &ghstats_testkit::World, store: &Arc<dyn Store>, shutdown: &S
     leader.tick(WriteCtx::leader(0), w.sim.now()).await;
 }
 
+/// A world with webhooks on, a memory store, a worker's intake, and one
+/// scrape as the baseline: (world, store, intake address, its start).
+async fn hooked(
+    shutdown: &Shutdown,
+    extra: &str,
+) -> (
+    ghstats_testkit::World,
+    Arc<dyn Store>,
+    SocketAddr,
+    chrono::DateTime<chrono::Utc>,
+) {
+    let w = hook_world(shutdown, SimConfig::default(), "", extra);
+    let store = memory_store(&w);
+    let hook = start_worker(&w, &store, None, None, shutdown).await;
+    let start = w.sim.now();
+    scrape(&w, &store, shutdown).await;
+    (w, store, hook, start)
+}
+
 async fn equals_truth_soon(
     w: &ghstats_testkit::World,
     store: &dyn Store,
@@ -325,11 +344,7 @@ async fn signatures_and_bad_deliveries_get_specific_answers_and_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_and_reordered_deliveries_equal_the_truth_without_a_scrape() {
     let shutdown = Shutdown::new();
-    let w = hook_world(&shutdown, SimConfig::default(), "", "");
-    let store = memory_store(&w);
-    let hook = start_worker(&w, &store, None, None, &shutdown).await;
-    let start = w.sim.now();
-    scrape(&w, &store, &shutdown).await;
+    let (w, store, hook, start) = hooked(&shutdown, "").await;
     w.sim.set_hooks(HookKnobs {
         duplicate_every: 2,
         reorder: 3,
@@ -388,11 +403,7 @@ async fn settled(w: &ghstats_testkit::World, attempts: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_and_mis_signed_deliveries_come_back_by_redelivery() {
     let shutdown = Shutdown::new();
-    let w = hook_world(&shutdown, SimConfig::default(), "", "");
-    let store = memory_store(&w);
-    let hook = start_worker(&w, &store, None, None, &shutdown).await;
-    let start = w.sim.now();
-    scrape(&w, &store, &shutdown).await;
+    let (w, store, hook, start) = hooked(&shutdown, "").await;
     // Every second delivery is lost, every third signed wrong.
     w.sim.set_hooks(HookKnobs {
         drop_every: 2,
@@ -445,16 +456,7 @@ async fn lost_and_mis_signed_deliveries_come_back_by_redelivery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redelivery_off_the_scheduled_scrape_reconciles_a_lost_delivery() {
     let shutdown = Shutdown::new();
-    let w = hook_world(
-        &shutdown,
-        SimConfig::default(),
-        "",
-        "  redelivery_enabled: false\n",
-    );
-    let store = memory_store(&w);
-    let hook = start_worker(&w, &store, None, None, &shutdown).await;
-    let start = w.sim.now();
-    scrape(&w, &store, &shutdown).await;
+    let (w, store, hook, start) = hooked(&shutdown, "  redelivery_enabled: false\n").await;
     w.sim.set_hooks(HookKnobs {
         drop_every: 1,
         ..knobs(hook)
