@@ -622,3 +622,46 @@ async fn a_repository_archived_or_renamed_leaves_the_selection_at_once() {
     );
     shutdown.trigger();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_while_a_delivery_is_in_flight_loses_nothing() {
+    let shutdown = Shutdown::new();
+    let w = hook_world(&shutdown, SimConfig::default(), "", "");
+    let store = memory_store(&w);
+    let start = w.sim.now();
+    scrape(&w, &store, &shutdown).await;
+    let worker = shutdown.child();
+    let hook = start_worker(&w, &store, None, None, &worker).await;
+    w.sim.set_hooks(knobs(hook));
+    // A push delivery has the branch's commits read: GitHub answers slowly,
+    // and the worker is stopped meanwhile.
+    w.sim.set_fault(ghstats_simulator::FaultRule {
+        endpoint: "list_commits".into(),
+        delay_ms: 3_000,
+        ..ghstats_simulator::FaultRule::default()
+    });
+    w.sim.add_activity("org-a", "repo-002", "commit").unwrap();
+    let in_flight = eventually(Duration::from_secs(10), || async {
+        w.sim
+            .requests()
+            .iter()
+            .any(|r| r.endpoint == "list_commits" && r.path.contains("/repo-002/"))
+    })
+    .await;
+    assert!(in_flight, "the intake is reading the pushed branch");
+    worker.trigger();
+    settled(&w, 1).await;
+    let first = w.sim.hook_deliveries();
+    assert_ne!(
+        first[0]["status_code"].as_u64(),
+        Some(200),
+        "the stopped worker did not take it: {first:?}"
+    );
+    w.sim.clear_faults();
+    // Another worker; the leader asks GitHub again.
+    let hook = start_worker(&w, &store, None, None, &shutdown).await;
+    w.sim.set_hooks(knobs(hook));
+    assert_eq!(recover(&w, &store, &shutdown).await, 1);
+    equals_truth_soon(&w, &*store, start).await;
+    shutdown.trigger();
+}
