@@ -271,6 +271,8 @@ fn worker_json(addr: &str, w: &WorkerStatus) -> Value {
         "draining": w.draining,
         "health": w.health_mode,
         "health_reason": w.health_reason,
+        "webhook_listen": w.webhook_listen,
+        "webhook_accepted": w.webhook_accepted,
     })
 }
 
@@ -285,13 +287,21 @@ fn health_suffix(mode: &str, reason: &str) -> String {
 
 fn worker_line(w: &WorkerStatus) -> String {
     format!(
-        "{} {}: {} consumers, {} in flight, {} processed, {} failed{}",
+        "{} {}: {} consumers, {} in flight, {} processed, {} failed{}{}",
         w.identity,
         if w.draining { "draining" } else { "consuming" },
         w.consumers,
         w.in_flight,
         w.processed,
         w.failed,
+        if w.webhook_listen.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", webhooks on {} ({} accepted)",
+                w.webhook_listen, w.webhook_accepted
+            )
+        },
         health_suffix(&w.health_mode, &w.health_reason)
     )
 }
