@@ -24,7 +24,17 @@ pub struct RedeliveryReport {
     pub requested: usize,
 }
 
-/// The newest attempt of every event none of whose attempts succeeded.
+/// Whether an attempt that failed this way can succeed when delivered
+/// again: not delivered at all (0), refused by its signature (401: a
+/// secret being rotated), timed out or throttled (408, 429), a server
+/// error (5xx). What the intake refused as bad input (400, 413, 422)
+/// would be refused again.
+fn worth_redelivering(status_code: u16) -> bool {
+    matches!(status_code, 0 | 401 | 408 | 429 | 500..=599)
+}
+
+/// The newest attempt of every event none of whose attempts succeeded,
+/// when delivering it again can succeed.
 pub fn failed_events(deliveries: &[HookDelivery]) -> Vec<&HookDelivery> {
     let mut by_guid: BTreeMap<&str, Vec<&HookDelivery>> = BTreeMap::new();
     for d in deliveries {
@@ -34,6 +44,7 @@ pub fn failed_events(deliveries: &[HookDelivery]) -> Vec<&HookDelivery> {
         .into_values()
         .filter(|attempts| !attempts.iter().any(|a| a.succeeded()))
         .filter_map(|attempts| attempts.into_iter().max_by_key(|a| a.id))
+        .filter(|newest| worth_redelivering(newest.status_code))
         .collect()
 }
 
@@ -140,8 +151,14 @@ mod tests {
             attempt(3, "b", 0),
             attempt(4, "b", 500),
             attempt(5, "c", 202),
+            attempt(6, "d", 422),
+            attempt(7, "e", 401),
         ];
         let failed: Vec<u64> = failed_events(&list).iter().map(|d| d.id).collect();
-        assert_eq!(failed, [4], "b's newest attempt; a and c succeeded");
+        assert_eq!(
+            failed,
+            [4, 7],
+            "b's newest attempt and e's; a and c succeeded, d would be refused again"
+        );
     }
 }
