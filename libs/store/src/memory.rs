@@ -13,6 +13,12 @@ use crate::model::*;
 use crate::series::SeriesKey;
 use crate::{Result, Store, StoreError};
 
+/// The longest change log the memory store keeps. Its readers are in the
+/// same process and follow within a poll (250 ms), so a longer log only
+/// holds memory (each entry keeps its series' labels); a reader that falls
+/// behind it reloads a snapshot, as from Redis.
+pub const MEMORY_CHANGE_LOG_LEN: u64 = 100_000;
+
 #[derive(Debug)]
 pub struct MemoryStore {
     settings: StoreSettings,
@@ -69,7 +75,8 @@ fn fence(inner: &Inner, ctx: WriteCtx) -> Result<()> {
 }
 
 impl MemoryStore {
-    pub fn new(settings: StoreSettings) -> Self {
+    pub fn new(mut settings: StoreSettings) -> Self {
+        settings.change_log_len = settings.change_log_len.min(MEMORY_CHANGE_LOG_LEN);
         Self {
             settings,
             inner: Mutex::new(Inner {

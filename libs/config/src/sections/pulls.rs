@@ -26,9 +26,10 @@ pub struct PullRequestsConfig {
     pub lookback: Duration,
 }
 
-/// One hour to thirty days.
+/// One hour to thirty days, roughly doubling: ten bounds keep a
+/// histogram at 13 series per repository.
 fn default_buckets() -> Vec<Duration> {
-    [1, 2, 4, 8, 12, 24, 48, 72, 120, 168, 336, 720]
+    [1, 2, 4, 8, 24, 48, 96, 168, 336, 720]
         .into_iter()
         .map(|h| Duration::from_secs(h * 3600))
         .collect()
