@@ -18,12 +18,11 @@ use ghstats_github::webhook::{
     RepositoryEvent,
 };
 use ghstats_proto::TimeWindow;
-use ghstats_store::{
-    ACTIVITY_WINDOW, FlowRules, OpenPulls, PullFlow, Store, StoreError, WriteCtx, WriteTally,
-};
+use ghstats_store::{ACTIVITY_WINDOW, FlowRules, Store, StoreError, WriteCtx, WriteTally};
 
 use crate::activity::{self, ActivityScrape};
 use crate::attribution::Attribution;
+use crate::record::Recorder;
 
 /// The events ghstats reads; any other is acknowledged and ignored.
 pub const EVENTS: [&str; 6] = [
@@ -197,48 +196,26 @@ impl Applier<'_> {
             Work::Pushed => {
                 activity::scrape_commits(self.client, self.attribution, repo, window).await
             }
-            Work::Left => return self.left(org, repo, now).await.map(|()| 0),
+            Work::Left => {
+                self.recorder().leave_selection(org, repo, now).await?;
+                return Ok(0);
+            }
         };
         if let Some(f) = scrape.failures.first() {
             return Err(ApplyError::Github(f.error.to_string()));
         }
-        let ctx = WriteCtx::worker();
-        let written = self
-            .store
-            .record_activity(ctx, org, repo, &scrape.events, now)
-            .await;
-        self.writes.observe(&written);
-        written?;
-        if let Some(rules) = self.flow {
-            let flow = PullFlow {
-                observations: &scrape.flow,
-                open: None,
-                rules,
-            };
-            self.store
-                .record_pull_flow(ctx, org, repo, flow, now)
-                .await?;
-        }
-        self.client.keep(std::mem::take(&mut scrape.unkept)).await;
+        self.recorder()
+            .record(self.client, org, repo, &mut scrape, None, now)
+            .await?;
         Ok(scrape.events.len())
     }
 
-    /// A repository left the selection: its LOC series and open pull
-    /// requests go to 0 at once, as the leader's next cycle would do (its
-    /// 24h gauges fall as their events age out).
-    async fn left(&self, org: &str, repo: &str, now: DateTime<Utc>) -> Result<(), ApplyError> {
-        let ctx = WriteCtx::worker();
-        self.store.replace_loc(ctx, org, repo, &[], now).await?;
-        if let Some(rules) = self.flow {
-            let flow = PullFlow {
-                observations: &[],
-                open: Some(OpenPulls::default()),
-                rules,
-            };
-            self.store
-                .record_pull_flow(ctx, org, repo, flow, now)
-                .await?;
+    fn recorder(&self) -> Recorder<'_> {
+        Recorder {
+            store: self.store,
+            writes: self.writes,
+            flow: self.flow,
+            ctx: WriteCtx::worker(),
         }
-        Ok(())
     }
 }

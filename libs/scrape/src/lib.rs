@@ -14,6 +14,7 @@ pub mod loc;
 pub mod org;
 pub mod org_state;
 pub mod pulls;
+pub mod record;
 pub mod repos;
 pub mod usage;
 pub mod window;

@@ -12,14 +12,13 @@ use ghstats_backfill::{BackfillProducer, BackfillRequest};
 use ghstats_config::{Config, OrgConfig};
 use ghstats_github::{GithubClient, GithubError};
 use ghstats_proto::{BackfillReason, TimeWindow};
-use ghstats_store::{
-    Family, FlowRules, OpenPulls, PullFlow, SeriesKey, Store, StoreError, WriteCtx, WriteTally,
-};
+use ghstats_store::{Family, FlowRules, SeriesKey, Store, StoreError, WriteCtx, WriteTally};
 
 use crate::activity::{Failure, Fetch, scrape_activity};
 use crate::attribution::Attribution;
 use crate::copilot::{CopilotScraper, ScopeRun};
 use crate::loc::{self, FallbackBudget, LocContext, LocMode};
+use crate::record::Recorder;
 use crate::usage::{UsageMeter, request_counters};
 use crate::window;
 use crate::{pulls, repos};
@@ -232,17 +231,7 @@ impl OrgScraper {
         // fall as their events age out (the leader's aging pass).
         for gone in marks.keys().filter(|name| !new_marks.contains_key(*name)) {
             tracing::info!(org, repo = %gone, "repository left the selection");
-            self.store.replace_loc(ctx, org, gone, &[], now).await?;
-            if let Some(rules) = &self.pull_flow {
-                let flow = PullFlow {
-                    observations: &[],
-                    open: Some(OpenPulls::default()),
-                    rules,
-                };
-                self.store
-                    .record_pull_flow(ctx, org, gone, flow, now)
-                    .await?;
-            }
+            self.recorder(ctx).leave_selection(org, gone, now).await?;
         }
         if new_marks != marks {
             repos::save_marks(
@@ -294,14 +283,8 @@ impl OrgScraper {
             skip_commits,
         )
         .await;
-        let written = self
-            .store
-            .record_activity(ctx, org, repo, &activity.events, now)
-            .await;
-        self.writes.observe(&written);
-        written?;
-        if let Some(rules) = &self.pull_flow {
-            let open = match pulls::open_pulls(&self.client, &self.attribution, repo).await {
+        let open = match &self.pull_flow {
+            Some(_) => match pulls::open_pulls(&self.client, &self.attribution, repo).await {
                 Ok(open) => Some(open),
                 Err(e) => {
                     // The counts stay and the age keeps growing; the next
@@ -310,17 +293,12 @@ impl OrgScraper {
                     activity.unchanged = false;
                     None
                 }
-            };
-            let flow = PullFlow {
-                observations: &activity.flow,
-                open,
-                rules,
-            };
-            self.store
-                .record_pull_flow(ctx, org, repo, flow, now)
-                .await?;
-        }
-        self.client.keep(std::mem::take(&mut activity.unkept)).await;
+            },
+            None => None,
+        };
+        self.recorder(ctx)
+            .record(&self.client, org, repo, &mut activity, open, now)
+            .await?;
         let lc = LocContext {
             client: &self.client,
             store: &*self.store,
@@ -355,6 +333,15 @@ impl OrgScraper {
             failures,
             loc_mode: loc.mode,
         })
+    }
+
+    fn recorder(&self, ctx: WriteCtx) -> Recorder<'_> {
+        Recorder {
+            store: &*self.store,
+            writes: &self.writes,
+            flow: self.pull_flow.as_ref(),
+            ctx,
+        }
     }
 
     async fn ask_backfill(

@@ -23,8 +23,9 @@ use ghstats_core::Cadence;
 use ghstats_github::GithubClient;
 use ghstats_proto::BackfillJob;
 use ghstats_scrape::copilot::{CopilotScraper, Scope, Window};
+use ghstats_scrape::record::Recorder;
 use ghstats_scrape::{Attribution, Fetch, scrape_activity};
-use ghstats_store::{ClaimKind, FlowRules, PullFlow, Store, WriteCtx, WriteTally};
+use ghstats_store::{ClaimKind, FlowRules, Store, WriteCtx, WriteTally};
 
 /// What to do with a job after processing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,7 +316,7 @@ impl JobContext {
         let mut events = 0;
         let mut transient = Vec::new();
         for repo in &repos {
-            let scrape = scrape_activity(
+            let mut scrape = scrape_activity(
                 client,
                 &self.attribution,
                 repo,
@@ -325,29 +326,18 @@ impl JobContext {
             )
             .await;
             events += scrape.events.len();
-            let written = self
-                .store
-                .record_activity(WriteCtx::worker(), &job.org, repo, &scrape.events, now)
-                .await;
-            self.writes.observe(&written);
-            if let Err(e) = written {
+            let recorder = Recorder {
+                store: &*self.store,
+                writes: &self.writes,
+                flow: self.pull_flow.as_ref(),
+                ctx: WriteCtx::worker(),
+            };
+            if let Err(e) = recorder
+                .record(client, &job.org, repo, &mut scrape, None, now)
+                .await
+            {
                 return Verdict::Retry(format!("store: {e}"));
             }
-            if let Some(rules) = &self.pull_flow {
-                let flow = PullFlow {
-                    observations: &scrape.flow,
-                    open: None,
-                    rules,
-                };
-                let written = self
-                    .store
-                    .record_pull_flow(WriteCtx::worker(), &job.org, repo, flow, now)
-                    .await;
-                if let Err(e) = written {
-                    return Verdict::Retry(format!("store: {e}"));
-                }
-            }
-            client.keep(scrape.unkept.clone()).await;
             let failed: Vec<String> = scrape
                 .failures
                 .iter()
