@@ -29,6 +29,7 @@ use ghstats_core::Shutdown;
 use ghstats_proto::v1::scheduler_control_client::SchedulerControlClient as SchedulerClient;
 use ghstats_proto::v1::{GetSchedulerStatusRequest, TriggerScrapeRequest};
 use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, WorldSpec};
+use ghstats_testkit::spare_port;
 
 const ADMIN_TOKEN: &str = "scale-bench-admin";
 
@@ -83,12 +84,6 @@ fn ghstats_binary() -> Result<PathBuf> {
     Ok(bin)
 }
 
-fn spare_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 struct Scraper {
     child: Child,
     grpc: u16,
@@ -123,12 +118,12 @@ fn start_ghstats(sim: &Simulator, dir: &Path, split: Option<&str>) -> Result<Scr
             "store:\n  backend: redis\n  redis_addr: 127.0.0.1:6379\n  key_prefix: \"{prefix}\"\n\
              leader_election:\n  backend: redis\n  lease_name: {prefix}lease\n\
              amqp:\n  url: amqp://guest:guest@127.0.0.1:{}/%2f\n",
-            spare_port()?
+            spare_port()
         );
     }
     let config = dir.join("config.yaml");
     std::fs::write(&config, yaml)?;
-    let grpc = spare_port()?;
+    let grpc = spare_port();
     let mut cmd = Command::new(ghstats_binary()?);
     if split.is_some() {
         cmd.arg("scheduler");
@@ -144,19 +139,19 @@ fn start_ghstats(sim: &Simulator, dir: &Path, split: Option<&str>) -> Result<Scr
                 if service == "SCHEDULER" {
                     grpc
                 } else {
-                    spare_port()?
+                    spare_port()
                 }
             ),
         );
     }
     cmd.env(
         "GHSTATS__SERVER__LISTEN_ADDR",
-        format!("127.0.0.1:{}", spare_port()?),
+        format!("127.0.0.1:{}", spare_port()),
     );
     for service in ["WORKER", "SCHEDULER"] {
         cmd.env(
             format!("GHSTATS__SERVICES__{service}__HTTP_LISTEN_ADDR"),
-            format!("127.0.0.1:{}", spare_port()?),
+            format!("127.0.0.1:{}", spare_port()),
         );
     }
     Ok(Scraper {

@@ -15,8 +15,36 @@ pub use own_redis::OwnRedis;
 #[cfg(feature = "world")]
 pub use world::*;
 
+/// First port of the band [`spare_port`] hands out: below Linux's
+/// ephemeral range (32768-60999), so no outgoing connection and no
+/// `bind(0)` elsewhere can take a port between the test choosing it and
+/// its server binding it.
+const SPARE_PORTS_FROM: u16 = 20_000;
+/// Ports each test process may take before it reuses its band.
+const SPARE_PORTS_PER_PROCESS: u16 = 16;
+/// How many process bands fit below the ephemeral range.
+const SPARE_PORT_BANDS: u16 = 760;
+
 /// A free TCP port on 127.0.0.1 (for a server a test starts itself).
+///
+/// Each test process takes ports from its own band of the range below the
+/// ephemeral ports (chosen by its pid), in turn, skipping any already
+/// bound: a port handed out here is not reached for by a concurrently
+/// running test nor by the kernel for an outgoing connection, the two ways
+/// a port chosen with `bind(0)` and released was taken before the server
+/// that was to listen on it started.
 pub fn spare_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let band = (std::process::id() % u32::from(SPARE_PORT_BANDS)) as u16;
+    let first = SPARE_PORTS_FROM + band * SPARE_PORTS_PER_PROCESS;
+    for _ in 0..SPARE_PORTS_PER_PROCESS {
+        let port = first + NEXT.fetch_add(1, Ordering::Relaxed) % SPARE_PORTS_PER_PROCESS;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    // Every port of the band is in use: fall back to one the kernel picks.
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("a free port on 127.0.0.1")
         .local_addr()
@@ -64,5 +92,7 @@ mod tests {
         assert!(unique("jobs").starts_with("test.jobs."));
         let port = spare_port();
         assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        assert!(port < 32_768, "{port} is below the ephemeral range");
+        assert_ne!(spare_port(), port, "the next call gives another port");
     }
 }

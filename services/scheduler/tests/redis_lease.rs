@@ -201,7 +201,7 @@ fn leaders(schedulers: &[&Scheduler]) -> Vec<u16> {
 }
 
 /// Two scheduler processes on one simulator and one key prefix, once one
-/// of them leads.
+/// of them leads and the other answers as its follower.
 struct Pair {
     shutdown: Shutdown,
     sim: Simulator,
@@ -223,6 +223,9 @@ async fn two_schedulers() -> Pair {
     let a = start(&config, "a", &prefix);
     let b = start(&config, "b", &prefix);
     let leader = one_leader(&[&a, &b]);
+    let follower = if leader == a.http { b.http } else { a.http };
+    wait_role(follower, "follower", Duration::from_secs(10))
+        .expect("the other scheduler answers as a follower");
     Pair {
         shutdown,
         sim,
