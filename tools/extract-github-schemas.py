@@ -25,6 +25,8 @@ ENDPOINTS = [
     ("contributor_stats", "/repos/{owner}/{repo}/stats/contributors", "get", "200"),
     ("rate_limit", "/rate_limit", "get", "200"),
     ("create_installation_token", "/app/installations/{installation_id}/access_tokens", "post", "201"),
+    ("list_app_hook_deliveries", "/app/hook/deliveries", "get", "200"),
+    ("redeliver_app_hook_delivery", "/app/hook/deliveries/{delivery_id}/attempts", "post", "202"),
 ]
 
 

@@ -21,11 +21,12 @@ use ghstats_core::Shutdown;
 use ghstats_scheduler::cooldown::GithubState;
 use ghstats_scheduler::org_loop::TickOutcome;
 use ghstats_scrape::CycleResult;
-use ghstats_simulator::{ACTIVITY_KINDS, Departure, FaultRule, SimConfig, TruthOptions, WorldSpec};
+use ghstats_simulator::{ACTIVITY_KINDS, Departure, FaultRule, TruthOptions};
 use ghstats_store::{Family, Store, StoreError, WriteCtx};
 use ghstats_testkit::Dice;
 use ghstats_testkit::{
-    Gauges, activity_gauges, gauge_diff, loc_gauges, loc_truth, series_where, world_with,
+    DAYS_EXTRA, Gauges, activity_gauges, gauge_diff, loc_gauges, loc_truth, one_org_of,
+    series_where, world_with,
 };
 use leader::controller;
 
@@ -48,22 +49,12 @@ async fn last_events(store: &dyn Store) -> Gauges {
 #[tokio::test]
 async fn several_days_with_faults_and_changes_equal_the_truth_after_every_step() {
     let shutdown = Shutdown::new();
-    let sim = SimConfig {
-        world: WorldSpec {
-            orgs: 1,
-            repos_per_org: 6,
-            users: 8,
-            days: 3,
-            special_repos: false,
-            ..WorldSpec::default()
-        },
-        ..SimConfig::default()
-    };
+    let sim = one_org_of(6, 8, 3);
     let w = world_with(
         &shutdown,
         sim,
         "  user_label_mode: id\n  unhealthy_failure_threshold: 2\n  unhealthy_cooldown: 3h\n",
-        "retry:\n  max_attempts: 1\n  initial_backoff: 1ms\n  max_backoff: 1ms\nloc:\n  refresh_interval: 1h\nbackfill:\n  requeue_delays: [50ms]\n",
+        DAYS_EXTRA,
     );
     let redis = ghstats_testkit::redis_store(&w.config, "days").await;
     let store: Arc<dyn Store> = redis.clone();

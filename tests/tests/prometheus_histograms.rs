@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use ghstats_core::Shutdown;
 use ghstats_runtime::ServiceListeners;
-use ghstats_simulator::{SimConfig, TruthOptions, WorldSpec};
+use ghstats_simulator::TruthOptions;
 use ghstats_store::{FlowHistogram, FlowRules, MemoryStore, Store, StoreSettings, WriteCtx};
-use ghstats_testkit::{spare_port, world_with};
+use ghstats_testkit::{one_org_of, spare_port, world_with};
 
 /// Prometheus on a spare port, scraping `target` every second; killed when dropped.
 struct Prometheus {
@@ -108,17 +108,7 @@ fn bucket_of(bounds: &[u64], value: f64) -> (f64, f64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_histograms_and_their_median_is_the_truths() {
     let shutdown = Shutdown::new();
-    let sim = SimConfig {
-        world: WorldSpec {
-            orgs: 1,
-            repos_per_org: 8,
-            users: 6,
-            days: 2,
-            special_repos: false,
-            ..WorldSpec::default()
-        },
-        ..SimConfig::default()
-    };
+    let sim = one_org_of(8, 6, 2);
     let w = world_with(&shutdown, sim, "", "");
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreSettings::from_config(
         &w.config.store,

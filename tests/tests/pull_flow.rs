@@ -20,10 +20,10 @@ use ghstats_backfill::BackfillRequest;
 use ghstats_core::Shutdown;
 use ghstats_proto::{BackfillReason, TimeWindow};
 use ghstats_scheduler::org_loop::TickOutcome;
-use ghstats_simulator::{Event, SimConfig, TruthOptions, WorldSpec};
+use ghstats_simulator::{Event, TruthOptions};
 use ghstats_store::{FlowRules, Kind, Store, StoreError, WriteCtx};
 use ghstats_testkit::Dice;
-use ghstats_testkit::{flow_gauges, flow_truth, gauge_diff, world_with};
+use ghstats_testkit::{DAYS_EXTRA, flow_gauges, flow_truth, gauge_diff, one_org_of, world_with};
 use leader::controller;
 
 const STEP: chrono::Duration = chrono::Duration::hours(2);
@@ -48,23 +48,8 @@ const ACTIONS: [(&str, Option<&str>); 12] = [
 #[tokio::test]
 async fn pull_request_flow_equals_the_truth_through_days_of_reviews_merges_and_a_leader_change() {
     let shutdown = Shutdown::new();
-    let sim = SimConfig {
-        world: WorldSpec {
-            orgs: 1,
-            repos_per_org: 4,
-            users: 6,
-            days: 3,
-            special_repos: false,
-            ..WorldSpec::default()
-        },
-        ..SimConfig::default()
-    };
-    let w = world_with(
-        &shutdown,
-        sim,
-        "",
-        "retry:\n  max_attempts: 1\n  initial_backoff: 1ms\n  max_backoff: 1ms\nloc:\n  refresh_interval: 1h\nbackfill:\n  requeue_delays: [50ms]\n",
-    );
+    let sim = one_org_of(4, 6, 3);
+    let w = world_with(&shutdown, sim, "", DAYS_EXTRA);
     let rules = FlowRules::from_config(&w.config.pull_requests);
     let redis = ghstats_testkit::redis_store(&w.config, "pull-flow").await;
     let store: Arc<dyn Store> = redis.clone();

@@ -36,14 +36,7 @@ async fn setup(repos: u32, shutdown: &Shutdown) -> Result<Setup> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let sim = Simulator::start(
         SimConfig {
-            world: WorldSpec {
-                orgs: 1,
-                repos_per_org: repos,
-                users: 30,
-                days: 3,
-                special_repos: false,
-                ..WorldSpec::default()
-            },
+            world: WorldSpec::one_org(repos, 30, 3),
             rate_limit: Some(100_000_000),
             ..SimConfig::default()
         },

@@ -44,6 +44,21 @@ impl Default for WorldSpec {
     }
 }
 
+impl WorldSpec {
+    /// One org of `repos` ordinary repositories (none of the special
+    /// ones), `users` contributors and `days` days of history.
+    pub fn one_org(repos: u32, users: u32, days: u32) -> Self {
+        Self {
+            orgs: 1,
+            repos_per_org: repos,
+            users,
+            days,
+            special_repos: false,
+            ..Self::default()
+        }
+    }
+}
+
 /// How `/stats/contributors` behaves for a repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

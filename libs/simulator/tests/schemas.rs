@@ -7,6 +7,8 @@
 
 mod support;
 
+use ghstats_simulator::Simulator;
+use ghstats_simulator::hooks::HookKnobs;
 use serde_json::Value;
 use support::{fetch, start};
 
@@ -96,32 +98,93 @@ async fn every_endpoint_matches_githubs_schema() {
     shutdown.trigger();
 }
 
-#[tokio::test]
-async fn installation_token_response_matches_githubs_schema() {
-    let (sim, shutdown) = start().await;
+/// A JWT of the simulator's demo GitHub App, as an App signs it.
+fn app_jwt() -> String {
     let key =
         jsonwebtoken::EncodingKey::from_rsa_pem(ghstats_simulator::DEMO_APP_PRIVATE_KEY).unwrap();
     let now = chrono::Utc::now().timestamp();
     let claims = serde_json::json!({ "iss": ghstats_simulator::DEMO_APP_ID, "iat": now - 60, "exp": now + 540 });
-    let jwt = jsonwebtoken::encode(
+    jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
         &claims,
         &key,
     )
-    .unwrap();
-    let (_, installation) = sim.installations()[0].clone();
+    .unwrap()
+}
+
+/// A request to the App API with the App's JWT: status and JSON body.
+async fn as_app(sim: &Simulator, method: reqwest::Method, path: &str) -> (u16, Value) {
     let resp = reqwest::Client::new()
-        .post(format!(
-            "{}/app/installations/{installation}/access_tokens",
-            sim.api_base()
-        ))
-        .header("authorization", format!("Bearer {jwt}"))
+        .request(method, format!("{}{path}", sim.api_base()))
+        .header("authorization", format!("Bearer {}", app_jwt()))
         .send()
         .await
         .unwrap();
     let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn installation_token_response_matches_githubs_schema() {
+    let (sim, shutdown) = start().await;
+    let (_, installation) = sim.installations()[0].clone();
+    let (status, body) = as_app(
+        &sim,
+        reqwest::Method::POST,
+        &format!("/app/installations/{installation}/access_tokens"),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     assert_valid(&schemas(), "create_installation_token", &body);
+    shutdown.trigger();
+}
+
+#[tokio::test]
+async fn webhook_deliveries_and_redelivery_match_githubs_schema() {
+    let (sim, shutdown) = start().await;
+    let schemas = schemas();
+    // Deliveries to a port nobody listens on fail, and are listed so.
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhooks/github", nobody.local_addr().unwrap());
+    drop(nobody);
+    sim.set_hooks(HookKnobs {
+        urls: vec![url],
+        secret: "s".into(),
+        ..HookKnobs::default()
+    });
+    sim.add_activity("org-a", "repo-000", "pull").unwrap();
+    sim.add_activity("org-a", "repo-001", "comment").unwrap();
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = as_app(&sim, reqwest::Method::GET, "/app/hook/deliveries").await;
+        assert_eq!(status, 200, "{body}");
+        if body.as_array().is_some_and(|a| a.len() >= 2) {
+            listed = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let deliveries = listed.as_array().expect("both deliveries were attempted");
+    assert_valid(&schemas, "list_app_hook_deliveries", &listed);
+    assert!(
+        deliveries.iter().all(|d| d["status_code"] != 200),
+        "{listed}"
+    );
+
+    // The check has teeth: a delivery without its `guid` is refused.
+    let mut broken = listed.clone();
+    broken[0].as_object_mut().unwrap().remove("guid");
+    let validator = jsonschema::validator_for(&schemas["list_app_hook_deliveries"]).unwrap();
+    assert!(!validator.is_valid(&broken));
+
+    let id = deliveries[0]["id"].as_u64().unwrap();
+    let (status, accepted) = as_app(
+        &sim,
+        reqwest::Method::POST,
+        &format!("/app/hook/deliveries/{id}/attempts"),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_valid(&schemas, "redeliver_app_hook_delivery", &accepted);
     shutdown.trigger();
 }

@@ -11,7 +11,7 @@ use ghstats_config::Config;
 use ghstats_core::Shutdown;
 use ghstats_core::retry::RetryPolicy;
 use ghstats_queue::{RabbitQueue, Topology};
-use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, TruthOptions};
+use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator, TruthOptions, WorldSpec};
 use ghstats_store::{Family, RedisAuth, RedisStore, RedisTarget, SeriesKey, Store, StoreSettings};
 
 use crate::unique;
@@ -51,6 +51,18 @@ pub fn world_with(shutdown: &Shutdown, sim: SimConfig, github_extra: &str, extra
         _dir: dir,
     }
 }
+
+/// A simulator config of one org ([`WorldSpec::one_org`]).
+pub fn one_org_of(repos: u32, users: u32, days: u32) -> SimConfig {
+    SimConfig {
+        world: WorldSpec::one_org(repos, users, days),
+        ..SimConfig::default()
+    }
+}
+
+/// Top-level YAML for the simulated-days tests: one attempt per GitHub
+/// call, contributor stats re-read hourly, backfill retried after 50 ms.
+pub const DAYS_EXTRA: &str = "retry:\n  max_attempts: 1\n  initial_backoff: 1ms\n  max_backoff: 1ms\nloc:\n  refresh_interval: 1h\nbackfill:\n  requeue_delays: [50ms]\n";
 
 /// The webhook secret of [`hook_world`]'s org and simulator.
 pub const HOOK_SECRET: &str = "webhook-secret-for-tests";

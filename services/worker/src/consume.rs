@@ -4,18 +4,18 @@
 //! finishes within the grace period or stays unacknowledged, and the
 //! broker delivers it again.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use ghstats_core::{Cadence, Resumed, Shutdown};
 use ghstats_queue::{Delivery, JobQueue, RetryOutcome};
-use ghstats_store::{Family, SeriesKey, Store, WriteCtx, WriteSource, WriteTally};
+use ghstats_store::{Family, SeriesKey};
 
 use crate::gate::Gate;
 use crate::job::{JobContext, Verdict};
+use crate::tally::CounterTally;
 
 /// Counts of what the consumers did.
 #[derive(Debug, Default)]
@@ -35,55 +35,6 @@ impl Counts {
 
 /// How often the per-(org, result) job counters are written to the store.
 pub const COUNTER_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Job outcomes not yet written to the store: written in one batch a
-/// second rather than one store write per job.
-#[derive(Debug, Default)]
-pub struct Tally {
-    pending: Mutex<HashMap<(String, &'static str), u64>>,
-}
-
-impl Tally {
-    fn add(&self, org: &str, result: &'static str) {
-        *self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((org.to_owned(), result))
-            .or_default() += 1;
-    }
-
-    /// Writes what accumulated (with the worker's store-write counts); on
-    /// failure keeps it for the next flush.
-    pub async fn flush(&self, store: &dyn Store, writes: &WriteTally) {
-        let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        let written = writes.take();
-        let mut counters: Vec<_> = taken
-            .iter()
-            .map(|((org, result), n)| {
-                (
-                    SeriesKey::new(Family::BackfillJobsProcessed, [org.as_str(), result]),
-                    *n,
-                )
-            })
-            .collect();
-        counters.extend(written.counters(WriteSource::WorkerBackfill));
-        if counters.is_empty() {
-            return;
-        }
-        if let Err(e) = store
-            .add_counters(WriteCtx::worker(), &counters, Utc::now())
-            .await
-        {
-            tracing::warn!(error = %e, "cannot count backfill jobs; retrying next flush");
-            writes.put_back(written);
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            for (key, n) in taken {
-                *pending.entry(key).or_default() += n;
-            }
-        }
-    }
-}
 
 /// The `result` label of a verdict.
 fn result_label(verdict: &Verdict) -> &'static str {
@@ -118,7 +69,7 @@ pub fn spawn_gated(
     shutdown: &Shutdown,
 ) {
     let loops = tokio_util::task::TaskTracker::new();
-    let tally = Arc::new(Tally::default());
+    let tally = Arc::new(CounterTally::default());
     for _ in 0..count.max(1) {
         let (jobs, queue, counts, tally, gate, stop) = (
             jobs.clone(),
@@ -151,11 +102,15 @@ pub fn spawn_gated(
     shutdown.spawn("backfill_counters", async move {
         let mut cadence = Cadence::starting_now(COUNTER_FLUSH_INTERVAL);
         while cadence.next(&stop, None).await != Resumed::ShutDown {
-            tally.flush(&*jobs.store, &jobs.writes).await;
+            tally
+                .flush(&*jobs.store, &jobs.writes, "backfill jobs")
+                .await;
         }
         loops.close();
         loops.wait().await;
-        tally.flush(&*jobs.store, &jobs.writes).await;
+        tally
+            .flush(&*jobs.store, &jobs.writes, "backfill jobs")
+            .await;
         queue.close();
         Ok::<(), String>(())
     });
@@ -166,12 +121,15 @@ pub async fn handle(
     jobs: &JobContext,
     queue: &dyn JobQueue,
     counts: &Counts,
-    tally: &Tally,
+    tally: &CounterTally,
     delivery: Delivery,
 ) {
     let verdict = jobs.process(&delivery.job, Utc::now()).await;
     let job = &delivery.job;
-    tally.add(&job.org, result_label(&verdict));
+    tally.add(SeriesKey::new(
+        Family::BackfillJobsProcessed,
+        [job.org.as_str(), result_label(&verdict)],
+    ));
     tracing::info!(job_id = %job.job_id, org = %job.org, repo = %job.repo, attempt = job.attempt, redelivered = delivery.redelivered, verdict = ?verdict, "backfill job");
     let settled = match verdict {
         Verdict::Done { .. } | Verdict::Duplicate => {

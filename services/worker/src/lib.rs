@@ -7,6 +7,7 @@ pub mod consume;
 pub mod control;
 pub mod gate;
 pub mod job;
+pub mod tally;
 pub mod webhook;
 
 use std::collections::HashMap;

@@ -19,8 +19,8 @@
 //! | 503 | the store or GitHub failed, or the time ran out | `failed` |
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -34,8 +34,10 @@ use ghstats_github::GithubClient;
 use ghstats_github::webhook::{MAX_PAYLOAD_BYTES, SignatureError, Signatures};
 use ghstats_scrape::Attribution;
 use ghstats_scrape::hooks::{Applier, Delivery, EVENTS, read_delivery};
-use ghstats_store::{ClaimKind, Family, FlowRules, SeriesKey, Store, WriteCtx, WriteTally};
+use ghstats_store::{ClaimKind, Family, FlowRules, SeriesKey, Store, WriteTally};
 use prometheus_client::metrics::histogram::Histogram;
+
+use crate::tally::CounterTally;
 
 /// The path GitHub posts to.
 pub const PATH: &str = "/webhooks/github";
@@ -90,7 +92,7 @@ pub struct Intake {
     delivery_ttl: Duration,
     timeout: Duration,
     writes: WriteTally,
-    counts: Mutex<HashMap<(String, &'static str, Outcome), u64>>,
+    counts: CounterTally,
     /// Seconds from when what a delivery reports happened to its store write.
     pub lag: Histogram,
     pub accepted: AtomicU64,
@@ -162,7 +164,7 @@ impl Intake {
             delivery_ttl: config.webhooks.delivery_ttl.get(),
             timeout: config.webhooks.processing_timeout.get(),
             writes: WriteTally::default(),
-            counts: Mutex::default(),
+            counts: CounterTally::default(),
             lag: Histogram::new(LAG_BUCKETS),
             accepted: AtomicU64::new(0),
         })
@@ -187,45 +189,18 @@ impl Intake {
         if outcome == Outcome::Accepted {
             self.accepted.fetch_add(1, Ordering::Relaxed);
         }
-        *self
-            .counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((org.to_owned(), event, outcome))
-            .or_default() += 1;
+        self.counts.add(SeriesKey::new(
+            Family::WebhookDeliveries,
+            [org, event, outcome.as_str()],
+        ));
     }
 
     /// Writes the counted deliveries and the intake's store writes; on
     /// failure keeps them for the next flush.
     pub async fn flush(&self) {
-        let taken = std::mem::take(&mut *self.counts.lock().unwrap_or_else(|p| p.into_inner()));
-        let written = self.writes.take();
-        let mut counters: Vec<(SeriesKey, u64)> = taken
-            .iter()
-            .map(|((org, event, outcome), n)| {
-                let key = SeriesKey::new(
-                    Family::WebhookDeliveries,
-                    [org.as_str(), event, outcome.as_str()],
-                );
-                (key, *n)
-            })
-            .collect();
-        counters.extend(written.counters(ghstats_store::WriteSource::WorkerBackfill));
-        if counters.is_empty() {
-            return;
-        }
-        if let Err(e) = self
-            .store
-            .add_counters(WriteCtx::worker(), &counters, Utc::now())
-            .await
-        {
-            tracing::warn!(error = %e, "cannot count webhook deliveries; retrying next flush");
-            self.writes.put_back(written);
-            let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-            for (key, n) in taken {
-                *counts.entry(key).or_default() += n;
-            }
-        }
+        self.counts
+            .flush(&*self.store, &self.writes, "webhook deliveries")
+            .await;
     }
 
     /// Handles one delivery: the answer, and what it counts as.
