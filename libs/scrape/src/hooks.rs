@@ -1,6 +1,8 @@
 //! Webhook deliveries turned into the same stored events, with the same
 //! ids, as the scrape (`docs/metrics.md`): a pull request's own payload
-//! gives its opened and merged events and its lead time; a submitted
+//! gives its opened and merged events and its lead time, and when it was
+//! opened, closed, reopened or changed draft state the open listing is
+//! read again (conditional: a 304 when nothing changed); a submitted
 //! review has the pull request's reviews read through the client (the
 //! first review needs them all, and a payload's account has no type for
 //! the bot rule); a comment's payload gives its event; a push to the
@@ -18,10 +20,13 @@ use ghstats_github::webhook::{
     RepositoryEvent,
 };
 use ghstats_proto::TimeWindow;
-use ghstats_store::{ACTIVITY_WINDOW, FlowRules, Store, StoreError, WriteCtx, WriteTally};
+use ghstats_store::{
+    ACTIVITY_WINDOW, FlowRules, OpenPulls, Store, StoreError, WriteCtx, WriteTally,
+};
 
 use crate::activity::{self, ActivityScrape};
 use crate::attribution::Attribution;
+use crate::pulls;
 use crate::record::Recorder;
 
 /// The events ghstats reads; any other is acknowledged and ignored.
@@ -32,6 +37,16 @@ pub const EVENTS: [&str; 6] = [
     "issue_comment",
     "repository",
     "ping",
+];
+
+/// The `pull_request` actions that change which pull requests are open,
+/// or whether one is a draft (`gh_pr_open`, the oldest open one's age).
+pub const OPEN_STATE_ACTIONS: [&str; 5] = [
+    "opened",
+    "closed",
+    "reopened",
+    "ready_for_review",
+    "converted_to_draft",
 ];
 
 /// What a delivery asks for.
@@ -56,8 +71,13 @@ pub enum Delivery {
 
 #[derive(Debug, Clone)]
 pub enum Work {
-    /// A pull request as the payload gives it.
-    Pull(Box<PullRequest>),
+    /// A pull request as the payload gives it; with `opened_or_closed`
+    /// (an action of [`OPEN_STATE_ACTIONS`]) the repository's open pull
+    /// requests are read again too.
+    Pull {
+        pr: Box<PullRequest>,
+        opened_or_closed: bool,
+    },
     /// A review was submitted: read the pull request's reviews.
     Reviewed(Box<PullRequest>),
     Comment(Box<ghstats_github::models::IssueComment>),
@@ -106,7 +126,11 @@ pub fn read_delivery(event: &str, body: &[u8]) -> Result<Delivery, DeliveryError
         "pull_request" => {
             let e: PullRequestEvent = parse(event, body)?;
             let at = e.pull_request.updated_at;
-            (Work::Pull(Box::new(e.pull_request)), Some(at))
+            let work = Work::Pull {
+                pr: Box::new(e.pull_request),
+                opened_or_closed: OPEN_STATE_ACTIONS.contains(&action),
+            };
+            (work, Some(at))
         }
         "pull_request_review" if action == "submitted" => {
             let e: PullRequestReviewEvent = parse(event, body)?;
@@ -188,7 +212,7 @@ impl Applier<'_> {
         // The scheduled scrape's window: the last 24 hours.
         let window = TimeWindow::ordered(now - ACTIVITY_WINDOW, now + Duration::seconds(1));
         let mut scrape: ActivityScrape = match work {
-            Work::Pull(pr) => activity::pull_events(self.attribution, window, pr, None),
+            Work::Pull { pr, .. } => activity::pull_events(self.attribution, window, pr, None),
             Work::Comment(c) => activity::comment_event(self.attribution, window, c),
             Work::Reviewed(pr) => {
                 activity::scrape_pull(self.client, self.attribution, repo, pr, window).await
@@ -204,10 +228,31 @@ impl Applier<'_> {
         if let Some(f) = scrape.failures.first() {
             return Err(ApplyError::Github(f.error.to_string()));
         }
+        let open = match work {
+            Work::Pull {
+                opened_or_closed: true,
+                ..
+            } => self.open_pulls(org, repo).await,
+            _ => None,
+        };
         self.recorder()
-            .record(self.client, org, repo, &mut scrape, None, now)
+            .record(self.client, org, repo, &mut scrape, open, now)
             .await?;
         Ok(scrape.events.len())
+    }
+
+    /// The open pull requests now, when the flow is on; a failed listing
+    /// leaves the counts as they are for the next scrape to read (the
+    /// delivery's events are still recorded).
+    async fn open_pulls(&self, org: &str, repo: &str) -> Option<OpenPulls> {
+        self.flow?;
+        match pulls::open_pulls(self.client, self.attribution, repo).await {
+            Ok(open) => Some(open),
+            Err(e) => {
+                tracing::warn!(org, repo, error = %e, "listing open pull requests for a delivery failed");
+                None
+            }
+        }
     }
 
     fn recorder(&self) -> Recorder<'_> {
