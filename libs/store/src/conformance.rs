@@ -962,17 +962,44 @@ pub async fn loc_is_replaced_per_repository(store: &dyn Store) {
             added: 5,
             removed: 0,
         },
+        UserLoc {
+            user: "carol".into(),
+            added: 0,
+            removed: 0,
+        },
+        UserLoc {
+            user: "dave".into(),
+            added: 3,
+            removed: 0,
+        },
     ];
     store
         .replace_loc(WriteCtx::leader(0), "org", "repo", &week1, t0())
         .await
         .unwrap();
     assert_eq!(value(store, &added("bob")).await, Some(5.0));
-    let week2 = [UserLoc {
-        user: "alice".into(),
-        added: 7,
-        removed: 1,
-    }];
+    assert_eq!(
+        value(store, &added("carol")).await,
+        None,
+        "a contributor without lines that week has no series"
+    );
+    let week2 = [
+        UserLoc {
+            user: "alice".into(),
+            added: 7,
+            removed: 1,
+        },
+        UserLoc {
+            user: "carol".into(),
+            added: 0,
+            removed: 0,
+        },
+        UserLoc {
+            user: "dave".into(),
+            added: 0,
+            removed: 0,
+        },
+    ];
     store
         .replace_loc(WriteCtx::leader(0), "org", "repo", &week2, t0())
         .await
@@ -983,4 +1010,10 @@ pub async fn loc_is_replaced_per_repository(store: &dyn Store) {
         Some(0.0),
         "a user absent from the new week falls to 0"
     );
+    assert_eq!(
+        value(store, &added("dave")).await,
+        Some(0.0),
+        "a user listed without lines falls to 0 too"
+    );
+    assert_eq!(value(store, &added("carol")).await, None);
 }

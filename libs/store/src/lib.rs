@@ -113,7 +113,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<WriteReport>;
 
     /// Replaces the repository's weekly LOC series; users absent from `loc`
-    /// fall to 0.
+    /// fall to 0. A user without lines ([`UserLoc::has_lines`]) is as
+    /// absent: a series is written for them only to bring it to 0.
     async fn replace_loc(
         &self,
         ctx: WriteCtx,

@@ -392,7 +392,7 @@ impl Store for MemoryStore {
         let ts = now.timestamp();
         let previous = inner.loc_users.remove(&id).unwrap_or_default();
         let mut current = BTreeSet::new();
-        for l in loc {
+        for l in loc.iter().filter(|l| l.has_lines()) {
             for (family, v) in [
                 (Family::LocAddedWeekly, l.added),
                 (Family::LocRemovedWeekly, l.removed),

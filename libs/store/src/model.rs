@@ -216,6 +216,16 @@ pub struct UserLoc {
     pub removed: u64,
 }
 
+impl UserLoc {
+    /// Whether the user added or removed lines that week. GitHub's
+    /// contributor stats list every contributor the repository ever had,
+    /// each with every week; a user without lines is as absent (0 only
+    /// where a series exists), so old contributors cost no series.
+    pub fn has_lines(&self) -> bool {
+        self.added > 0 || self.removed > 0
+    }
+}
+
 /// What a write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteReport {

@@ -393,7 +393,7 @@ impl Store for RedisStore {
         now: DateTime<Utc>,
     ) -> Result<WriteReport> {
         let mut args = vec![org.to_owned(), repo.to_owned()];
-        for l in loc {
+        for l in loc.iter().filter(|l| l.has_lines()) {
             args.extend([
                 l.user.replace(crate::series::SEP, "_"),
                 l.added.to_string(),
