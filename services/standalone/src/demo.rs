@@ -12,6 +12,11 @@ use ghstats_simulator::{DEMO_TOKEN, SimConfig, Simulator};
 /// The webhook secret the demo's simulator signs with and its orgs accept.
 pub const DEMO_WEBHOOK_SECRET: &str = "ghstats-demo-webhook-secret";
 
+/// Where the demo's simulator listens, so the README's `curl` reaches it;
+/// a port chosen by the system when that one is taken (a second demo, a
+/// test), as the log says.
+pub const DEMO_SIMULATOR_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 8090);
+
 /// How often the demo scrapes its simulated orgs.
 pub const DEMO_SCRAPE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -28,7 +33,13 @@ fn failed(reason: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ServeE
 
 /// Starts the simulator and points `config`'s orgs at it.
 pub async fn start(config: &mut Config, shutdown: &Shutdown) -> Result<DemoGithub, ServeError> {
-    let listener = ghstats_runtime::listeners::bind(([127, 0, 0, 1], 0).into()).await?;
+    let listener = match ghstats_runtime::listeners::bind(DEMO_SIMULATOR_ADDR.into()).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::info!(error = %e, "the demo simulator's own port is taken: using another");
+            ghstats_runtime::listeners::bind(([127, 0, 0, 1], 0).into()).await?
+        }
+    };
     let sim_config = SimConfig {
         live_activity_every: Some(std::time::Duration::from_secs(5)),
         ..SimConfig::default()
