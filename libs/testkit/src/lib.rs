@@ -15,41 +15,45 @@ pub use own_redis::OwnRedis;
 #[cfg(feature = "world")]
 pub use world::*;
 
-/// First port of the band [`spare_port`] hands out: below Linux's
-/// ephemeral range (32768-60999), so no outgoing connection and no
-/// `bind(0)` elsewhere can take a port between the test choosing it and
-/// its server binding it.
-const SPARE_PORTS_FROM: u16 = 20_000;
-/// Ports each test process may take before it reuses its band.
-const SPARE_PORTS_PER_PROCESS: u16 = 16;
-/// How many process bands fit below the ephemeral range.
-const SPARE_PORT_BANDS: u16 = 760;
+/// The ports [`spare_port`] hands out: below Linux's ephemeral range
+/// (32768-60999), so no outgoing connection and no `bind(0)` elsewhere
+/// takes one between a test choosing it and its server binding it.
+const SPARE_PORTS: std::ops::Range<u16> = 20_000..24_000;
 
 /// A free TCP port on 127.0.0.1 (for a server a test starts itself).
 ///
-/// Each test process takes ports from its own band of the range below the
-/// ephemeral ports (chosen by its pid), in turn, skipping any already
-/// bound: a port handed out here is not reached for by a concurrently
-/// running test nor by the kernel for an outgoing connection, the two ways
-/// a port chosen with `bind(0)` and released was taken before the server
-/// that was to listen on it started.
+/// The port is reserved for the life of the calling process: an exclusive
+/// lock on a file named after it (in the temporary directory, released by
+/// the system when the process ends, however it ends) keeps every other
+/// test process, and a later call in this one, from handing it out too,
+/// and the port is not bound by anyone when chosen. So a port handed out
+/// here is the one the test's server binds: a port the kernel picked with
+/// `bind(0)` and the test released could be taken before that, by an
+/// outgoing connection of any test or by another test's pick.
 pub fn spare_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let band = (std::process::id() % u32::from(SPARE_PORT_BANDS)) as u16;
-    let first = SPARE_PORTS_FROM + band * SPARE_PORTS_PER_PROCESS;
-    for _ in 0..SPARE_PORTS_PER_PROCESS {
-        let port = first + NEXT.fetch_add(1, Ordering::Relaxed) % SPARE_PORTS_PER_PROCESS;
+    static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join("ghstats-test-ports");
+    std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
+    let span = u32::from(SPARE_PORTS.end - SPARE_PORTS.start);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .subsec_nanos();
+    let first = (std::process::id().wrapping_mul(7_919) ^ nanos) % span;
+    for i in 0..span {
+        let port = SPARE_PORTS.start + ((first + i) % span) as u16;
+        let Ok(file) = std::fs::File::create(dir.join(port.to_string())) else {
+            continue;
+        };
+        if file.try_lock().is_err() {
+            continue;
+        }
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            HELD.lock().unwrap_or_else(|p| p.into_inner()).push(file);
             return port;
         }
     }
-    // Every port of the band is in use: fall back to one the kernel picks.
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("a free port on 127.0.0.1")
-        .local_addr()
-        .expect("a bound listener has an address")
-        .port()
+    panic!("every port of {SPARE_PORTS:?} is reserved or bound");
 }
 
 /// A name no other test (or run) uses: `test.<name>.<pid>.<nanos>`.
@@ -94,5 +98,13 @@ mod tests {
         assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
         assert!(port < 32_768, "{port} is below the ephemeral range");
         assert_ne!(spare_port(), port, "the next call gives another port");
+        let many: std::collections::BTreeSet<u16> = (0..50).map(|_| spare_port()).collect();
+        assert_eq!(many.len(), 50, "no port is handed out twice");
+        // The port's file opened again, as another process would, cannot be locked.
+        let file = std::env::temp_dir()
+            .join("ghstats-test-ports")
+            .join(port.to_string());
+        let other = std::fs::File::open(file).unwrap();
+        assert!(other.try_lock().is_err(), "the port stays reserved");
     }
 }
