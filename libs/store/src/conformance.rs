@@ -951,27 +951,16 @@ pub async fn blobs_round_trip_and_expire(store: &dyn Store) {
 
 pub async fn loc_is_replaced_per_repository(store: &dyn Store) {
     let added = |u: &str| SeriesKey::new(Family::LocAddedWeekly, ["org", "repo", u]);
+    let loc = |user: &str, added, removed| UserLoc {
+        user: user.into(),
+        added,
+        removed,
+    };
     let week1 = [
-        UserLoc {
-            user: "alice".into(),
-            added: 10,
-            removed: 2,
-        },
-        UserLoc {
-            user: "bob".into(),
-            added: 5,
-            removed: 0,
-        },
-        UserLoc {
-            user: "carol".into(),
-            added: 0,
-            removed: 0,
-        },
-        UserLoc {
-            user: "dave".into(),
-            added: 3,
-            removed: 0,
-        },
+        loc("alice", 10, 2),
+        loc("bob", 5, 0),
+        loc("carol", 0, 0),
+        loc("dave", 3, 0),
     ];
     store
         .replace_loc(WriteCtx::leader(0), "org", "repo", &week1, t0())
@@ -983,23 +972,7 @@ pub async fn loc_is_replaced_per_repository(store: &dyn Store) {
         None,
         "a contributor without lines that week has no series"
     );
-    let week2 = [
-        UserLoc {
-            user: "alice".into(),
-            added: 7,
-            removed: 1,
-        },
-        UserLoc {
-            user: "carol".into(),
-            added: 0,
-            removed: 0,
-        },
-        UserLoc {
-            user: "dave".into(),
-            added: 0,
-            removed: 0,
-        },
-    ];
+    let week2 = [loc("alice", 7, 1), loc("carol", 0, 0), loc("dave", 0, 0)];
     store
         .replace_loc(WriteCtx::leader(0), "org", "repo", &week2, t0())
         .await
