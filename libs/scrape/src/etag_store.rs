@@ -8,16 +8,20 @@
 //! entry, `etag:{host}/repos/{org}/{repo}`: one key per repository instead
 //! of one per URL, about 150 bytes per validator. An entry not kept again
 //! within the store's retention is dropped at the next write of its
-//! repository, and the whole entry expires with the retention. Two writers
-//! of one repository at once (a scrape and a backfill) may lose one's
-//! validator: that costs one counted request later, never a wrong number
-//! (without a validator the answer comes whole).
+//! repository, and the whole entry expires with the retention. Writers of
+//! one repository at once (the leader's scrape, a backfill, webhook
+//! deliveries) merge into the entry they read and swap it in only if
+//! nobody wrote it since (`Store::swap_blob`), reading again when someone
+//! did (after a short jittered pause, [`SWAP_RETRY`]). A keep still lost
+//! after its attempts costs one counted request later, never a wrong
+//! number (without a validator the answer comes whole).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use ghstats_core::retry::RetryPolicy;
 use ghstats_github::{EtagCache, Validator};
 use ghstats_store::{BlobKind, Store};
 
@@ -60,7 +64,64 @@ impl StoreEtagCache {
             }
         }
     }
+
+    /// Merges `fresh` into `entry` (dropping validators not kept since
+    /// `oldest`) and swaps it in from what was read, reading again while
+    /// another writer got there first.
+    async fn merge(&self, entry: &str, fresh: &BTreeMap<&str, Validator>, now: i64, oldest: i64) {
+        for attempt in 1..=SWAP_RETRY.max_attempts {
+            if attempt > 1 {
+                tokio::time::sleep(SWAP_RETRY.backoff(attempt - 1)).await;
+            }
+            let raw = match self.store.get_blob(BlobKind::Etag, entry).await {
+                Ok(raw) => raw,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot store validators");
+                    return;
+                }
+            };
+            let mut kept = raw.as_deref().and_then(decode_entry).unwrap_or_default();
+            kept.retain(|k| k.kept_at >= oldest && !fresh.contains_key(k.name.as_str()));
+            kept.extend(fresh.iter().map(|(name, validator)| Kept {
+                name: (*name).to_owned(),
+                kept_at: now,
+                validator: validator.encode(),
+            }));
+            let swapped = self
+                .store
+                .swap_blob(
+                    BlobKind::Etag,
+                    entry,
+                    raw.as_deref(),
+                    &encode_entry(&kept),
+                    self.ttl,
+                )
+                .await;
+            match swapped {
+                Ok(true) => return,
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot store validators");
+                    return;
+                }
+            }
+        }
+        tracing::debug!(
+            entry,
+            attempts = SWAP_RETRY.max_attempts,
+            "validators changed under every attempt of this keep: kept next time"
+        );
+    }
 }
+
+/// How a keep reads its repository's entry again when another writer
+/// swapped it in between: soon, spread apart, a bounded number of times.
+pub const SWAP_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 10,
+    initial_backoff: Duration::from_micros(200),
+    max_backoff: Duration::from_millis(20),
+    jitter: true,
+};
 
 /// One validator inside an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +191,8 @@ impl EtagCache for StoreEtagCache {
     }
 
     /// One read and one write per repository, however many of its
-    /// validators are kept at once.
+    /// validators are kept at once (more only when another writer swapped
+    /// the entry in between).
     async fn put_all(&self, validators: Vec<(String, Validator)>) {
         // Per entry, per name: the last one kept wins.
         let mut by_entry: BTreeMap<&str, BTreeMap<&str, Validator>> = BTreeMap::new();
@@ -144,20 +206,7 @@ impl EtagCache for StoreEtagCache {
         let now = Utc::now().timestamp();
         let oldest = now - i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
         for (entry, fresh) in by_entry {
-            let mut kept = self.read(entry).await;
-            kept.retain(|k| k.kept_at >= oldest && !fresh.contains_key(k.name.as_str()));
-            kept.extend(fresh.into_iter().map(|(name, validator)| Kept {
-                name: name.to_owned(),
-                kept_at: now,
-                validator: validator.encode(),
-            }));
-            if let Err(e) = self
-                .store
-                .put_blob(BlobKind::Etag, entry, &encode_entry(&kept), self.ttl)
-                .await
-            {
-                tracing::warn!(error = %e, "cannot store validators");
-            }
+            self.merge(entry, &fresh, now, oldest).await;
         }
     }
 }
@@ -277,5 +326,47 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(decode_entry(&raw).unwrap().len(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn replicas_keeping_validators_of_one_repository_at_once_lose_none() {
+        let store: Arc<dyn Store> = Arc::new(ghstats_store::MemoryStore::new(
+            ghstats_store::StoreSettings::from_config(&ghstats_config::StoreConfig::default()),
+        ));
+        const WRITERS: usize = 4;
+        const EACH: usize = 25;
+        let url = |w: usize, i: usize| {
+            format!("https://api.github.com/repos/acme/web/pulls/{w}{i:03}/reviews")
+        };
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                // Each writer as another replica: its own cache on the store.
+                let cache = StoreEtagCache::new(store.clone(), Duration::from_secs(3600));
+                tokio::spawn(async move {
+                    for i in 0..EACH {
+                        let validator = Validator {
+                            etag: format!("{w}-{i}"),
+                            link: None,
+                            memo: bytes::Bytes::new(),
+                        };
+                        cache.put(&url(w, i), validator).await;
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let cache = StoreEtagCache::new(store, Duration::from_secs(3600));
+        let mut lost = Vec::new();
+        for w in 0..WRITERS {
+            for i in 0..EACH {
+                if cache.get(&url(w, i)).await.map(|v| v.etag) != Some(format!("{w}-{i}")) {
+                    lost.push(url(w, i));
+                }
+            }
+        }
+        assert!(lost.is_empty(), "{} validators lost: {lost:?}", lost.len());
     }
 }

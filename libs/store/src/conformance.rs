@@ -89,6 +89,7 @@ where
     checkpoints_only_move_forward(&*make(default_settings()).await).await;
     claims_are_exclusive_until_released_or_expired(&*make(default_settings()).await).await;
     blobs_round_trip_and_expire(&*make(default_settings()).await).await;
+    blobs_swap_only_from_what_was_read(&*make(default_settings()).await).await;
     loc_is_replaced_per_repository(&*make(default_settings()).await).await;
     batched_snapshot_equals_the_snapshot(&*make(default_settings()).await).await;
     an_event_seen_under_two_labels_counts_once_under_the_latest(&*make(default_settings()).await)
@@ -947,6 +948,48 @@ pub async fn blobs_round_trip_and_expire(store: &dyn Store) {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(store.get_blob(BlobKind::Etag, "u").await.unwrap(), None);
+}
+
+pub async fn blobs_swap_only_from_what_was_read(store: &dyn Store) {
+    let ttl = Duration::from_secs(60);
+    let swap = |expected: Option<&'static [u8]>, value: &'static [u8]| async move {
+        store
+            .swap_blob(BlobKind::Etag, "org/repo", expected, value, ttl)
+            .await
+            .unwrap()
+    };
+    let read = || async {
+        store
+            .get_blob(BlobKind::Etag, "org/repo")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    };
+    assert!(swap(None, b"a\x00a").await, "from absent");
+    assert!(!swap(None, b"b").await, "someone wrote it since");
+    assert_eq!(read().await, b"a\x00a");
+    assert!(!swap(Some(b"a"), b"b").await, "not what was read");
+    assert!(swap(Some(b"a\x00a"), b"b").await);
+    assert_eq!(read().await, b"b");
+    assert!(
+        !store
+            .swap_blob(BlobKind::LocState, "org/repo", Some(b"b"), b"c", ttl)
+            .await
+            .unwrap(),
+        "kinds are separate"
+    );
+    // An expired blob is absent.
+    store
+        .put_blob(BlobKind::Etag, "gone", b"x", Duration::from_millis(50))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        store
+            .swap_blob(BlobKind::Etag, "gone", None, b"y", ttl)
+            .await
+            .unwrap()
+    );
 }
 
 pub async fn loc_is_replaced_per_repository(store: &dyn Store) {

@@ -174,6 +174,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn put_blob(&self, kind: BlobKind, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
 
+    /// Writes `value` (for `ttl`) only if the blob is still `expected`
+    /// (`None`: absent or expired); true when written. A read-merge-write
+    /// that swaps from what it read loses no other writer's part.
+    async fn swap_blob(
+        &self,
+        kind: BlobKind,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool>;
+
     /// Takes `key` for `ttl` if nobody holds it; true when taken.
     async fn claim(&self, kind: ClaimKind, key: &str, ttl: Duration) -> Result<bool>;
 

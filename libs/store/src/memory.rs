@@ -535,6 +535,29 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn swap_blob(
+        &self,
+        kind: BlobKind,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let k = (kind, key.to_owned());
+        let current = inner
+            .blobs
+            .get(&k)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(v, _)| v.as_slice());
+        if current != expected {
+            return Ok(false);
+        }
+        inner.blobs.insert(k, (value.to_vec(), now + ttl));
+        Ok(true)
+    }
+
     async fn claim(&self, kind: ClaimKind, key: &str, ttl: Duration) -> Result<bool> {
         let mut inner = self.lock();
         let now = Instant::now();

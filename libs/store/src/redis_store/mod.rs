@@ -36,6 +36,7 @@ struct Scripts {
     raise_term: Script,
     gc_shard: Script,
     hold: Script,
+    swap_blob: Script,
     release_held: Script,
     lease_acquire: Script,
     lease_release: Script,
@@ -64,6 +65,7 @@ impl RedisStore {
                 raise_term: Script::new(scripts::RAISE_TERM),
                 gc_shard: Script::new(&scripts::gc_shard()),
                 hold: Script::new(scripts::HOLD),
+                swap_blob: Script::new(scripts::SWAP_BLOB),
                 release_held: Script::new(scripts::RELEASE_HELD),
                 lease_acquire: Script::new(lease::ACQUIRE),
                 lease_release: Script::new(lease::RELEASE),
@@ -561,6 +563,24 @@ impl Store for RedisStore {
         let ms = ttl.as_millis().max(1) as u64;
         self.with_conn(async |c| c.pset_ex(&key, value, ms).await)
             .await
+    }
+
+    async fn swap_blob(
+        &self,
+        kind: BlobKind,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool> {
+        let mut inv = self.scripts.swap_blob.prepare_invoke();
+        inv.key(self.keys.blob(kind.ns(), key))
+            .arg(if expected.is_some() { "1" } else { "0" })
+            .arg(expected.unwrap_or_default())
+            .arg(value)
+            .arg(ttl.as_millis().max(1) as u64);
+        let swapped: i64 = self.invoke(&inv).await?;
+        Ok(swapped == 1)
     }
 
     async fn claim(&self, kind: ClaimKind, key: &str, ttl: Duration) -> Result<bool> {

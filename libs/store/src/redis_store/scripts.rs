@@ -322,6 +322,20 @@ end
 return 0
 "#;
 
+/// KEYS[1] the blob; ARGV[1] `1` when a value is expected (ARGV[2]), `0`
+/// when none is; ARGV[3] the new value, ARGV[4] its TTL in ms. Sets it
+/// only if the blob is still what was expected; 1 when set.
+pub const SWAP_BLOB: &str = r#"
+local current = redis.call('GET', KEYS[1])
+local expected = false
+if ARGV[1] == '1' then expected = ARGV[2] end
+if current == expected then
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+  return 1
+end
+return 0
+"#;
+
 /// KEYS[1] the claim; ARGV[1] owner. Deletes it only if `owner` holds it.
 pub const RELEASE_HELD: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
