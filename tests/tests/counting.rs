@@ -182,6 +182,79 @@ async fn late_pushed_and_rebased_commits_are_counted_across_page_boundaries() {
     r.cleanup().await;
 }
 
+/// The states of every review of `repo`'s pull requests, as GitHub lists them.
+async fn review_states(sim: &ghstats_simulator::Simulator, repo: &str) -> Vec<String> {
+    let get = |path: String| async move {
+        reqwest::Client::new()
+            .get(format!("{}{path}", sim.api_base()))
+            .header(
+                "authorization",
+                format!("token {}", ghstats_simulator::DEMO_TOKEN),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let pulls = get(format!("/repos/org-a/{repo}/pulls?state=all&per_page=100")).await;
+    let mut states = Vec::new();
+    for p in pulls.as_array().unwrap() {
+        let n = p["number"].as_u64().unwrap();
+        let reviews = get(format!(
+            "/repos/org-a/{repo}/pulls/{n}/reviews?per_page=100"
+        ))
+        .await;
+        for r in reviews.as_array().unwrap() {
+            states.push(r["state"].as_str().unwrap().to_owned());
+        }
+    }
+    states
+}
+
+fn reviews_in(gauges: &Gauges, repo: &str) -> f64 {
+    gauges
+        .iter()
+        .filter(|(k, _)| k.0 == Family::ReviewsSubmitted24h.name() && k.2 == repo)
+        .map(|(_, v)| v)
+        .sum()
+}
+
+#[tokio::test]
+async fn dismissed_reviews_count_whether_read_before_or_after_their_dismissal() {
+    let r = rig("dismissed").await;
+    r.clean_tick().await;
+    // Reviews read by a cycle, then dismissed (as a push under "dismiss
+    // stale pull request approvals" does); and reviews dismissed before
+    // any cycle read them.
+    for _ in 0..6 {
+        r.add("repo-000", "review", None);
+    }
+    r.clean_tick().await;
+    let read = reviews_in(&activity_gauges(&*r.store).await, "repo-000");
+    for _ in 0..6 {
+        r.add("repo-000", "dismiss_review", None);
+        r.add("repo-001", "review", None);
+        r.add("repo-001", "dismiss_review", None);
+    }
+    for repo in ["repo-000", "repo-001"] {
+        let states = review_states(&r.w.sim, repo).await;
+        assert!(
+            states.iter().any(|s| s == "DISMISSED"),
+            "{repo} has dismissed reviews: {states:?}"
+        );
+    }
+    r.clean_tick().await;
+    r.assert_truth(r.now(), "dismissed reviews count").await;
+    let gauges = activity_gauges(&*r.store).await;
+    assert!(
+        reviews_in(&gauges, "repo-000") >= read,
+        "a review dismissed after it was read still counts"
+    );
+    r.cleanup().await;
+}
+
 #[tokio::test]
 async fn merge_commits_and_web_flow_never_count_and_unlinked_authors_are_unattributed() {
     let r = rig("merges").await;

@@ -21,9 +21,13 @@ use crate::attribution::{
 };
 use crate::pulls;
 
-/// The review states that count: a pending review has not been submitted,
-/// a dismissed one was withdrawn.
-pub const COUNTED_REVIEW_STATES: [&str; 3] = ["APPROVED", "CHANGES_REQUESTED", "COMMENTED"];
+/// The review states that count: every submitted review. A pending one has
+/// not been submitted; a dismissed one was, and GitHub keeps its
+/// `submitted_at` (dismissing turns it into a review comment, and stale
+/// approvals are dismissed by new commits), so whether it counts does not
+/// depend on when it was read.
+pub const COUNTED_REVIEW_STATES: [&str; 4] =
+    ["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"];
 
 /// How listings are fetched; the result is the same, the cost differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -148,19 +148,26 @@ mod tests {
                 include_bot_accounts,
                 ..GithubConfig::default()
             });
+            // Carol's review was dismissed later: it still ended the wait.
             assert_eq!(
                 first_review(&rules, author.as_ref(), &reviews),
-                Some(at(4)),
+                Some(at(3)),
                 "bots: {include_bot_accounts}"
             );
         }
-        let deny_dave = Attribution::new(
-            ghstats_config::UserLabelMode::Login,
-            vec![],
-            vec!["dave".into()],
+        let deny = |logins: &[&str]| {
+            Attribution::new(
+                ghstats_config::UserLabelMode::Login,
+                vec![],
+                logins.iter().map(|l| (*l).to_owned()).collect(),
+            )
+        };
+        assert_eq!(
+            first_review(&deny(&["carol"]), author.as_ref(), &reviews),
+            Some(at(4))
         );
         assert_eq!(
-            first_review(&deny_dave, author.as_ref(), &reviews),
+            first_review(&deny(&["carol", "dave"]), author.as_ref(), &reviews),
             Some(at(5))
         );
     }

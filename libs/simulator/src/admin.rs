@@ -297,7 +297,7 @@ async fn rename_user(State(state): St, Json(r): Json<UserRename>) -> Response {
 }
 
 /// The kinds `POST /_sim/activity` adds.
-pub const ACTIVITY_KINDS: [&str; 15] = [
+pub const ACTIVITY_KINDS: [&str; 16] = [
     "commit",
     "late_commit",
     "rebase",
@@ -313,6 +313,7 @@ pub const ACTIVITY_KINDS: [&str; 15] = [
     "merge_pull",
     "close_pull",
     "reopen_pull",
+    "dismiss_review",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -423,6 +424,7 @@ fn add_to_world(
         "merge_pull" => world.merge_pull(rng, &mut target, now),
         "close_pull" => world.close_pull(rng, &mut target, now),
         "reopen_pull" => world.reopen_pull(rng, &mut target, now),
+        "dismiss_review" => world.dismiss_review(rng, &mut target, now),
         other => {
             world.put_repo(o, target);
             return Err(SimError::UnknownKind(other.to_owned()));

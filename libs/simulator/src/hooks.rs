@@ -251,6 +251,20 @@ pub fn changes(l: &Links, org: &Org, before: &Repo, after: &Repo) -> Vec<(&'stat
                 ),
             ));
         }
+        for r in p.reviews.iter().filter(|r| {
+            r.state == "DISMISSED"
+                && old.is_some_and(|o| o.reviews.iter().any(|x| x.id == r.id && x.state != r.state))
+        }) {
+            let mut review = shapes::review(l, org, after, p, r);
+            review["state"] = json!("dismissed");
+            out.push((
+                "pull_request_review",
+                merge(
+                    envelope(l, org, after, Some("dismissed")),
+                    json!({ "review": review, "pull_request": shapes::pull(l, org, after, p) }),
+                ),
+            ));
+        }
         match (old.and_then(|o| o.closed_at), p.closed_at) {
             (None, Some(_)) => out.push(("pull_request", pull("closed"))),
             (Some(_), None) => out.push(("pull_request", pull("reopened"))),

@@ -64,6 +64,30 @@ impl World {
         touch(repo, now);
     }
 
+    /// A review dismissed now: an approval or a change request of an open
+    /// pull request becomes `DISMISSED`, as when its author pushes new
+    /// commits under "dismiss stale pull request approvals", or someone
+    /// with write access dismisses it (GitHub keeps its `submitted_at`).
+    pub fn dismiss_review(&mut self, rng: &mut Rng, repo: &mut Repo, now: DateTime<Utc>) {
+        let Some(p) = pick(rng, repo, |p| {
+            p.closed_at.is_none()
+                && p.reviews
+                    .iter()
+                    .any(|r| ["APPROVED", "CHANGES_REQUESTED"].contains(&r.state))
+        }) else {
+            return self.review_pull(rng, repo, now);
+        };
+        if let Some(r) = p
+            .reviews
+            .iter_mut()
+            .find(|r| ["APPROVED", "CHANGES_REQUESTED"].contains(&r.state))
+        {
+            r.state = "DISMISSED";
+        }
+        p.updated_at = now;
+        touch(repo, now);
+    }
+
     /// A draft marked ready for review now.
     pub fn ready_pull(&mut self, rng: &mut Rng, repo: &mut Repo, now: DateTime<Utc>) {
         let Some(p) = pick(rng, repo, |p| p.closed_at.is_none() && p.draft) else {

@@ -9,9 +9,10 @@
 //!   [`UNATTRIBUTED`] (or not at all, with `unattributed=drop`).
 //! - Pull requests opened and merged: the PR's author, at `created_at` and
 //!   `merged_at`.
-//! - Reviews: `APPROVED`, `CHANGES_REQUESTED` and `COMMENTED` reviews at
-//!   `submitted_at`, by the reviewer, unless the reviewer is the PR's
-//!   author (an author's replies in a review thread).
+//! - Reviews: submitted reviews (`APPROVED`, `CHANGES_REQUESTED`,
+//!   `COMMENTED`, and `DISMISSED`, which were submitted before they were
+//!   dismissed) at `submitted_at`, by the reviewer, unless the reviewer is
+//!   the PR's author (an author's replies in a review thread).
 //! - Issue comments: the commenter, at `created_at`.
 //! - Accounts of type `Bot` count only with `include_bots`.
 //! - Repositories: those the selection keeps (archived and forks only when
@@ -41,6 +42,9 @@ use crate::world::{Departure, Repo, StatsBehaviour, User, World};
 /// The user label of commits without a linked author: no GitHub login can
 /// contain parentheses.
 pub const UNATTRIBUTED: &str = "(unattributed)";
+
+/// The states of a submitted review (a pending one has none of them).
+const SUBMITTED_STATES: [&str; 4] = ["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"];
 
 /// How the exporter under test is configured, where it changes the answer.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -186,8 +190,7 @@ pub fn activity(
                 add(o.label(&p.user), m, |r| &mut r.prs_merged);
             }
             for r in &p.reviews {
-                let counted = ["APPROVED", "CHANGES_REQUESTED", "COMMENTED"].contains(&r.state)
-                    && r.user.id != p.user.id;
+                let counted = SUBMITTED_STATES.contains(&r.state) && r.user.id != p.user.id;
                 if counted {
                     add(o.label(&r.user), r.submitted_at, |r| &mut r.reviews);
                 }
@@ -252,7 +255,7 @@ pub fn pull_flow(
                 .reviews
                 .iter()
                 .filter(|r| {
-                    ["APPROVED", "CHANGES_REQUESTED", "COMMENTED"].contains(&r.state)
+                    SUBMITTED_STATES.contains(&r.state)
                         && r.user.id != p.user.id
                         && !r.user.bot
                         && o.label(&r.user).is_some()
