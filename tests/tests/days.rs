@@ -152,17 +152,7 @@ async fn several_days_with_faults_and_changes_equal_the_truth_after_every_step()
         }
         // A leader change: the new leader raises the term; the old one is fenced.
         if step == 16 {
-            term += 1;
-            store.raise_term(term).await.unwrap();
-            let old = std::mem::replace(
-                &mut leader,
-                controller(&w, &store, Some(&backfill), &shutdown),
-            );
-            assert_eq!(
-                old.tick(WriteCtx::leader(term - 1), now()).await,
-                TickOutcome::Fenced,
-                "the deposed leader writes nothing"
-            );
+            days_rig::hand_over(&rig, &w, &store, &shutdown, &mut leader, &mut term, now()).await;
         }
         let ctx = WriteCtx::leader(term);
         let first = leader.tick(ctx, now()).await;

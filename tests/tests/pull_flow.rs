@@ -91,17 +91,7 @@ async fn pull_request_flow_equals_the_truth_through_days_of_reviews_merges_and_a
                 .unwrap();
         }
         if step == 10 {
-            term += 1;
-            store.raise_term(term).await.unwrap();
-            let old = std::mem::replace(
-                &mut leader,
-                controller(&w, &store, Some(&backfill), &shutdown),
-            );
-            assert_eq!(
-                old.tick(WriteCtx::leader(term - 1), now()).await,
-                TickOutcome::Fenced,
-                "the deposed leader writes nothing"
-            );
+            days_rig::hand_over(&rig, &w, &store, &shutdown, &mut leader, &mut term, now()).await;
         }
         let ctx = WriteCtx::leader(term);
         let first = leader.tick(ctx, now()).await;

@@ -25,6 +25,14 @@ pub struct World {
     _dir: tempfile::TempDir,
 }
 
+/// A simulator on a port of its own, until `shutdown`.
+pub fn simulator(config: SimConfig, shutdown: &Shutdown) -> Simulator {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    Simulator::start(config, listener, shutdown).unwrap()
+}
+
 pub fn world(shutdown: &Shutdown, extra: &str) -> World {
     world_with(shutdown, SimConfig::default(), "", extra)
 }
@@ -32,10 +40,7 @@ pub fn world(shutdown: &Shutdown, extra: &str) -> World {
 /// [`world`] with its own simulator config and `github_extra` YAML lines
 /// under `github:` (indented by two spaces).
 pub fn world_with(shutdown: &Shutdown, sim: SimConfig, github_extra: &str, extra: &str) -> World {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-    let sim = Simulator::start(sim, listener, shutdown).unwrap();
+    let sim = simulator(sim, shutdown);
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, DEMO_TOKEN).unwrap();
@@ -72,10 +77,7 @@ pub const HOOK_SECRET: &str = "webhook-secret-for-tests";
 /// webhook secret [`HOOK_SECRET`] (`org_extra`: more YAML lines of the
 /// org, indented by six spaces; `extra`: top-level sections).
 pub fn hook_world(shutdown: &Shutdown, sim: SimConfig, org_extra: &str, extra: &str) -> World {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-    let sim = Simulator::start(sim, listener, shutdown).unwrap();
+    let sim = simulator(sim, shutdown);
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("app.pem");
     std::fs::write(&key, ghstats_simulator::DEMO_APP_PRIVATE_KEY).unwrap();

@@ -1,5 +1,5 @@
 //! The backfill path of the simulated-days tests: the enqueuer a leader
-//! asks, and a worker running what it queued.
+//! asks, and a worker running what it queued; and their leader changes.
 
 use std::sync::Arc;
 
@@ -80,4 +80,33 @@ impl Backfill {
         }
         repos
     }
+}
+
+/// A leader change: the new leader raises the term and takes over from
+/// `leader`, whose next tick, under its old term, is fenced and writes
+/// nothing. `term` is the new one after the call.
+pub async fn hand_over(
+    rig: &Backfill,
+    w: &ghstats_testkit::World,
+    store: &Arc<dyn Store>,
+    shutdown: &Shutdown,
+    leader: &mut Arc<ghstats_scheduler::org_loop::OrgController>,
+    term: &mut u64,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    *term += 1;
+    store
+        .raise_term(*term)
+        .await
+        .expect("the store raises the term");
+    let old = std::mem::replace(
+        leader,
+        crate::leader::controller(w, store, Some(&rig.producer), shutdown),
+    );
+    assert_eq!(
+        old.tick(ghstats_store::WriteCtx::leader(*term - 1), now)
+            .await,
+        ghstats_scheduler::org_loop::TickOutcome::Fenced,
+        "the deposed leader writes nothing"
+    );
 }
