@@ -369,14 +369,21 @@ async fn duplicated_and_reordered_deliveries_equal_the_truth_without_a_scrape() 
         "reopen_pull",
         "merge",
         "late_commit",
+        "dismiss_review",
     ];
-    for (i, kind) in kinds.iter().cycle().take(36).enumerate() {
+    for (i, kind) in kinds.iter().cycle().take(39).enumerate() {
         let repo = format!("repo-{:03}", i % 4);
         w.sim.add_activity("org-a", &repo, kind).unwrap();
     }
     equals_truth_soon(&w, &*store, start).await;
     let deliveries = w.sim.hook_deliveries();
-    assert!(deliveries.len() >= 36, "{} deliveries", deliveries.len());
+    assert!(deliveries.len() >= 39, "{} deliveries", deliveries.len());
+    assert!(
+        deliveries
+            .iter()
+            .any(|d| d["event"] == "pull_request_review" && d["action"] == "dismissed"),
+        "a review was dismissed by delivery too"
+    );
     shutdown.trigger();
 }
 
