@@ -27,7 +27,10 @@ pub use load::{load_file, load_str};
 pub use secret::{Secret, SecretSource};
 pub use sections::copilot::{CopilotConfig, CopilotEnterpriseConfig};
 pub use sections::election::{BackendFailure, ElectionBackend, LeaderElectionConfig};
-pub use sections::github::{GithubConfig, OrgAuth, OrgConfig, UnattributedCommits, UserLabelMode};
+pub use sections::github::{
+    DEFAULT_SCRAPE_INTERVAL, GithubConfig, OrgAuth, OrgConfig, UnattributedCommits, UserLabelMode,
+    WEBHOOK_SCRAPE_INTERVAL,
+};
 pub use sections::limits::{LocConfig, LocSource, RateLimitConfig, RetryConfig};
 pub use sections::net::{AmqpUrl, HostPort, HttpUrl, ListenAddr};
 pub use sections::observability::{HealthConfig, TelemetryConfig, TraceMode};

@@ -63,7 +63,13 @@ pub fn load_str(
             message,
         }
     };
-    let config = parse(doc, &overrides).map_err(|(key, msg)| invalid(vec![locate(key, msg)]))?;
+    let unset_intervals = orgs_without(&doc, "scrape_interval");
+    let mut config =
+        parse(doc, &overrides).map_err(|(key, msg)| invalid(vec![locate(key, msg)]))?;
+    let webhooks = config.webhooks.enabled;
+    config
+        .github
+        .default_scrape_intervals(&unset_intervals, webhooks);
     let problems: Vec<Problem> = config
         .check()
         .into_iter()
@@ -74,6 +80,15 @@ pub fn load_str(
     } else {
         Err(invalid(problems))
     }
+}
+
+/// The indexes of the orgs under `github.orgs` whose entry (after the
+/// environment's overrides) sets no `key`.
+fn orgs_without(doc: &Value, key: &str) -> Vec<usize> {
+    (0..)
+        .take_while(|i| get(doc, &format!("github.orgs[{i}]")).is_some())
+        .filter(|i| get(doc, &format!("github.orgs[{i}].{key}")).is_none())
+        .collect()
 }
 
 /// Whether `key` is `path` or lies under it.

@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ghstats_config::{Duration, SecretSource, load_str};
+use ghstats_config::{
+    DEFAULT_SCRAPE_INTERVAL, Duration, SecretSource, WEBHOOK_SCRAPE_INTERVAL, load_str,
+};
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -125,4 +127,40 @@ fn amqp_password_source_replaces_the_url_password() {
     let url = c.amqp.resolved_url().unwrap();
     assert_eq!(url.expose().password(), Some("s3cret"));
     assert!(!url.to_string().contains("s3cret"));
+}
+
+#[test]
+fn an_unset_scrape_interval_is_longer_with_webhooks_and_a_set_one_stays() {
+    let two_orgs = "github:\n  orgs:\n    - org: org-a\n      token_env: GH_TOKEN\n    - org: org-b\n      token_env: GH_TOKEN\n      scrape_interval: 2m\n";
+    let intervals = |text: &str, vars: &[(&str, &str)]| {
+        let c = load_str(text, "t.yaml", env(vars)).unwrap();
+        c.github
+            .orgs
+            .iter()
+            .map(|o| o.scrape_interval)
+            .collect::<Vec<_>>()
+    };
+    let webhooks = format!("{two_orgs}webhooks:\n  enabled: true\n");
+    assert_eq!(
+        intervals(two_orgs, &[]),
+        vec![DEFAULT_SCRAPE_INTERVAL, Duration::from_secs(120)]
+    );
+    assert_eq!(
+        intervals(&webhooks, &[]),
+        vec![WEBHOOK_SCRAPE_INTERVAL, Duration::from_secs(120)]
+    );
+    assert_eq!(
+        intervals(two_orgs, &[("GHSTATS__WEBHOOKS__ENABLED", "true")]),
+        vec![WEBHOOK_SCRAPE_INTERVAL, Duration::from_secs(120)],
+        "webhooks turned on by the environment"
+    );
+    assert_eq!(
+        intervals(
+            &webhooks,
+            &[("GHSTATS__GITHUB__ORGS__0__SCRAPE_INTERVAL", "5m")]
+        ),
+        vec![Duration::from_secs(300), Duration::from_secs(120)],
+        "an interval set by the environment is kept"
+    );
+    assert!(WEBHOOK_SCRAPE_INTERVAL > DEFAULT_SCRAPE_INTERVAL);
 }

@@ -88,6 +88,8 @@ pub struct OrgConfig {
     pub token_file: Option<PathBuf>,
     /// GitHub Enterprise Server API root, e.g. `https://ghe.example.com/api/v3`.
     pub api_base_url: Option<HttpUrl>,
+    /// Time between the org's scrape cycles: [`DEFAULT_SCRAPE_INTERVAL`]
+    /// when unset, [`WEBHOOK_SCRAPE_INTERVAL`] with `webhooks.enabled`.
     pub scrape_interval: Duration,
     /// Glob patterns of repository names to scrape; `*` is all.
     pub repo_allowlist: Vec<String>,
@@ -108,6 +110,31 @@ pub struct OrgConfig {
     pub webhook_previous_secret_file: Option<PathBuf>,
 }
 
+/// `github.orgs[].scrape_interval` when unset.
+pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(300);
+
+/// `github.orgs[].scrape_interval` when unset and `webhooks.enabled`: the
+/// deliveries keep the numbers live, the scrape reconciles what they
+/// missed, and polls a third as often.
+pub const WEBHOOK_SCRAPE_INTERVAL: Duration = Duration::from_secs(900);
+
+impl GithubConfig {
+    /// Gives the orgs at `unset` (indexes of orgs whose config sets no
+    /// `scrape_interval`) the default interval for the webhook setting.
+    pub(crate) fn default_scrape_intervals(&mut self, unset: &[usize], webhooks: bool) {
+        let interval = if webhooks {
+            WEBHOOK_SCRAPE_INTERVAL
+        } else {
+            DEFAULT_SCRAPE_INTERVAL
+        };
+        for &i in unset {
+            if let Some(org) = self.orgs.get_mut(i) {
+                org.scrape_interval = interval;
+            }
+        }
+    }
+}
+
 impl Default for OrgConfig {
     fn default() -> Self {
         Self {
@@ -118,7 +145,7 @@ impl Default for OrgConfig {
             token_env: None,
             token_file: None,
             api_base_url: None,
-            scrape_interval: Duration::from_secs(300),
+            scrape_interval: DEFAULT_SCRAPE_INTERVAL,
             repo_allowlist: vec!["*".into()],
             repo_denylist: Vec::new(),
             include_archived: false,
