@@ -71,12 +71,12 @@ pub enum Delivery {
 
 #[derive(Debug, Clone)]
 pub enum Work {
-    /// A pull request as the payload gives it; with `opened_or_closed`
+    /// A pull request as the payload gives it; with `open_state_changed`
     /// (an action of [`OPEN_STATE_ACTIONS`]) the repository's open pull
     /// requests are read again too.
     Pull {
         pr: Box<PullRequest>,
-        opened_or_closed: bool,
+        open_state_changed: bool,
     },
     /// A review was submitted: read the pull request's reviews.
     Reviewed(Box<PullRequest>),
@@ -128,7 +128,7 @@ pub fn read_delivery(event: &str, body: &[u8]) -> Result<Delivery, DeliveryError
             let at = e.pull_request.updated_at;
             let work = Work::Pull {
                 pr: Box::new(e.pull_request),
-                opened_or_closed: OPEN_STATE_ACTIONS.contains(&action),
+                open_state_changed: OPEN_STATE_ACTIONS.contains(&action),
             };
             (work, Some(at))
         }
@@ -230,7 +230,7 @@ impl Applier<'_> {
         }
         let open = match work {
             Work::Pull {
-                opened_or_closed: true,
+                open_state_changed: true,
                 ..
             } => self.open_pulls(org, repo).await,
             _ => None,
