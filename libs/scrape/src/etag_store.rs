@@ -67,8 +67,16 @@ impl StoreEtagCache {
 
     /// Merges `fresh` into `entry` (dropping validators not kept since
     /// `oldest`) and swaps it in from what was read, reading again while
-    /// another writer got there first.
+    /// another writer got there first; `fresh` is encoded once.
     async fn merge(&self, entry: &str, fresh: &BTreeMap<&str, Validator>, now: i64, oldest: i64) {
+        let encoded: Vec<Kept> = fresh
+            .iter()
+            .map(|(name, validator)| Kept {
+                name: (*name).to_owned(),
+                kept_at: now,
+                validator: validator.encode(),
+            })
+            .collect();
         for attempt in 1..=SWAP_RETRY.max_attempts {
             if attempt > 1 {
                 tokio::time::sleep(SWAP_RETRY.backoff(attempt - 1)).await;
@@ -82,11 +90,7 @@ impl StoreEtagCache {
             };
             let mut kept = raw.as_deref().and_then(decode_entry).unwrap_or_default();
             kept.retain(|k| k.kept_at >= oldest && !fresh.contains_key(k.name.as_str()));
-            kept.extend(fresh.iter().map(|(name, validator)| Kept {
-                name: (*name).to_owned(),
-                kept_at: now,
-                validator: validator.encode(),
-            }));
+            kept.extend(encoded.iter().cloned());
             let swapped = self
                 .store
                 .swap_blob(

@@ -20,9 +20,7 @@ use ghstats_github::webhook::{
     RepositoryEvent,
 };
 use ghstats_proto::TimeWindow;
-use ghstats_store::{
-    ACTIVITY_WINDOW, FlowRules, OpenPulls, Store, StoreError, WriteCtx, WriteTally,
-};
+use ghstats_store::{ACTIVITY_WINDOW, FlowRules, Store, StoreError, WriteCtx, WriteTally};
 
 use crate::activity::{self, ActivityScrape};
 use crate::attribution::Attribution;
@@ -228,31 +226,20 @@ impl Applier<'_> {
         if let Some(f) = scrape.failures.first() {
             return Err(ApplyError::Github(f.error.to_string()));
         }
-        let open = match work {
-            Work::Pull {
-                open_state_changed: true,
-                ..
-            } => self.open_pulls(org, repo).await,
+        let open = match (work, self.flow) {
+            (
+                Work::Pull {
+                    open_state_changed: true,
+                    ..
+                },
+                Some(_),
+            ) => pulls::open_pulls_now(self.client, self.attribution, org, repo).await,
             _ => None,
         };
         self.recorder()
             .record(self.client, org, repo, &mut scrape, open, now)
             .await?;
         Ok(scrape.events.len())
-    }
-
-    /// The open pull requests now, when the flow is on; a failed listing
-    /// leaves the counts as they are for the next scrape to read (the
-    /// delivery's events are still recorded).
-    async fn open_pulls(&self, org: &str, repo: &str) -> Option<OpenPulls> {
-        self.flow?;
-        match pulls::open_pulls(self.client, self.attribution, repo).await {
-            Ok(open) => Some(open),
-            Err(e) => {
-                tracing::warn!(org, repo, error = %e, "listing open pull requests for a delivery failed");
-                None
-            }
-        }
     }
 
     fn recorder(&self) -> Recorder<'_> {

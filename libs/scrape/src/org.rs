@@ -284,16 +284,12 @@ impl OrgScraper {
         )
         .await;
         let open = match &self.pull_flow {
-            Some(_) => match pulls::open_pulls(&self.client, &self.attribution, repo).await {
-                Ok(open) => Some(open),
-                Err(e) => {
-                    // The counts stay and the age keeps growing; the next
-                    // cycle reads them again (a backfill cannot: they are now).
-                    tracing::warn!(org, repo, error = %e, "listing open pull requests failed");
-                    activity.unchanged = false;
-                    None
-                }
-            },
+            Some(_) => {
+                let open = pulls::open_pulls_now(&self.client, &self.attribution, org, repo).await;
+                // Not read: the next cycle reads the repository again.
+                activity.unchanged &= open.is_some();
+                open
+            }
             None => None,
         };
         self.recorder(ctx)

@@ -83,6 +83,24 @@ pub fn rules_fingerprint(attribution: &Attribution) -> u64 {
     u64::from_be_bytes(first) >> 1
 }
 
+/// [`open_pulls`], or `None` when the listing fails (logged): the stored
+/// counts stay and the oldest one's age keeps growing until a later read
+/// (a backfill cannot make up for it: the counts are of now).
+pub async fn open_pulls_now(
+    client: &GithubClient,
+    attribution: &Attribution,
+    org: &str,
+    repo: &str,
+) -> Option<OpenPulls> {
+    match open_pulls(client, attribution, repo).await {
+        Ok(open) => Some(open),
+        Err(e) => {
+            tracing::warn!(org, repo, error = %e, "listing open pull requests failed");
+            None
+        }
+    }
+}
+
 /// The repository's open pull requests now, by counted authors.
 pub async fn open_pulls(
     client: &GithubClient,
