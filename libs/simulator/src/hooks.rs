@@ -236,34 +236,23 @@ pub fn changes(l: &Links, org: &Org, before: &Repo, after: &Repo) -> Vec<(&'stat
         if old.is_none() {
             out.push(("pull_request", pull("opened")));
         }
-        for r in p
-            .reviews
-            .iter()
-            .filter(|r| old.is_none_or(|o| !o.reviews.iter().any(|x| x.id == r.id)))
-        {
+        let review = |action: &str, r: &crate::world::Review| {
             let mut review = shapes::review(l, org, after, p, r);
             review["state"] = json!(r.state.to_ascii_lowercase());
-            out.push((
-                "pull_request_review",
-                merge(
-                    envelope(l, org, after, Some("submitted")),
-                    json!({ "review": review, "pull_request": shapes::pull(l, org, after, p) }),
-                ),
-            ));
-        }
-        for r in p.reviews.iter().filter(|r| {
-            r.state == "DISMISSED"
-                && old.is_some_and(|o| o.reviews.iter().any(|x| x.id == r.id && x.state != r.state))
-        }) {
-            let mut review = shapes::review(l, org, after, p, r);
-            review["state"] = json!("dismissed");
-            out.push((
-                "pull_request_review",
-                merge(
-                    envelope(l, org, after, Some("dismissed")),
-                    json!({ "review": review, "pull_request": shapes::pull(l, org, after, p) }),
-                ),
-            ));
+            merge(
+                envelope(l, org, after, Some(action)),
+                json!({ "review": review, "pull_request": shapes::pull(l, org, after, p) }),
+            )
+        };
+        for r in &p.reviews {
+            let before = old.and_then(|o| o.reviews.iter().find(|x| x.id == r.id));
+            match before {
+                None => out.push(("pull_request_review", review("submitted", r))),
+                Some(b) if r.state == "DISMISSED" && b.state != r.state => {
+                    out.push(("pull_request_review", review("dismissed", r)));
+                }
+                Some(_) => {}
+            }
         }
         match (old.and_then(|o| o.closed_at), p.closed_at) {
             (None, Some(_)) => out.push(("pull_request", pull("closed"))),
